@@ -1,0 +1,155 @@
+// The tape, micrograd-style. A differentiable op calls record(): its output remembers the inputs
+// and one closure that maps the output's gradient to the inputs' gradients. backward() sorts the
+// graph topologically once and runs the closures in reverse, summing gradients where a tensor
+// was used more than once. Leaves that require grad collect theirs in `.grad` (accumulating, as
+// in PyTorch, until zeroGrad).
+
+import type { Tensor } from './tensor.ts';
+import { formatShape } from './tensor.ts';
+import { keep } from './scope.ts';
+
+export interface GradNode {
+  op: string;
+  inputs: Tensor[];
+  /** Gradient w.r.t. each input (null where an input needs none), given the output's gradient. */
+  backward: (grad: Tensor) => (Tensor | null)[];
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording anything on the tape (inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const before = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = before;
+  }
+}
+
+/** Attaches a backward rule to `out` when any input requires grad and recording is on. */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
+  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward };
+  }
+  return out;
+}
+
+/** The same values, cut from the graph. Shares storage (no copy). */
+export function detach(t: Tensor): Tensor {
+  const d = t.view();
+  d.requiresGrad = false;
+  return d;
+}
+
+// Ops are injected by ops.ts to avoid an import cycle (ops import record() from here).
+interface GradHelpers {
+  add(a: Tensor, b: Tensor): Tensor;
+  onesLike(t: Tensor): Tensor;
+}
+let helpers: GradHelpers | undefined;
+export function setGradHelpers(h: GradHelpers): void {
+  helpers = h;
+}
+
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const next = inputs[i];
+      if (next.requiresGrad && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order; // inputs before the tensors made from them
+}
+
+export function runBackward(root: Tensor, seed?: Tensor): void {
+  if (!helpers) throw new Error('autograd helpers not installed (import the ops module)');
+  const h = helpers;
+  if (!root.requiresGrad) {
+    throw new Error(`backward() on ${root.describe()}, which does not require grad: no input of it has requiresGrad set`);
+  }
+  if (!seed && root.size !== 1) {
+    throw new Error(
+      `backward() on a non-scalar ${root.describe()} needs a gradient of shape ${formatShape(root.shape)}; ` +
+        'reduce it to a scalar first (e.g. mean()) or pass the gradient',
+    );
+  }
+  if (seed && seed.size !== root.size) {
+    throw new RangeError(`backward(): gradient shape ${formatShape(seed.shape)} does not match ${root.describe()}`);
+  }
+  noGradRun(() => {
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(root, seed ? seed.view(root.shape) : h.onesLike(root));
+    const order = topologicalOrder(root);
+    for (let i = order.length - 1; i >= 0; i--) {
+      const t = order[i];
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!t.node) {
+        // A leaf: hand the gradient over, adding to what it already holds.
+        if (t.grad && !t.grad.isDisposed) {
+          const sum = h.add(t.grad, g);
+          t.grad.dispose();
+          g.dispose();
+          t.grad = keep(sum);
+        } else {
+          t.grad = keep(g);
+        }
+        continue;
+      }
+      const inputGrads = t.node.backward(g);
+      t.node.inputs.forEach((input, k) => {
+        let gi = inputGrads[k];
+        if (!gi || !input.requiresGrad) {
+          if (gi && gi !== g) gi.dispose();
+          return;
+        }
+        if (gi === g) gi = g.view(); // every gradient in the map is owned by it alone
+        if (gi.size !== input.size) {
+          throw new Error(`internal: ${t.node!.op} backward gave ${formatShape(gi.shape)} for input ${input.describe()}`);
+        }
+        if (gi.shape.length !== input.shape.length || gi.shape.some((d, j) => d !== input.shape[j])) gi = reshapeOwned(gi, input.shape);
+        const prev = grads.get(input);
+        if (prev) {
+          grads.set(input, h.add(prev, gi));
+          prev.dispose();
+          gi.dispose();
+        } else {
+          grads.set(input, gi);
+        }
+      });
+      g.dispose();
+    }
+  });
+}
+
+function reshapeOwned(g: Tensor, shape: readonly number[]): Tensor {
+  const v = g.view(shape);
+  g.dispose();
+  return v;
+}
+
+function noGradRun(fn: () => void): void {
+  noGrad(fn);
+}

@@ -1,0 +1,164 @@
+// The one WebGPU device everything runs on, found through Dawn's node bindings.
+//
+// Adapter choice: the platform's default first (a real GPU through Vulkan, Metal or D3D12, or
+// Mesa's llvmpipe through Vulkan on a machine without one), then Dawn's OpenGL backend over
+// Mesa, which needs WebGPU's 'compatibility' feature level. WEBGPU_BACKEND=vulkan|opengl|opengles
+// forces one. We ask the device for the adapter's real limits: the spec defaults (128 MiB
+// bindings, 16 KiB workgroup memory, 256 invocations) would needlessly cap our kernels.
+
+import { create, globals } from 'webgpu';
+
+export interface DeviceInfo {
+  /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
+  description: string;
+  backend: string;
+  vendor: string;
+  architecture: string;
+  isSoftware: boolean;
+  hasTimestampQuery: boolean;
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  info: DeviceInfo;
+  limits: GPUSupportedLimits;
+}
+
+export class DeviceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceError';
+  }
+}
+
+type Backend = 'default' | 'vulkan' | 'opengl' | 'opengles';
+
+let current: Gpu | undefined;
+let pending: Promise<Gpu> | undefined;
+// Held while the device is open; Dawn lets the process exit once it is released.
+let dawn: ReturnType<typeof create> | undefined;
+let lostReason: string | undefined;
+const lostListeners: ((reason: string) => void)[] = [];
+
+const HOW_TO_GET_ONE =
+  'No WebGPU adapter was found. On a machine without a GPU, install Mesa\'s software driver: ' +
+  'run `npm run setup` (as root it installs mesa-vulkan-drivers from bookworm-backports), or set ' +
+  'WEBGPU_BACKEND=opengl to use Dawn\'s OpenGL backend over the stock Mesa (libegl1 libegl-mesa0).';
+
+function backendsToTry(): Backend[] {
+  const forced = process.env.WEBGPU_BACKEND?.trim().toLowerCase();
+  if (!forced) return ['default', 'opengl'];
+  if (forced === 'vulkan' || forced === 'opengl' || forced === 'opengles') return [forced];
+  throw new DeviceError(`WEBGPU_BACKEND="${forced}" is not one of vulkan, opengl, opengles`);
+}
+
+async function requestAdapterFor(backend: Backend): Promise<GPUAdapter | null> {
+  const flags: string[] = [];
+  if (backend !== 'default') flags.push(`backend=${backend}`);
+  if (backend === 'opengl' || backend === 'opengles') process.env.EGL_PLATFORM ??= 'surfaceless';
+  const instance = create(flags);
+  const adapter = await instance.requestAdapter(
+    backend === 'opengl' || backend === 'opengles'
+      ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions)
+      : { powerPreference: 'high-performance' },
+  );
+  if (adapter) dawn = instance;
+  return adapter;
+}
+
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxBindingsPerBindGroup',
+] as const;
+
+async function open(): Promise<Gpu> {
+  // Mesa complains on every start when this is unset; it needs no real directory from us.
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  Object.assign(globalThis, globals);
+  let adapter: GPUAdapter | null = null;
+  let backend: Backend = 'default';
+  for (const candidate of backendsToTry()) {
+    adapter = await requestAdapterFor(candidate);
+    if (adapter) {
+      backend = candidate;
+      break;
+    }
+  }
+  if (!adapter) throw new DeviceError(HOW_TO_GET_ONE);
+
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+
+  lostReason = undefined;
+  void device.lost.then((info) => {
+    if (info.reason === 'destroyed') return;
+    lostReason = `the WebGPU device was lost (${info.reason}): ${info.message}`;
+    for (const listener of lostListeners) listener(lostReason);
+  });
+
+  const a = adapter.info;
+  const name = a.description || a.device || a.vendor || 'unknown adapter';
+  const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor}`);
+  const backendName = backend === 'default' ? (isSoftware ? 'vulkan' : 'native') : backend;
+  const info: DeviceInfo = {
+    description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backendName}`,
+    backend: backendName,
+    vendor: a.vendor,
+    architecture: a.architecture,
+    isSoftware,
+    hasTimestampQuery: device.features.has('timestamp-query'),
+  };
+  current = { device, adapter, info, limits: device.limits };
+  return current;
+}
+
+/** Opens the device once; every later call returns the same one. */
+export function init(): Promise<Gpu> {
+  if (current) return Promise.resolve(current);
+  pending ??= open().finally(() => {
+    pending = undefined;
+  });
+  return pending;
+}
+
+/** The open device. Ops are synchronous, so the device must have been opened with `await init()`. */
+export function getGpu(): Gpu {
+  if (lostReason) throw new DeviceError(lostReason);
+  if (!current) throw new DeviceError('WebGPU is not initialised: call `await init()` before creating tensors');
+  return current;
+}
+
+export function getDevice(): GPUDevice {
+  return getGpu().device;
+}
+
+export function isInitialized(): boolean {
+  return current !== undefined && dawn !== undefined;
+}
+
+export function deviceLostReason(): string | undefined {
+  return lostReason;
+}
+
+export function onDeviceLost(listener: (reason: string) => void): void {
+  lostListeners.push(listener);
+}
+
+/** Destroys the device and lets go of Dawn, so a script's process can exit by itself. */
+export function shutdownDevice(): void {
+  current?.device.destroy();
+  current = undefined;
+  dawn = undefined;
+}

@@ -1,0 +1,461 @@
+// Differentiable ops: each is a forward kernel launch plus one short backward rule (micrograd's
+// shape, on GPU tensors). Shapes are checked here, before any GPU work, and errors name them.
+
+import { Tensor, fromData, formatShape, type DType, type Shape } from './tensor.ts';
+import { run } from './dispatch.ts';
+import { record, setGradHelpers } from './autograd.ts';
+import type { Program } from '../kernels/program.ts';
+import { binaryProgram, fillProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
+import { reduceProgram, type ReduceOp } from '../kernels/reduce.ts';
+import { matmulProgram, type Activation, type MatmulVariant } from '../kernels/matmul.ts';
+import { broadcastShapes, normalizeAxis, sameShape, sizeOf } from '../kernels/shapes.ts';
+
+/** Launches `program` on tensors and wraps its single output in a new tensor. */
+export function launch(program: Program, inputs: Tensor[], outShape: Shape, dtype: DType = 'f32'): Tensor {
+  const out = new Tensor(outShape, dtype);
+  run(program, inputs.map((t) => t.gpu), [out.gpu]);
+  return out;
+}
+
+export function assertFloat(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.dtype !== 'f32') throw new TypeError(`${op} needs f32 tensors, got ${t.describe()}`);
+  }
+}
+
+function assertLive(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.isDisposed) throw new Error(`${op}: ${t.describe()} was disposed and cannot be used`);
+}
+
+// ---------------------------------------------------------------- elementwise, forward only
+
+export function unaryRaw(op: UnaryOp, x: Tensor, alpha = 0): Tensor {
+  assertLive(op, x);
+  assertFloat(op, x);
+  return launch(unaryProgram(op, x.size, alpha), [x], x.shape);
+}
+
+export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, alpha = 0): Tensor {
+  assertLive(op, a, b);
+  assertFloat(op, a, b);
+  const outShape = broadcastShapes(a.shape, b.shape, op);
+  // Put the full-size operand first so the scalar fast path applies to `x op scalar`.
+  return launch(binaryProgram(op, a.shape, b.shape, outShape, alpha), [a, b], outShape);
+}
+
+/** Sums a broadcast gradient back down to `shape` (the reverse of broadcasting). */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g.view();
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    const d = i < lead ? 1 : shape[i - lead];
+    if (d === 1 && g.shape[i] !== 1) axes.push(i);
+    else if (i < lead) axes.push(i);
+  }
+  const reduced = reduceRaw('sum', g, axes, 1);
+  const out = reduced.view(shape);
+  reduced.dispose();
+  return out;
+}
+
+/** Copies x out to `shape` along broadcast dimensions, times `scale`. */
+export function broadcastTo(x: Tensor, shape: Shape, scale = 1): Tensor {
+  const outShape = broadcastShapes(x.shape, shape, 'broadcastTo');
+  if (!sameShape(outShape, shape)) {
+    throw new RangeError(`broadcastTo: ${formatShape(x.shape)} cannot be broadcast to ${formatShape(shape)}`);
+  }
+  return launch(binaryProgram('scaleLeft', x.shape, x.shape, shape, scale), [x, x], shape);
+}
+
+// ---------------------------------------------------------------- unary ops
+
+function unary(op: UnaryOp, x: Tensor, alpha: number, grad: (x: Tensor, y: Tensor, g: Tensor) => Tensor): Tensor {
+  const y = unaryRaw(op, x, alpha);
+  return record(y, op, [x], (g) => [grad(x, y, g)]);
+}
+
+export function neg(x: Tensor): Tensor {
+  return unary('neg', x, 0, (_x, _y, g) => unaryRaw('neg', g));
+}
+export function exp(x: Tensor): Tensor {
+  return unary('exp', x, 0, (_x, y, g) => binaryRaw('mul', g, y));
+}
+export function log(x: Tensor): Tensor {
+  return unary('log', x, 0, (x, _y, g) => binaryRaw('div', g, x));
+}
+export function sqrt(x: Tensor): Tensor {
+  // d√x = 1 / (2√x)
+  return unary('sqrt', x, 0, (_x, y, g) => binaryRaw('divScaled', g, y, 0.5));
+}
+export function square(x: Tensor): Tensor {
+  return unary('square', x, 0, (x, _y, g) => binaryRaw('mulScaled', g, x, 2));
+}
+export function abs(x: Tensor): Tensor {
+  return unary('abs', x, 0, (x, _y, g) => binaryRaw('signGrad', x, g));
+}
+export function relu(x: Tensor): Tensor {
+  return unary('relu', x, 0, (x, _y, g) => binaryRaw('reluGrad', x, g));
+}
+/** max(x, alpha·x); Keras 2's default slope was 0.3, PyTorch's 0.01: pass it explicitly. */
+export function leakyRelu(x: Tensor, alpha = 0.2): Tensor {
+  return unary('leakyRelu', x, alpha, (x, _y, g) => binaryRaw('leakyReluGrad', x, g, alpha));
+}
+export function sigmoid(x: Tensor): Tensor {
+  return unary('sigmoid', x, 0, (_x, y, g) => binaryRaw('sigmoidGrad', y, g));
+}
+export function tanh(x: Tensor): Tensor {
+  return unary('tanh', x, 0, (_x, y, g) => binaryRaw('tanhGrad', y, g));
+}
+export function softplus(x: Tensor): Tensor {
+  return unary('softplus', x, 0, (x, _y, g) => binaryRaw('softplusGrad', x, g));
+}
+/** x ** p for a number p (elementwise powers of a tensor exponent: `pow`). */
+export function powScalar(x: Tensor, p: number): Tensor {
+  return unary('powScalar', x, p, (x, _y, g) => binaryRaw('powScalarGrad', x, g, p));
+}
+export function mulScalar(x: Tensor, s: number): Tensor {
+  return unary('mulScalar', x, s, (_x, _y, g) => unaryRaw('mulScalar', g, s));
+}
+export function addScalar(x: Tensor, s: number): Tensor {
+  return unary('addScalar', x, s, (_x, _y, g) => g.view());
+}
+
+// ---------------------------------------------------------------- binary ops (broadcasting)
+
+type Operand = Tensor | number;
+
+function asTensor(v: Operand): Tensor {
+  return typeof v === 'number' ? fromData([v], []) : v;
+}
+
+function binary(
+  op: BinaryOp,
+  a: Tensor,
+  b: Tensor,
+  grads: (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null],
+): Tensor {
+  const y = binaryRaw(op, a, b);
+  return record(y, op, [a, b], (g) => {
+    const [ga, gb] = grads(g, a, b, y);
+    return [ga && reduceOwned(ga, a.shape), gb && reduceOwned(gb, b.shape)];
+  });
+}
+
+function reduceOwned(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const r = sumTo(g, shape);
+  g.dispose();
+  return r;
+}
+
+/** a + b, NumPy broadcasting. A number operand is uploaded as a scalar tensor. */
+export function add(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return addScalar(a, b);
+  if (typeof a === 'number' && typeof b !== 'number') return addScalar(b, a);
+  return binary('add', asTensor(a), asTensor(b), (g) => [g.view(), g.view()]);
+}
+export function sub(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return addScalar(a, -b);
+  return binary('sub', asTensor(a), asTensor(b), (g) => [g.view(), unaryRaw('neg', g)]);
+}
+export function mul(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return mulScalar(a, b);
+  if (typeof a === 'number' && typeof b !== 'number') return mulScalar(b, a);
+  return binary('mul', asTensor(a), asTensor(b), (g, a, b) => [
+    a.requiresGrad ? binaryRaw('mul', g, b) : null,
+    b.requiresGrad ? binaryRaw('mul', g, a) : null,
+  ]);
+}
+export function div(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return mulScalar(a, 1 / b);
+  return binary('div', asTensor(a), asTensor(b), (g, a, b, y) => [
+    a.requiresGrad ? binaryRaw('div', g, b) : null,
+    // d(a/b)/db = −a/b² = −y/b
+    b.requiresGrad ? negDivMul(g, y, b) : null,
+  ]);
+}
+function negDivMul(g: Tensor, y: Tensor, b: Tensor): Tensor {
+  const t = binaryRaw('mul', g, y);
+  const r = binaryRaw('divScaled', t, b, -1);
+  t.dispose();
+  return r;
+}
+/** Elementwise a ** b (broadcasting). */
+export function pow(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return powScalar(a, b);
+  return binary('pow', asTensor(a), asTensor(b), (g, a, b, y) => {
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a.requiresGrad) {
+      // b · a^(b−1) = b · y / a
+      const t = binaryRaw('mul', g, y);
+      const u = binaryRaw('mul', t, b);
+      ga = binaryRaw('div', u, a);
+      t.dispose();
+      u.dispose();
+    }
+    if (b.requiresGrad) {
+      const la = unaryRaw('log', a);
+      const t = binaryRaw('mul', g, y);
+      gb = binaryRaw('mul', t, la);
+      la.dispose();
+      t.dispose();
+    }
+    return [ga, gb];
+  });
+}
+export function maximum(a: Operand, b: Operand): Tensor {
+  return binary('maximum', asTensor(a), asTensor(b), (g, a, b) => [
+    binaryMask('geMask', a, b, g),
+    binaryMask('ltMask', a, b, g),
+  ]);
+}
+export function minimum(a: Operand, b: Operand): Tensor {
+  return binary('minimum', asTensor(a), asTensor(b), (g, a, b) => [
+    binaryMask('leMask', a, b, g),
+    binaryMask('gtMask', a, b, g),
+  ]);
+}
+function binaryMask(op: BinaryOp, a: Tensor, b: Tensor, g: Tensor): Tensor {
+  const m = binaryRaw(op, a, b);
+  const r = binaryRaw('mul', m, g);
+  m.dispose();
+  return r;
+}
+
+// ---------------------------------------------------------------- reductions
+
+function normalizeAxes(axis: number | number[] | undefined, rank: number, op: string): number[] {
+  if (axis === undefined) return [...Array(rank).keys()];
+  const list = (Array.isArray(axis) ? axis : [axis]).map((a) => normalizeAxis(a, rank, op));
+  const unique = [...new Set(list)].sort((x, y) => x - y);
+  if (unique.length !== list.length) throw new RangeError(`${op}: repeated axis in [${axis}]`);
+  return unique;
+}
+
+/**
+ * Reduces along `axes` (sorted, unique), keeping them as size-1 dimensions. Each run of adjacent
+ * axes is one kernel pass over the tensor viewed as [outer, run length, inner].
+ */
+export function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], scale: number): Tensor {
+  assertLive(op, x);
+  assertFloat(op, x);
+  const runs: [number, number][] = [];
+  for (const a of axes) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === a) last[1] = a + 1;
+    else runs.push([a, a + 1]);
+  }
+  let current = x;
+  let shape = [...x.shape];
+  // Last run first; apply `scale` once, in the final pass.
+  for (let r = runs.length - 1; r >= 0; r--) {
+    const [from, to] = runs[r];
+    const outer = sizeOf(shape.slice(0, from));
+    const length = sizeOf(shape.slice(from, to));
+    const inner = sizeOf(shape.slice(to));
+    const next = [...shape];
+    for (let i = from; i < to; i++) next[i] = 1;
+    const out = launch(reduceProgram(op, outer, length, inner, r === 0 ? scale : 1), [current], next);
+    if (current !== x) current.dispose();
+    current = out;
+    shape = next;
+  }
+  return current === x ? x.view() : current;
+}
+
+function keptShape(shape: Shape, axes: number[]): number[] {
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+function droppedShape(shape: Shape, axes: number[]): number[] {
+  return shape.filter((_, i) => !axes.includes(i));
+}
+
+export interface ReduceOptions {
+  keepDims?: boolean;
+}
+
+/** Sum over `axis` (a number, a list, or every axis when omitted). */
+export function sum(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
+  return meanOrSum('sum', x, axis, options);
+}
+export function mean(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
+  return meanOrSum('mean', x, axis, options);
+}
+
+function meanOrSum(op: 'sum' | 'mean', x: Tensor, axis: number | number[] | undefined, options: ReduceOptions): Tensor {
+  const axes = normalizeAxes(axis, x.rank, op);
+  const count = sizeOf(axes.map((a) => x.shape[a]));
+  const scale = op === 'mean' ? 1 / count : 1;
+  const kept = reduceRaw('sum', x, axes, scale);
+  const outShape = options.keepDims ? keptShape(x.shape, axes) : droppedShape(x.shape, axes);
+  const y = kept.view(outShape);
+  kept.dispose();
+  return record(y, op, [x], (g) => [broadcastTo(g.view(keptShape(x.shape, axes)), x.shape, scale)]);
+}
+
+/** Maximum over `axis`. Ties share the gradient equally (as TensorFlow's reduce_max). */
+export function max(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
+  const axes = normalizeAxes(axis, x.rank, 'max');
+  const kept = reduceRaw('max', x, axes, 1);
+  const outShape = options.keepDims ? keptShape(x.shape, axes) : droppedShape(x.shape, axes);
+  const y = kept.view(outShape);
+  return record(y, 'max', [x], (g) => {
+    const mask = binaryRaw('equal', x, kept);
+    const ties = reduceRaw('sum', mask, axes, 1);
+    const share = binaryRaw('div', g.view(kept.shape), ties);
+    const gx = binaryRaw('mul', mask, share);
+    mask.dispose();
+    ties.dispose();
+    share.dispose();
+    return [gx];
+  });
+}
+
+// ---------------------------------------------------------------- shape ops (no copy)
+
+/** Same data, new shape; one dimension may be -1 (inferred). Shares storage. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const inferred = shape.indexOf(-1);
+  let target = [...shape];
+  if (inferred >= 0) {
+    const known = sizeOf(shape.filter((_, i) => i !== inferred));
+    if (known === 0 || x.size % known !== 0) {
+      throw new RangeError(`reshape: cannot reshape ${formatShape(x.shape)} into ${formatShape(shape)}`);
+    }
+    target[inferred] = x.size / known;
+  }
+  if (sizeOf(target) !== x.size) {
+    throw new RangeError(`reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) into ${formatShape(shape)}`);
+  }
+  const y = x.view(target);
+  return record(y, 'reshape', [x], (g) => [g.view(x.shape)]);
+}
+
+/** Keeps the first (batch) dimension, flattens the rest: [B, H, W, C] → [B, H·W·C]. */
+export function flatten(x: Tensor): Tensor {
+  if (x.rank < 1) throw new RangeError(`flatten needs a batch dimension, got ${formatShape(x.shape)}`);
+  return reshape(x, [x.shape[0], -1]);
+}
+
+// ---------------------------------------------------------------- matmul and dense
+
+let defaultVariant: MatmulVariant = 'blocked';
+/** Chooses the matmul kernel every op uses (the bench and ladder tests switch it). */
+export function setMatmulVariant(v: MatmulVariant): void {
+  defaultVariant = v;
+}
+
+interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  bias?: Tensor;
+  activation?: Activation;
+  alpha?: number;
+  variant?: MatmulVariant;
+}
+
+/** Forward-only matmul on 2-D or 3-D (batched) tensors; reads transposes in place. */
+export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  assertLive('matmul', a, b);
+  assertFloat('matmul', a, b);
+  if (a.rank < 2 || a.rank > 3 || b.rank < 2 || b.rank > 3) {
+    throw new RangeError(`matmul needs 2-D or 3-D tensors, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  }
+  const aBatch = a.rank === 3 ? a.shape[0] : 1;
+  const bBatch = b.rank === 3 ? b.shape[0] : 1;
+  if (aBatch !== bBatch && aBatch !== 1 && bBatch !== 1) {
+    throw new RangeError(`matmul: batch sizes of ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
+  }
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const m = o.transA ? ac : ar;
+  const k = o.transA ? ar : ac;
+  const kb = o.transB ? bc : br;
+  const n = o.transB ? br : bc;
+  if (k !== kb) {
+    throw new RangeError(
+      `matmul: inner dimensions differ: ${formatShape(a.shape)}${o.transA ? 'ᵀ' : ''} · ${formatShape(b.shape)}${o.transB ? 'ᵀ' : ''} (${k} vs ${kb})`,
+    );
+  }
+  if (o.bias && (o.bias.rank !== 1 || o.bias.shape[0] !== n)) {
+    throw new RangeError(`matmul: bias ${formatShape(o.bias.shape)} must be [${n}] for an output with ${n} columns`);
+  }
+  const batch = Math.max(aBatch, bBatch);
+  const outShape = a.rank === 3 || b.rank === 3 ? [batch, m, n] : [m, n];
+  const program = matmulProgram(
+    { batch, m, n, k, transA: !!o.transA, transB: !!o.transB, aBatchStride: aBatch === 1 ? 0 : m * k, bBatchStride: bBatch === 1 ? 0 : k * n },
+    { hasBias: !!o.bias, activation: o.activation ?? 'linear', alpha: o.alpha ?? 0 },
+    o.variant ?? defaultVariant,
+  );
+  return launch(program, [a, b, o.bias ?? a], outShape);
+}
+
+/** Matrix product with broadcasting over a leading batch dimension (2-D or 3-D). */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  const y = matmulRaw(a, b);
+  return record(y, 'matmul', [a, b], (g) => [
+    a.requiresGrad ? reduceOwned(matmulRaw(g, b, { transB: true }), a.shape) : null,
+    b.requiresGrad ? reduceOwned(matmulRaw(a, g, { transA: true }), b.shape) : null,
+  ]);
+}
+
+/** The gradient of a fused activation, computed from its output y (so x need not be kept). */
+export function activationGradFromOutput(activation: Activation, y: Tensor, g: Tensor, alpha: number): Tensor {
+  switch (activation) {
+    case 'relu':
+      return binaryRaw('reluGrad', y, g);
+    case 'leakyRelu':
+      // y ≥ 0 exactly where x ≥ 0, for any positive slope.
+      return binaryRaw('leakyReluGrad', y, g, alpha);
+    case 'sigmoid':
+      return binaryRaw('sigmoidGrad', y, g);
+    case 'tanh':
+      return binaryRaw('tanhGrad', y, g);
+    default:
+      return g.view();
+  }
+}
+
+/** A dense layer's math in one kernel: activation(x · w + bias). x [B, in], w [in, out]. */
+export function linear(x: Tensor, w: Tensor, bias?: Tensor, activation: Activation = 'linear', alpha = 0.2): Tensor {
+  if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[0]) {
+    throw new RangeError(`linear: input ${formatShape(x.shape)} does not fit weights ${formatShape(w.shape)} (expected [batch, ${w.shape[0]}])`);
+  }
+  const y = matmulRaw(x, w, { bias, activation, alpha });
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return record(y, `linear.${activation}`, inputs, (g) => {
+    const gz = activationGradFromOutput(activation, y, g, alpha);
+    const grads = [
+      x.requiresGrad ? matmulRaw(gz, w, { transB: true }) : null,
+      w.requiresGrad ? matmulRaw(x, gz, { transA: true }) : null,
+      bias?.requiresGrad ? sumTo(gz, bias.shape) : null,
+    ];
+    gz.dispose();
+    return grads;
+  });
+}
+
+/** Applies a named activation as its own op (unfused). */
+export function activate(x: Tensor, activation: Activation, alpha = 0.2): Tensor {
+  switch (activation) {
+    case 'relu':
+      return relu(x);
+    case 'leakyRelu':
+      return leakyRelu(x, alpha);
+    case 'sigmoid':
+      return sigmoid(x);
+    case 'tanh':
+      return tanh(x);
+    default:
+      return x;
+  }
+}
+
+// ---------------------------------------------------------------- autograd wiring
+
+setGradHelpers({
+  add: (a, b) => binaryRaw('add', a, b),
+  onesLike: (t) => launch(fillProgram(t.size, 1), [], t.shape),
+});

@@ -1,0 +1,154 @@
+// Tensor: a shape over a pooled GPU storage buffer, plus what autograd needs (requiresGrad,
+// grad, and the node that made it). Storage is reference-counted so reshape is a free view.
+// Layout is always contiguous row-major (NHWC for images).
+
+import { pool } from './pool.ts';
+import { readBuffer, writeBuffer, type BufferRange } from './dispatch.ts';
+import { registerInScope, forgetFromScopes } from './scope.ts';
+import { runBackward, type GradNode } from './autograd.ts';
+
+import { formatShape, sizeOf as shapeSize, type Shape } from '../kernels/shapes.ts';
+
+export type DType = 'f32' | 'i32' | 'u32';
+export type { Shape };
+export { formatShape, shapeSize };
+
+class Storage {
+  refs = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+  release(): void {
+    if (--this.refs === 0) pool.release(this.buffer);
+  }
+}
+
+let nextId = 0;
+let liveTensors = 0;
+
+export function liveTensorCount(): number {
+  return liveTensors;
+}
+
+export function checkShape(shape: Shape, what = 'shape'): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new RangeError(`${what} ${formatShape(shape)} must hold non-negative integers`);
+  }
+}
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly shape: Shape;
+  readonly dtype: DType;
+  readonly size: number;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** Set by differentiable ops: how to send this tensor's gradient to its inputs. */
+  node: GradNode | null = null;
+  /** Optional name, shown in error messages and checkpoints. */
+  name?: string;
+  private storage: Storage | null;
+
+  /** Use `tensor()`, `zeros()`… or an op; this wraps storage an op already filled. */
+  constructor(shape: Shape, dtype: DType, storage?: Storage) {
+    checkShape(shape);
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.size = shapeSize(shape);
+    this.storage = storage ?? new Storage(pool.acquire(Math.max(this.size, 1) * 4), this.size * 4);
+    liveTensors++;
+    registerInScope(this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+
+  /** The GPU range kernels bind. Throws for a disposed tensor, naming it. */
+  get gpu(): BufferRange {
+    if (!this.storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    return { buffer: this.storage.buffer, size: Math.max(this.size, 1) * 4 };
+  }
+
+  describe(): string {
+    return `tensor${this.name ? ` "${this.name}"` : ''} #${this.id} ${formatShape(this.shape)} ${this.dtype}`;
+  }
+
+  /** A new tensor over the same storage (no copy): the basis of reshape. */
+  view(shape: Shape = this.shape): Tensor {
+    if (!this.storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    if (shapeSize(shape) !== this.size) {
+      throw new RangeError(`cannot view ${this.describe()} as ${formatShape(shape)}: sizes ${this.size} and ${shapeSize(shape)} differ`);
+    }
+    return new Tensor(shape, this.dtype, this.storage.retain());
+  }
+
+  /** Reads the values back (flushes pending work). Integer tensors convert exactly up to 2^24. */
+  async toArray(): Promise<Float32Array> {
+    const raw = await this.readRaw();
+    if (this.dtype === 'f32') return new Float32Array(raw);
+    return Float32Array.from(this.dtype === 'i32' ? new Int32Array(raw) : new Uint32Array(raw));
+  }
+
+  async toInt32Array(): Promise<Int32Array> {
+    if (this.dtype === 'f32') throw new TypeError(`toInt32Array() needs an i32 or u32 tensor, got ${this.describe()}`);
+    return new Int32Array(await this.readRaw());
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new RangeError(`item() needs a tensor with one element, got ${this.describe()}`);
+    return (await this.toArray())[0];
+  }
+
+  private async readRaw(): Promise<ArrayBuffer> {
+    const { buffer } = this.gpu;
+    if (this.size === 0) return new ArrayBuffer(0);
+    return readBuffer(buffer, 0, this.size * 4);
+  }
+
+  /** Back-propagates from this tensor; a non-scalar needs the gradient of its own shape. */
+  backward(grad?: Tensor): void {
+    runBackward(this, grad);
+  }
+
+  /** Frees the GPU buffer (returned to the pool). Safe to call twice. */
+  dispose(): void {
+    if (!this.storage) return;
+    this.storage.release();
+    this.storage = null;
+    this.node = null;
+    liveTensors--;
+    forgetFromScopes(this);
+  }
+}
+
+/** Uploads host data into a new tensor. */
+export function fromData(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32'): Tensor {
+  checkShape(shape);
+  const size = shapeSize(shape);
+  if (data.length !== size) {
+    throw new RangeError(`data of length ${data.length} does not fit shape ${formatShape(shape)} (${size} elements)`);
+  }
+  const t = new Tensor(shape, dtype);
+  if (size > 0) {
+    const typed =
+      dtype === 'f32' ? Float32Array.from(data) : dtype === 'i32' ? Int32Array.from(data) : Uint32Array.from(data);
+    writeBuffer(t.gpu.buffer, 0, typed);
+  }
+  return t;
+}
+
+export function keepTensor(t: Tensor): Tensor {
+  forgetFromScopes(t);
+  return t;
+}

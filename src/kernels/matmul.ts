@@ -1,0 +1,271 @@
+// Matrix multiplication C = op(A) · op(B) (+ bias, then an activation), batched.
+//   A: [batch, M, K], or [batch, K, M] when transA;  B: [batch, K, N], or [batch, N, K] when transB.
+//   A batch of 1 broadcasts over B's batch and vice versa (strides of 0).
+// Transposes are read in place (the backward pass needs Aᵀ·G and G·Bᵀ), never materialised.
+//
+// The kernel ladder (llm.c style: each version one idea on top of the last; `npm run bench --
+// --filter matmul` measures them all, docs/kernels.md walks through the numbers):
+//   v1 naive    one invocation per output; each reads a row of A and a column of B from global
+//               memory: 2K loads per 2K flops, and B's column loads are strided.
+//   v2 tiled    16×16 invocations share 16×16 tiles of A and B in workgroup memory: every
+//               element loaded from global memory is reused 16 times.
+//   v3 blocked  each invocation computes a 4×4 block of C from a 64×64 tile: per k step it reads
+//               4 values of A and 4 of B from workgroup memory and does 16 FMAs in registers, so
+//               workgroup-memory traffic per flop drops 4× again. This is the default.
+// All variants fuse the epilogue: bias add and activation happen in registers before the single
+// write of C, which saves Dense layers two extra passes over their output.
+
+import { type Program } from './program.ts';
+
+export type MatmulVariant = 'naive' | 'tiled' | 'blocked';
+export const MATMUL_VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'blocked'];
+
+/** Activations that can be fused into a kernel's write step. */
+export const ACTIVATIONS = ['linear', 'relu', 'leakyRelu', 'sigmoid', 'tanh'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+
+/** WGSL for the fused epilogue: `activate(v)` with ACT and `alpha` (leaky slope) in scope. */
+export const ACTIVATION_WGSL = /* wgsl */ `
+override ACT: u32 = 0u; // 0 linear, 1 relu, 2 leakyRelu, 3 sigmoid, 4 tanh
+fn activate(v: f32, alpha: f32) -> f32 {
+  switch ACT {
+    case 1u: { return max(v, 0.0); }
+    case 2u: { return select(alpha * v, v, v >= 0.0); }
+    case 3u: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
+    case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
+    default: { return v; }
+  }
+}`;
+
+export function activationCode(act: Activation): number {
+  return ACTIVATIONS.indexOf(act);
+}
+
+export function activationReference(act: Activation, v: number, alpha: number): number {
+  switch (act) {
+    case 'relu':
+      return Math.max(v, 0);
+    case 'leakyRelu':
+      return v >= 0 ? v : alpha * v;
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-v));
+    case 'tanh':
+      return Math.tanh(v);
+    default:
+      return v;
+  }
+}
+
+export interface MatmulShape {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  /** Batch strides in elements (0 broadcasts a single matrix). */
+  aBatchStride: number;
+  bBatchStride: number;
+}
+
+export interface MatmulEpilogue {
+  hasBias: boolean;
+  activation: Activation;
+  alpha: number;
+}
+
+const PARAMS_WGSL = /* wgsl */ `
+struct Params { m: u32, n: u32, k: u32, aBatchStride: u32, bBatchStride: u32, alpha: f32 }
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+${ACTIVATION_WGSL}
+
+// Element (row, col) of op(A) and op(B) for batch z; callers bounds-check.
+fn loadA(z: u32, row: u32, col: u32) -> f32 {
+  let base = z * params.aBatchStride;
+  if (TRANS_A) { return a[base + col * params.m + row]; }
+  return a[base + row * params.k + col];
+}
+fn loadB(z: u32, row: u32, col: u32) -> f32 {
+  let base = z * params.bBatchStride;
+  if (TRANS_B) { return b[base + col * params.k + row]; }
+  return b[base + row * params.n + col];
+}
+fn store(z: u32, row: u32, col: u32, v: f32) {
+  var r = v;
+  if (HAS_BIAS) { r += bias[col]; }
+  c[(z * params.m + row) * params.n + col] = activate(r, params.alpha);
+}`;
+
+// v1: one invocation per output element.
+const NAIVE_WGSL = /* wgsl */ `
+${PARAMS_WGSL}
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let row = gid.y;
+  let col = gid.x;
+  if (row >= params.m || col >= params.n) { return; }
+  var acc = 0.0;
+  for (var i = 0u; i < params.k; i++) {
+    acc += loadA(gid.z, row, i) * loadB(gid.z, i, col);
+  }
+  store(gid.z, row, col, acc);
+}`;
+
+// v2: 16×16 outputs per workgroup; A and B pass through workgroup memory 16 columns at a time.
+const TILE = 16;
+const TILED_WGSL = /* wgsl */ `
+${PARAMS_WGSL}
+var<workgroup> tileA: array<array<f32, ${TILE}>, ${TILE}>;
+var<workgroup> tileB: array<array<f32, ${TILE}>, ${TILE}>;
+@compute @workgroup_size(${TILE}, ${TILE})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row = wid.y * ${TILE}u + lid.y;
+  let col = wid.x * ${TILE}u + lid.x;
+  let z = wid.z;
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < params.k; k0 += ${TILE}u) {
+    // Each invocation loads one element of each tile; zeros pad the ragged edges.
+    let ka = k0 + lid.x;
+    let kb = k0 + lid.y;
+    tileA[lid.y][lid.x] = select(0.0, loadA(z, row, ka), row < params.m && ka < params.k);
+    tileB[lid.y][lid.x] = select(0.0, loadB(z, kb, col), kb < params.k && col < params.n);
+    workgroupBarrier();
+    for (var i = 0u; i < ${TILE}u; i++) {
+      acc += tileA[lid.y][i] * tileB[i][lid.x];
+    }
+    workgroupBarrier();
+  }
+  if (row < params.m && col < params.n) { store(z, row, col, acc); }
+}`;
+
+// v3: 16×16 invocations, each a 4×4 block of a 64×64 output tile; k advances 16 at a time.
+const BM = 64;
+const BN = 64;
+const BK = 16;
+const TM = 4;
+const TN = 4;
+const BLOCKED_WGSL = /* wgsl */ `
+${PARAMS_WGSL}
+// Stored k-major, so the inner loop reads TM (and TN) consecutive floats for one k.
+var<workgroup> tileA: array<f32, ${BK * BM}>;
+var<workgroup> tileB: array<f32, ${BK * BN}>;
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) t: u32) {
+  let z = wid.z;
+  let rowBase = wid.y * ${BM}u;
+  let colBase = wid.x * ${BN}u;
+  var acc: array<array<f32, ${TN}>, ${TM}>;
+  for (var k0 = 0u; k0 < params.k; k0 += ${BK}u) {
+    // 256 invocations load the 64×16 slice of A and the 16×64 slice of B, 4 elements each.
+    // Consecutive invocations take consecutive k (A) or columns (B): the global reads coalesce.
+    for (var j = 0u; j < ${(BM * BK) / 256}u; j++) {
+      let e = t + j * 256u;
+      var r: u32; var kk: u32;
+      if (TRANS_A) { kk = e / ${BM}u; r = e % ${BM}u; } else { r = e / ${BK}u; kk = e % ${BK}u; }
+      let gr = rowBase + r;
+      let gk = k0 + kk;
+      tileA[kk * ${BM}u + r] = select(0.0, loadA(z, gr, gk), gr < params.m && gk < params.k);
+    }
+    for (var j = 0u; j < ${(BN * BK) / 256}u; j++) {
+      let e = t + j * 256u;
+      var cc: u32; var kk: u32;
+      if (TRANS_B) { cc = e / ${BK}u; kk = e % ${BK}u; } else { kk = e / ${BN}u; cc = e % ${BN}u; }
+      let gc = colBase + cc;
+      let gk = k0 + kk;
+      tileB[kk * ${BN}u + cc] = select(0.0, loadB(z, gk, gc), gk < params.k && gc < params.n);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      var av: array<f32, ${TM}>;
+      var bv: array<f32, ${TN}>;
+      for (var i = 0u; i < ${TM}u; i++) { av[i] = tileA[kk * ${BM}u + lid.y * ${TM}u + i]; }
+      for (var j = 0u; j < ${TN}u; j++) { bv[j] = tileB[kk * ${BN}u + lid.x * ${TN}u + j]; }
+      for (var i = 0u; i < ${TM}u; i++) {
+        for (var j = 0u; j < ${TN}u; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < ${TM}u; i++) {
+    let row = rowBase + lid.y * ${TM}u + i;
+    for (var j = 0u; j < ${TN}u; j++) {
+      let col = colBase + lid.x * ${TN}u + j;
+      if (row < params.m && col < params.n) { store(z, row, col, acc[i][j]); }
+    }
+  }
+}`;
+
+const VARIANTS: Record<MatmulVariant, { wgsl: string; outputsPerGroup: [number, number] }> = {
+  naive: { wgsl: NAIVE_WGSL, outputsPerGroup: [8, 8] },
+  tiled: { wgsl: TILED_WGSL, outputsPerGroup: [TILE, TILE] },
+  blocked: { wgsl: BLOCKED_WGSL, outputsPerGroup: [BN, BM] },
+};
+
+export function matmulProgram(
+  s: MatmulShape,
+  epilogue: MatmulEpilogue = { hasBias: false, activation: 'linear', alpha: 0 },
+  variant: MatmulVariant = 'blocked',
+): Program {
+  const v = VARIANTS[variant];
+  return {
+    name: `matmul.${variant}`,
+    wgsl: v.wgsl,
+    overrides: {
+      TRANS_A: s.transA ? 1 : 0,
+      TRANS_B: s.transB ? 1 : 0,
+      HAS_BIAS: epilogue.hasBias ? 1 : 0,
+      ACT: activationCode(epilogue.activation),
+    },
+    inputs: 3,
+    outputs: 1,
+    uniforms: [
+      ['u32', s.m],
+      ['u32', s.n],
+      ['u32', s.k],
+      ['u32', s.aBatchStride],
+      ['u32', s.bBatchStride],
+      ['f32', epilogue.alpha],
+    ],
+    grid: [Math.ceil(s.n / v.outputsPerGroup[0]), Math.ceil(s.m / v.outputsPerGroup[1]), s.batch],
+    flops: 2 * s.batch * s.m * s.n * s.k,
+    bytes: 4 * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n),
+  };
+}
+
+/** Plain-loop float64 reference of matmulProgram (same layouts and epilogue). */
+export function matmulReference(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  s: MatmulShape,
+  bias?: ArrayLike<number>,
+  activation: Activation = 'linear',
+  alpha = 0,
+): Float64Array {
+  const { batch, m, n, k } = s;
+  const out = new Float64Array(batch * m * n);
+  for (let z = 0; z < batch; z++) {
+    const ao = z * s.aBatchStride;
+    const bo = z * s.bBatchStride;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) {
+          const av = s.transA ? a[ao + p * m + i] : a[ao + i * k + p];
+          const bv = s.transB ? b[bo + j * k + p] : b[bo + p * n + j];
+          acc += av * bv;
+        }
+        if (bias) acc += bias[j];
+        out[(z * m + i) * n + j] = activationReference(activation, acc, alpha);
+      }
+    }
+  }
+  return out;
+}
