@@ -3,7 +3,7 @@
 
 import { Tensor, fromData, formatShape, type DType, type Shape } from './tensor.ts';
 import { run } from './dispatch.ts';
-import { record, setGradHelpers } from './autograd.ts';
+import { isGradEnabled, record, setGradHelpers } from './autograd.ts';
 import type { Program } from '../kernels/program.ts';
 import { binaryProgram, fillProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
 import { reduceProgram, type ReduceOp } from '../kernels/reduce.ts';
@@ -131,15 +131,23 @@ function asTensor(v: Operand): Tensor {
 
 function binary(
   op: BinaryOp,
-  a: Tensor,
-  b: Tensor,
+  aOperand: Operand,
+  bOperand: Operand,
   grads: (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null],
 ): Tensor {
+  const a = asTensor(aOperand);
+  const b = asTensor(bOperand);
   const y = binaryRaw(op, a, b);
-  return record(y, op, [a, b], (g) => {
+  record(y, op, [a, b], (g) => {
     const [ga, gb] = grads(g, a, b, y);
     return [ga && reduceOwned(ga, a.shape), gb && reduceOwned(gb, b.shape)];
   });
+  // A number operand became a scalar tensor of ours: only a recorded graph still needs it.
+  if (!y.node) {
+    if (a !== aOperand) a.dispose();
+    if (b !== bOperand) b.dispose();
+  }
+  return y;
 }
 
 function reduceOwned(g: Tensor, shape: Shape): Tensor {
@@ -153,23 +161,23 @@ function reduceOwned(g: Tensor, shape: Shape): Tensor {
 export function add(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return addScalar(a, b);
   if (typeof a === 'number' && typeof b !== 'number') return addScalar(b, a);
-  return binary('add', asTensor(a), asTensor(b), (g) => [g.view(), g.view()]);
+  return binary('add', a, b, (g) => [g.view(), g.view()]);
 }
 export function sub(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return addScalar(a, -b);
-  return binary('sub', asTensor(a), asTensor(b), (g) => [g.view(), unaryRaw('neg', g)]);
+  return binary('sub', a, b, (g) => [g.view(), unaryRaw('neg', g)]);
 }
 export function mul(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return mulScalar(a, b);
   if (typeof a === 'number' && typeof b !== 'number') return mulScalar(b, a);
-  return binary('mul', asTensor(a), asTensor(b), (g, a, b) => [
+  return binary('mul', a, b, (g, a, b) => [
     a.requiresGrad ? binaryRaw('mul', g, b) : null,
     b.requiresGrad ? binaryRaw('mul', g, a) : null,
   ]);
 }
 export function div(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return mulScalar(a, 1 / b);
-  return binary('div', asTensor(a), asTensor(b), (g, a, b, y) => [
+  return binary('div', a, b, (g, a, b, y) => [
     a.requiresGrad ? binaryRaw('div', g, b) : null,
     // d(a/b)/db = −a/b² = −y/b
     b.requiresGrad ? negDivMul(g, y, b) : null,
@@ -184,7 +192,7 @@ function negDivMul(g: Tensor, y: Tensor, b: Tensor): Tensor {
 /** Elementwise a ** b (broadcasting). */
 export function pow(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return powScalar(a, b);
-  return binary('pow', asTensor(a), asTensor(b), (g, a, b, y) => {
+  return binary('pow', a, b, (g, a, b, y) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
     if (a.requiresGrad) {
@@ -206,13 +214,13 @@ export function pow(a: Operand, b: Operand): Tensor {
   });
 }
 export function maximum(a: Operand, b: Operand): Tensor {
-  return binary('maximum', asTensor(a), asTensor(b), (g, a, b) => [
+  return binary('maximum', a, b, (g, a, b) => [
     binaryMask('geMask', a, b, g),
     binaryMask('ltMask', a, b, g),
   ]);
 }
 export function minimum(a: Operand, b: Operand): Tensor {
-  return binary('minimum', asTensor(a), asTensor(b), (g, a, b) => [
+  return binary('minimum', a, b, (g, a, b) => [
     binaryMask('leMask', a, b, g),
     binaryMask('gtMask', a, b, g),
   ]);
@@ -301,6 +309,10 @@ export function max(x: Tensor, axis?: number | number[], options: ReduceOptions 
   const kept = reduceRaw('max', x, axes, 1);
   const outShape = options.keepDims ? keptShape(x.shape, axes) : droppedShape(x.shape, axes);
   const y = kept.view(outShape);
+  if (!isGradEnabled() || !x.requiresGrad) {
+    kept.dispose(); // y shares its storage; only the backward rule needed this view
+    return y;
+  }
   return record(y, 'max', [x], (g) => {
     const mask = binaryRaw('equal', x, kept);
     const ties = reduceRaw('sum', mask, axes, 1);
