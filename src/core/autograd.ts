@@ -58,6 +58,19 @@ export function setGradHelpers(h: GradHelpers): void {
   helpers = h;
 }
 
+/**
+ * Tensors of the graph under `root` from which one of `targets` can be reached: the only ones a
+ * restricted backward needs to visit (a GAN's discriminator loss need not flow into the generator).
+ */
+function leadingTo(order: Tensor[], targets: Set<Tensor>): Set<Tensor> {
+  const useful = new Set<Tensor>();
+  for (const t of order) {
+    // `order` lists inputs before the tensors made from them, so inputs are settled first.
+    if (targets.has(t) || t.node?.inputs.some((i) => useful.has(i))) useful.add(t);
+  }
+  return useful;
+}
+
 function topologicalOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
@@ -70,6 +83,12 @@ function topologicalOrder(root: Tensor): Tensor[] {
     if (i < inputs.length) {
       top[1]++;
       const next = inputs[i];
+      if (next.requiresGrad && next.isDisposed) {
+        throw new Error(
+          `backward(): ${next.describe()} on the path to ${root.describe()} was disposed; ` +
+            'call backward() inside the tidy() that built the graph',
+        );
+      }
       if (next.requiresGrad && !seen.has(next)) {
         seen.add(next);
         stack.push([next, 0]);
@@ -82,7 +101,15 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order; // inputs before the tensors made from them
 }
 
-export function runBackward(root: Tensor, seed?: Tensor): void {
+export interface BackwardOptions {
+  /**
+   * Accumulate gradients into these leaves only (PyTorch's `backward(inputs=...)`); parts of the
+   * graph that lead to none of them are skipped.
+   */
+  inputs?: Iterable<Tensor>;
+}
+
+export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOptions = {}): void {
   if (!helpers) throw new Error('autograd helpers not installed (import the ops module)');
   const h = helpers;
   if (!root.requiresGrad) {
@@ -101,12 +128,18 @@ export function runBackward(root: Tensor, seed?: Tensor): void {
     const grads = new Map<Tensor, Tensor>();
     grads.set(root, seed ? seed.view(root.shape) : h.onesLike(root));
     const order = topologicalOrder(root);
+    const targets = options.inputs ? new Set(options.inputs) : undefined;
+    const useful = targets ? leadingTo(order, targets) : undefined;
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
       const g = grads.get(t);
       if (!g) continue;
       grads.delete(t);
       if (!t.node) {
+        if (targets && !targets.has(t)) {
+          g.dispose();
+          continue;
+        }
         // A leaf: hand the gradient over, adding to what it already holds.
         if (t.grad && !t.grad.isDisposed) {
           const sum = h.add(t.grad, g);
@@ -121,7 +154,7 @@ export function runBackward(root: Tensor, seed?: Tensor): void {
       const inputGrads = t.node.backward(g);
       t.node.inputs.forEach((input, k) => {
         let gi = inputGrads[k];
-        if (!gi || !input.requiresGrad) {
+        if (!gi || !input.requiresGrad || (useful && !useful.has(input))) {
           if (gi && gi !== g) gi.dispose();
           return;
         }

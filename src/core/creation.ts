@@ -3,7 +3,7 @@
 import { Tensor, fromData, checkShape, type DType, type Shape } from './tensor.ts';
 import { run } from './dispatch.ts';
 import { fillProgram } from '../kernels/elementwise.ts';
-import { randomProgram } from '../kernels/random.ts';
+import { randomProgram, pcgHash } from '../kernels/random.ts';
 
 export interface TensorOptions {
   dtype?: DType;
@@ -76,4 +76,14 @@ export function rand(shape: Shape, options: RandomOptions & { low?: number; high
 /** Normal with `mean` (0) and `std` (1). */
 export function randn(shape: Shape, options: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
   return random('normal', shape, options.mean ?? 0, options.std ?? 1, options);
+}
+
+/**
+ * A seed for one purpose at one training step, derived from the run's seed by hashing (so the
+ * noise of step 1000 is the same whether or not the run was resumed at step 999).
+ */
+export function deriveSeed(seed: number, ...parts: number[]): number {
+  let h = pcgHash(seed >>> 0);
+  for (const p of parts) h = pcgHash((h + (p >>> 0)) >>> 0);
+  return h;
 }

@@ -5,7 +5,7 @@
 import { pool } from './pool.ts';
 import { readBuffer, writeBuffer, type BufferRange } from './dispatch.ts';
 import { registerInScope, forgetFromScopes } from './scope.ts';
-import { runBackward, type GradNode } from './autograd.ts';
+import { runBackward, type BackwardOptions, type GradNode } from './autograd.ts';
 
 import { formatShape, sizeOf as shapeSize, type Shape } from '../kernels/shapes.ts';
 
@@ -116,9 +116,12 @@ export class Tensor {
     return readBuffer(buffer, 0, this.size * 4);
   }
 
-  /** Back-propagates from this tensor; a non-scalar needs the gradient of its own shape. */
-  backward(grad?: Tensor): void {
-    runBackward(this, grad);
+  /**
+   * Back-propagates from this tensor; a non-scalar needs the gradient of its own shape.
+   * `inputs` restricts which leaves receive (accumulate) gradients, as in PyTorch.
+   */
+  backward(grad?: Tensor, options?: BackwardOptions): void {
+    runBackward(this, grad, options);
   }
 
   /** Frees the GPU buffer (returned to the pool). Safe to call twice. */

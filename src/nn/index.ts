@@ -1,0 +1,7 @@
+// The `nn` namespace of the public entry: `import { nn } from './src/index.ts'; new nn.Dense(...)`.
+
+export { Module } from './module.ts';
+export { Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Reshape, KERAS_LEAKY_ALPHA, type DenseOptions } from './layers.ts';
+export { Sequential } from './sequential.ts';
+export * as init from './init.ts';
+export * from './losses.ts';

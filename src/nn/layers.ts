@@ -1,0 +1,129 @@
+// Layers as Keras names them, built only from core ops (no WGSL here). Dense keeps Keras's
+// parameter names ('kernel' [in, out], 'bias' [out]) so a checkpoint reads like a Keras one.
+
+import { Module } from './module.ts';
+import { Tensor, formatShape } from '../core/tensor.ts';
+import { linear, relu, leakyRelu, sigmoid, tanh, reshape, flatten } from '../core/ops.ts';
+import { softmax } from '../core/softmax-ops.ts';
+import { ACTIVATIONS, type Activation } from '../kernels/matmul.ts';
+import { glorotUniform, zeros } from './init.ts';
+
+/** tf.keras 2's LeakyReLU slope, which the seed's DCGAN used (Keras 3 changed it to 0.2). */
+export const KERAS_LEAKY_ALPHA = 0.3;
+
+function checkPositiveInteger(layer: string, name: string, value: number): void {
+  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${layer}: ${name} must be a positive integer, got ${value}`);
+}
+
+export interface DenseOptions {
+  inFeatures: number;
+  units: number;
+  /** Fused into the matmul's write (default 'linear'). */
+  activation?: Activation;
+  useBias?: boolean;
+  /** Slope of 'leakyRelu' (default 0.3, as tf.keras 2). */
+  alpha?: number;
+  /** Fixes the kernel's initial values; without it they come from the global generator. */
+  seed?: number;
+}
+
+/**
+ * activation(x · kernel + bias) over the last axis of x (any leading dimensions), in one fused
+ * kernel. Kernel Glorot-uniform, bias zeros, as Keras.
+ */
+export class Dense extends Module {
+  readonly inFeatures: number;
+  readonly units: number;
+  readonly activation: Activation;
+  readonly alpha: number;
+  readonly kernel: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(options: DenseOptions) {
+    super();
+    const { inFeatures, units, activation = 'linear', useBias = true, alpha = KERAS_LEAKY_ALPHA, seed } = options;
+    checkPositiveInteger('Dense', 'inFeatures', inFeatures);
+    checkPositiveInteger('Dense', 'units', units);
+    if (!ACTIVATIONS.includes(activation)) {
+      throw new RangeError(`Dense: activation '${String(activation)}' is not one of ${ACTIVATIONS.join(', ')}`);
+    }
+    if (!Number.isFinite(alpha)) throw new RangeError(`Dense: alpha must be a finite number, got ${alpha}`);
+    this.inFeatures = inFeatures;
+    this.units = units;
+    this.activation = activation;
+    this.alpha = alpha;
+    this.kernel = this.addParameter('kernel', glorotUniform(inFeatures, units, [inFeatures, units], seed));
+    this.bias = useBias ? this.addParameter('bias', zeros([units])) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    if (x.rank < 1 || x.shape[x.rank - 1] !== this.inFeatures) {
+      throw new RangeError(`Dense(${this.inFeatures} → ${this.units}): input ${formatShape(x.shape)} must end in ${this.inFeatures} features`);
+    }
+    if (x.rank === 2) return linear(x, this.kernel, this.bias ?? undefined, this.activation, this.alpha);
+    const lead = x.shape.slice(0, -1);
+    const y = linear(reshape(x, [-1, this.inFeatures]), this.kernel, this.bias ?? undefined, this.activation, this.alpha);
+    return reshape(y, [...lead, this.units]);
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+export class LeakyReLU extends Module {
+  readonly alpha: number;
+  /** `alpha` defaults to 0.3, tf.keras 2's slope (the seed's); Keras 3 and PyTorch differ. */
+  constructor(options: { alpha?: number } = {}) {
+    super();
+    this.alpha = options.alpha ?? KERAS_LEAKY_ALPHA;
+    if (!Number.isFinite(this.alpha)) throw new RangeError(`LeakyReLU: alpha must be a finite number, got ${this.alpha}`);
+  }
+  forward(x: Tensor): Tensor {
+    return leakyRelu(x, this.alpha);
+  }
+}
+
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return sigmoid(x);
+  }
+}
+
+export class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return tanh(x);
+  }
+}
+
+/** Softmax over the last axis (for probabilities at inference; train on logits with crossEntropy). */
+export class Softmax extends Module {
+  forward(x: Tensor): Tensor {
+    return softmax(x);
+  }
+}
+
+/** [B, ...] → [B, product of the rest] (no copy). */
+export class Flatten extends Module {
+  forward(x: Tensor): Tensor {
+    return flatten(x);
+  }
+}
+
+/** [B, ...] → [B, ...targetShape] (no copy); targetShape excludes the batch and may hold one −1. */
+export class Reshape extends Module {
+  readonly targetShape: readonly number[];
+  constructor(targetShape: readonly number[]) {
+    super();
+    if (targetShape.filter((d) => d === -1).length > 1 || targetShape.some((d) => !Number.isInteger(d) || (d < 1 && d !== -1))) {
+      throw new RangeError(`Reshape: target shape ${formatShape(targetShape)} must hold positive integers and at most one -1`);
+    }
+    this.targetShape = Object.freeze([...targetShape]);
+  }
+  forward(x: Tensor): Tensor {
+    if (x.rank < 1) throw new RangeError(`Reshape needs a batch dimension, got ${formatShape(x.shape)}`);
+    return reshape(x, [x.shape[0], ...this.targetShape]);
+  }
+}

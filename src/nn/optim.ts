@@ -1,0 +1,231 @@
+// Optimizers: Adam (Keras defaults) and SGD with momentum. Each holds its parameters by name and
+// a few state tensors per parameter ("0.kernel.m", "0.kernel.v"), updated in place by one fused
+// kernel per parameter per step (core/optim-ops.ts). stateDict()/loadStateDict() carry the state
+// and the step count, so a checkpoint can resume training exactly.
+//
+//   const opt = new Adam(model, { lr: 1e-3 });
+//   opt.zeroGrad(); loss.backward(); opt.step();
+
+import { Module } from './module.ts';
+import { Tensor, formatShape } from '../core/tensor.ts';
+import { zeros } from '../core/creation.ts';
+import { keep } from '../core/scope.ts';
+import { copyBuffer } from '../core/dispatch.ts';
+import { adamStep, sgdStep } from '../core/optim-ops.ts';
+
+/** What an optimizer updates: a module's parameters, named tensors, or tensors (named by position). */
+export type ParamsInput = Module | Iterable<Tensor> | Iterable<readonly [string, Tensor]>;
+
+export interface OptimizerState {
+  /** step() calls so far. */
+  step: number;
+  /** Hyper-parameters when saved (restored by loadStateDict, as PyTorch does). */
+  hyper: Record<string, number | boolean>;
+  /** Per-parameter state by "<parameter name>.<slot>". These are the live tensors, not copies. */
+  tensors: Map<string, Tensor>;
+}
+
+function namedParams(input: ParamsInput): [string, Tensor][] {
+  if (input instanceof Module) return input.namedParameters();
+  const out: [string, Tensor][] = [];
+  let i = 0;
+  for (const item of input as Iterable<Tensor | readonly [string, Tensor]>) {
+    out.push(item instanceof Tensor ? [String(i), item] : [item[0], item[1]]);
+    i++;
+  }
+  return out;
+}
+
+export abstract class Optimizer {
+  readonly params: readonly (readonly [string, Tensor])[];
+  /** step() calls so far; Adam's bias correction uses it. */
+  stepCount = 0;
+  private readonly slots: readonly string[];
+  private readonly state = new Map<string, Tensor>();
+
+  protected constructor(params: ParamsInput, slots: readonly string[]) {
+    const named = namedParams(params);
+    if (named.length === 0) throw new Error(`${this.constructor.name}: no parameters to optimize`);
+    const seenNames = new Set<string>();
+    const seenTensors = new Set<Tensor>();
+    for (const [name, p] of named) {
+      if (seenNames.has(name)) throw new Error(`${this.constructor.name}: two parameters are named "${name}"`);
+      if (seenTensors.has(p)) throw new Error(`${this.constructor.name}: parameter "${name}" is listed twice`);
+      if (p.dtype !== 'f32') throw new TypeError(`${this.constructor.name}: parameter "${name}" must be f32, got ${p.describe()}`);
+      seenNames.add(name);
+      seenTensors.add(p);
+    }
+    this.params = named;
+    this.slots = slots;
+    for (const [name, p] of named) {
+      for (const slot of slots) {
+        const t = keep(zeros(p.shape));
+        t.name = `${name}.${slot}`;
+        this.state.set(t.name, t);
+      }
+    }
+  }
+
+  /** Hyper-parameters, as saved in stateDict. */
+  abstract hyper(): Record<string, number | boolean>;
+  protected abstract setHyper(hyper: Record<string, number | boolean>): void;
+  /** Updates one parameter in place from its gradient and its state slots (in `slots` order). */
+  protected abstract update(param: Tensor, grad: Tensor, state: Tensor[], step: number): void;
+
+  /** Applies one update to every parameter that has a gradient (others are left alone). */
+  step(): void {
+    this.stepCount++;
+    for (const [name, p] of this.params) {
+      if (!p.grad) continue;
+      const state = this.slots.map((slot) => this.state.get(`${name}.${slot}`)!);
+      this.update(p, p.grad, state, this.stepCount);
+    }
+  }
+
+  /** Drops the parameters' gradients (they accumulate across backward() calls otherwise). */
+  zeroGrad(): void {
+    for (const [, p] of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  stateDict(): OptimizerState {
+    return { step: this.stepCount, hyper: this.hyper(), tensors: new Map(this.state) };
+  }
+
+  /** Copies saved state into this optimizer; names and shapes must match exactly. */
+  loadStateDict(saved: OptimizerState, source = 'optimizer state'): void {
+    if (!Number.isInteger(saved.step) || saved.step < 0) throw new Error(`${source}: step must be a non-negative integer, got ${saved.step}`);
+    const missing = [...this.state.keys()].filter((k) => !saved.tensors.has(k));
+    const unexpected = [...saved.tensors.keys()].filter((k) => !this.state.has(k));
+    if (missing.length || unexpected.length) {
+      throw new Error(
+        `${source} does not match this ${this.constructor.name}:` +
+          (missing.length ? ` missing ${missing.join(', ')};` : '') +
+          (unexpected.length ? ` unexpected ${unexpected.join(', ')}` : ''),
+      );
+    }
+    for (const [name, t] of this.state) {
+      const src = saved.tensors.get(name)!;
+      if (src.shape.length !== t.shape.length || src.shape.some((d, i) => d !== t.shape[i])) {
+        throw new Error(`${source}: tensor "${name}" has shape ${formatShape(src.shape)}, the optimizer expects ${formatShape(t.shape)}`);
+      }
+      if (src.dtype !== t.dtype) throw new Error(`${source}: tensor "${name}" is ${src.dtype}, the optimizer expects ${t.dtype}`);
+      if (src.isDisposed) throw new Error(`${source}: tensor "${name}" was disposed`);
+    }
+    this.setHyper(saved.hyper);
+    for (const [name, t] of this.state) {
+      const src = saved.tensors.get(name)!;
+      if (src !== t && t.size > 0) copyBuffer(src.gpu.buffer, 0, t.gpu.buffer, 0, t.size * 4);
+    }
+    this.stepCount = saved.step;
+  }
+
+  /** Frees the state tensors (not the parameters). */
+  dispose(): void {
+    for (const t of this.state.values()) t.dispose();
+    this.state.clear();
+  }
+}
+
+function checkRange(opt: string, name: string, value: unknown, lo: number, hi: number, hiOpen: boolean): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || (hiOpen ? value >= hi : value > hi)) {
+    throw new RangeError(`${opt}: ${name} must be a number in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export interface AdamOptions {
+  /** Default 1e-3. */
+  lr?: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-7 (Keras; PyTorch uses 1e-8, added after the bias correction). */
+  epsilon?: number;
+}
+
+/** Adam with Keras's defaults and update formula (see src/kernels/optimizers.ts). */
+export class Adam extends Optimizer {
+  lr = 1e-3;
+  beta1 = 0.9;
+  beta2 = 0.999;
+  epsilon = 1e-7;
+
+  constructor(params: ParamsInput, options: AdamOptions = {}) {
+    super(params, ['m', 'v']);
+    this.setHyper({
+      lr: options.lr ?? this.lr,
+      beta1: options.beta1 ?? this.beta1,
+      beta2: options.beta2 ?? this.beta2,
+      epsilon: options.epsilon ?? this.epsilon,
+    });
+  }
+
+  hyper(): Record<string, number> {
+    return { lr: this.lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+  }
+
+  protected setHyper(h: Record<string, number | boolean>): void {
+    this.lr = checkRange('Adam', 'lr', h.lr, 0, Infinity, false);
+    this.beta1 = checkRange('Adam', 'beta1', h.beta1, 0, 1, true);
+    this.beta2 = checkRange('Adam', 'beta2', h.beta2, 0, 1, true);
+    this.epsilon = checkRange('Adam', 'epsilon', h.epsilon, 0, Infinity, false);
+  }
+
+  protected update(param: Tensor, grad: Tensor, [m, v]: Tensor[], step: number): void {
+    adamStep(param, grad, m, v, { lr: this.lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, step });
+  }
+}
+
+export interface SGDOptions {
+  lr: number;
+  /** Default 0 (no momentum buffer). */
+  momentum?: number;
+  /** L2 penalty added to the gradient, as PyTorch's weight_decay (default 0). */
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+/** SGD as PyTorch: buf ← μ·buf + g; p ← p − lr·buf (Nesterov: p ← p − lr·(g + μ·buf)). */
+export class SGD extends Optimizer {
+  lr = 0;
+  momentum = 0;
+  weightDecay = 0;
+  nesterov = false;
+  private readonly hasMomentumBuffers: boolean;
+
+  constructor(params: ParamsInput, options: SGDOptions) {
+    const momentum = options.momentum ?? 0;
+    super(params, momentum !== 0 ? ['momentum'] : []);
+    this.hasMomentumBuffers = momentum !== 0;
+    this.setHyper({ lr: options.lr, momentum, weightDecay: options.weightDecay ?? 0, nesterov: options.nesterov ?? false });
+  }
+
+  hyper(): Record<string, number | boolean> {
+    return { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
+  }
+
+  protected setHyper(h: Record<string, number | boolean>): void {
+    const momentum = checkRange('SGD', 'momentum', h.momentum, 0, 1, false);
+    if ((momentum !== 0) !== this.hasMomentumBuffers) {
+      throw new Error(`SGD: momentum cannot switch between zero and non-zero after construction (got ${momentum})`);
+    }
+    if (h.nesterov === true && momentum === 0) throw new RangeError('SGD: Nesterov momentum needs momentum > 0');
+    this.lr = checkRange('SGD', 'lr', h.lr, 0, Infinity, false);
+    this.momentum = momentum;
+    this.weightDecay = checkRange('SGD', 'weightDecay', h.weightDecay, 0, Infinity, false);
+    this.nesterov = h.nesterov === true;
+  }
+
+  protected update(param: Tensor, grad: Tensor, state: Tensor[]): void {
+    sgdStep(param, grad, state[0] ?? null, {
+      lr: this.lr,
+      momentum: this.momentum,
+      weightDecay: this.weightDecay,
+      nesterov: this.nesterov,
+    });
+  }
+}
