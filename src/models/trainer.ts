@@ -1,0 +1,209 @@
+// The training loop the generative models share: epochs of shuffled batches, a progress bar,
+// losses read back in bulk, a checkpoint after every epoch, Ctrl-C that stops after the current
+// step and leaves a checkpoint, and --resume that continues exactly (same data order, same noise,
+// same optimizer state: a resumed run's losses equal the uninterrupted run's).
+
+import { existsSync } from 'node:fs';
+import type { Tensor } from '../core/tensor.ts';
+import { keep, tidy } from '../core/scope.ts';
+import { stack } from '../core/shape-ops.ts';
+import type { Module } from '../nn/module.ts';
+import type { Optimizer } from '../nn/optim.ts';
+import { loadCheckpoint, saveCheckpoint, type TrainingProgress } from '../nn/checkpoint.ts';
+import type { Batch, MnistGpu } from '../data/batches.ts';
+import { EpochProgress } from '../io/progress.ts';
+
+/** What the loop needs of a model. */
+export interface TrainableModel {
+  /** Checkpoint model name: "vae", "gan", "cgan". */
+  readonly name: string;
+  /** Constructor options, JSON-serialisable (kept in checkpoints). */
+  readonly config: object;
+  readonly modules: Record<string, Module>;
+  readonly optimizers: Record<string, Optimizer>;
+  /** Names of the scalars trainStep returns, in order; the first one is shown on the bar. */
+  readonly lossNames: readonly string[];
+  /** One optimisation step; returns detached scalar losses (the caller disposes them). */
+  trainStep(batch: Batch, step: number): Tensor[];
+}
+
+export interface LossHistory {
+  /** Per name, one value per step. */
+  [name: string]: number[];
+}
+
+export interface TrainLoopOptions {
+  model: TrainableModel;
+  data: MnistGpu;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  /** Written after every epoch (and when stopped early). */
+  checkpointPath: string;
+  /** Continue from checkpointPath (or this path) if it exists. */
+  resume?: boolean | string;
+  /** Read losses back every this many steps (default 20): each read waits for the GPU. */
+  lossEvery?: number;
+  /** Stop after this many steps in total (tests; the checkpoint then records the position). */
+  maxSteps?: number;
+  /** Show a progress bar (default true). */
+  progress?: boolean;
+  /** Called after each epoch's checkpoint: draw the samples, print figures. */
+  onEpochEnd?: (epoch: number, losses: Record<string, number>) => Promise<void> | void;
+  log?: (line: string) => void;
+}
+
+export interface TrainLoopResult {
+  progress: TrainingProgress;
+  history: LossHistory;
+  /** Stopped by Ctrl-C (SIGINT) or maxSteps before the last epoch ended. */
+  interrupted: boolean;
+  /** Training time (excluding epoch-end callbacks), and images per second over it. */
+  seconds: number;
+  imagesPerSecond: number;
+  resumedFrom?: TrainingProgress;
+}
+
+/** What the loop keeps in a checkpoint beyond the progress: a mid-epoch position means nothing without it. */
+interface TrainerRecord {
+  batchSize: number;
+  images: number;
+}
+
+function mean(values: number[]): number {
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
+}
+
+export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
+  const { model, data, epochs, batchSize, seed } = o;
+  const log = o.log ?? ((line: string) => console.log(line));
+  const lossEvery = o.lossEvery ?? 20;
+  const history: LossHistory = Object.fromEntries(model.lossNames.map((n) => [n, [] as number[]]));
+  let progress: TrainingProgress = { epoch: 0, step: 0, batchInEpoch: 0, seed };
+  let resumedFrom: TrainingProgress | undefined;
+
+  const resumePath = typeof o.resume === 'string' ? o.resume : o.checkpointPath;
+  if (o.resume && existsSync(resumePath)) {
+    const info = await loadCheckpoint(resumePath, { model: model.name, modules: model.modules, optimizers: model.optimizers });
+    if (info.progress.seed !== seed) {
+      log(`note: continuing with the checkpoint's seed ${info.progress.seed} (not ${seed}) so the run stays reproducible`);
+    }
+    // batchInEpoch counts batches of the saved run's size over its data: elsewhere it would skip
+    // the wrong images (and at an epoch boundary the run goes on, but differently).
+    const saved = info.extra.trainer ? (JSON.parse(info.extra.trainer) as Partial<TrainerRecord>) : {};
+    const changes = [
+      saved.batchSize !== undefined && saved.batchSize !== batchSize ? `batch size ${saved.batchSize}, now ${batchSize}` : '',
+      saved.images !== undefined && saved.images !== data.count ? `${saved.images} training images, now ${data.count}` : '',
+    ].filter(Boolean);
+    if (changes.length && info.progress.batchInEpoch > 0) {
+      throw new Error(`cannot resume from ${resumePath}: it stopped in the middle of an epoch of a run with ${changes.join(' and ')}; resume with the same settings`);
+    }
+    if (changes.length) log(`note: the checkpoint's run had ${changes.join(' and ')}; the losses will differ from an uninterrupted run`);
+    progress = { ...info.progress };
+    resumedFrom = { ...info.progress };
+    const savedHistory = info.extra.history ? (JSON.parse(info.extra.history) as LossHistory) : {};
+    for (const n of model.lossNames) history[n] = (savedHistory[n] ?? []).slice(0, progress.step);
+    log(`resumed from ${resumePath}: epoch ${progress.epoch}, step ${progress.step}${progress.batchInEpoch ? ` (batch ${progress.batchInEpoch} of that epoch)` : ''}`);
+  } else if (typeof o.resume === 'string') {
+    throw new Error(`--resume: checkpoint ${o.resume} does not exist`);
+  }
+  const runSeed = progress.seed;
+
+  let stopRequested = false;
+  const onSigint = (): void => {
+    if (stopRequested) process.exit(130); // a second Ctrl-C: stop now
+    stopRequested = true;
+    log('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)…');
+  };
+  process.on('SIGINT', onSigint);
+
+  const save = (): Promise<void> =>
+    saveCheckpoint(o.checkpointPath, {
+      model: model.name,
+      config: model.config,
+      modules: model.modules,
+      optimizers: model.optimizers,
+      progress,
+      extra: { history: JSON.stringify(history), trainer: JSON.stringify({ batchSize, images: data.count } satisfies TrainerRecord) },
+    });
+
+  let pending: Tensor[][] = [];
+  const drain = async (): Promise<Record<string, number> | undefined> => {
+    if (pending.length === 0) return undefined;
+    const steps = pending;
+    pending = [];
+    // One read-back for all of them: stack the scalars on the GPU first.
+    const packed = tidy(() => stack(steps.flat(), 0));
+    for (const s of steps) for (const t of s) t.dispose();
+    const values = await packed.toArray();
+    packed.dispose();
+    const k = model.lossNames.length;
+    steps.forEach((_, i) => model.lossNames.forEach((n, j) => history[n].push(values[i * k + j])));
+    return Object.fromEntries(model.lossNames.map((n, j) => [n, values[(steps.length - 1) * k + j]]));
+  };
+
+  let trainSeconds = 0;
+  let imagesTrained = 0;
+  let interrupted = false;
+  const batchesPerEpoch = data.batchCount(batchSize);
+  const stopNow = (): boolean => stopRequested || (o.maxSteps !== undefined && progress.step >= o.maxSteps);
+  try {
+    for (let epoch = progress.epoch; epoch < epochs && !interrupted; epoch++) {
+      const startBatch = progress.batchInEpoch;
+      const bar = new EpochProgress({ epoch: epoch + 1, epochs, total: data.count, enabled: o.progress ?? true });
+      let done = Math.min(startBatch * batchSize, data.count);
+      const epochFirstStep = progress.step - startBatch; // history holds every step since the run began
+      for (const batch of data.batches(epoch, { batchSize, seed: runSeed })) {
+        if (batch.index < startBatch) continue;
+        const losses = model.trainStep(batch, progress.step).map((t) => keep(t));
+        pending.push(losses);
+        progress = { ...progress, step: progress.step + 1, batchInEpoch: batch.index + 1 };
+        done += batch.size;
+        imagesTrained += batch.size;
+        const stopping = stopNow();
+        if (pending.length >= lossEvery || stopping) {
+          const last = await drain();
+          bar.update(done, last?.[model.lossNames[0]]);
+        } else {
+          bar.update(done);
+        }
+        // A stop on the epoch's last batch lets the epoch end normally (checkpoint marked as the
+        // next epoch's start, epoch-end pictures drawn) and stops below.
+        if (stopping && batch.index + 1 < batchesPerEpoch) {
+          interrupted = true;
+          break;
+        }
+      }
+      const last = await drain();
+      bar.update(done, last?.[model.lossNames[0]]);
+      const epochLosses = Object.fromEntries(model.lossNames.map((n) => [n, mean(history[n].slice(epochFirstStep))]));
+      const note = model.lossNames.map((n) => `${n} ${epochLosses[n].toFixed(4)}`).join(', ');
+      bar.finish(interrupted ? `stopped (${note})` : note);
+      trainSeconds += bar.elapsed;
+      if (!interrupted) progress = { ...progress, epoch: epoch + 1, batchInEpoch: 0 };
+      await save();
+      if (interrupted) {
+        log(`checkpoint saved to ${o.checkpointPath} at step ${progress.step}; run again with --resume to continue`);
+        break;
+      }
+      await o.onEpochEnd?.(epoch, epochLosses);
+      // Also a Ctrl-C during onEpochEnd: the checkpoint above already holds this position.
+      if (epoch + 1 < epochs && stopNow()) {
+        interrupted = true;
+        log(`stopped after epoch ${epoch + 1}; checkpoint saved to ${o.checkpointPath} at step ${progress.step}; run again with --resume to continue`);
+        break;
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    for (const s of pending) for (const t of s) t.dispose();
+  }
+  return {
+    progress,
+    history,
+    interrupted,
+    seconds: trainSeconds,
+    imagesPerSecond: imagesTrained / Math.max(trainSeconds, 1e-9),
+    resumedFrom,
+  };
+}
