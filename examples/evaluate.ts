@@ -1,0 +1,47 @@
+// Measures a trained checkpoint: Fréchet distance of the judge's features, the judge's accuracy
+// (per digit for the cGAN, on reconstructions for the VAE), the VAE's test negative ELBO.
+//
+//   npm run evaluate -- --model vae [--checkpoint FILE] [--samples 10000] [--judge FILE]
+
+import { join, dirname } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { init, shutdownDevice } from '../src/index.ts';
+import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
+import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { createModel, loadJudge, measureQuality, MODEL_KINDS, type ModelKind } from '../src/models/run.ts';
+import { MnistGpu } from '../src/data/batches.ts';
+import { formatQuality } from './report.ts';
+
+const FLAGS = {
+  model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
+  checkpoint: { type: 'string', placeholder: 'FILE', help: 'checkpoint to measure (default out/<model>/checkpoint.safetensors)' },
+  samples: { type: 'int', default: 10000, min: 100, help: 'generated samples' },
+  judge: { type: 'string', placeholder: 'FILE', help: 'judge classifier checkpoint (default: out/classifier, else the shipped one)' },
+} as const satisfies FlagSpecs;
+
+const flags = parseFlagsOrExit(FLAGS, { program: 'npm run evaluate --', description: "Measures a trained model's samples with the judge classifier." });
+const kind = flags.model as ModelKind;
+const checkpoint = flags.checkpoint ?? `out/${kind}/checkpoint.safetensors`;
+
+await init();
+try {
+  const info = readCheckpointInfo(checkpoint, kind);
+  const model = createModel(kind, info.config as Record<string, unknown>);
+  await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
+  const test = MnistGpu.load('test', { range: [0, 1] });
+  const judge = await loadJudge(test, flags.judge);
+  const quality = await measureQuality(model, judge, test, flags.samples);
+  console.log(`${kind} from ${checkpoint} (epoch ${info.progress.epoch}):`);
+  for (const line of formatQuality(quality, kind)) console.log(line);
+  const path = join(dirname(checkpoint), 'evaluation.json');
+  writeFileSync(path, JSON.stringify({ model: kind, checkpoint, epoch: info.progress.epoch, ...quality }, null, 2) + '\n');
+  console.log(`written to ${path}`);
+  judge.classifier.dispose();
+  model.dispose();
+  test.dispose();
+} catch (error) {
+  console.error(`evaluate: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  shutdownDevice();
+}

@@ -1,0 +1,27 @@
+// How the scripts print results: a few lines a person reads, pointing at the pictures.
+
+import { join } from 'node:path';
+import type { QualityFigures, TrainRunSummary } from '../src/models/run.ts';
+
+export function formatQuality(q: QualityFigures, kind: string): string[] {
+  const lines = [`Fréchet distance (judge features, ${q.samples} samples vs ${q.testImages.toLocaleString('en-US')} test digits): ${q.fid.toFixed(2)}`];
+  if (kind === 'vae') {
+    lines.push(`test negative ELBO: ${q.testLoss!.toFixed(2)} per image (reconstruction ${q.testReconstruction!.toFixed(2)} + KL ${q.testKl!.toFixed(2)})`);
+    lines.push(`judge accuracy on reconstructions of test digits: ${(100 * q.judgeAccuracy!).toFixed(2)}%`);
+  }
+  if (kind === 'cgan') lines.push(`judge agrees with the requested digit: ${(100 * q.judgeAccuracy!).toFixed(2)}%`);
+  if (q.perDigitAccuracy && kind !== 'gan') {
+    lines.push('  per digit: ' + q.perDigitAccuracy.map((a, d) => `${d}: ${(100 * a).toFixed(0)}%`).join('  '));
+  }
+  lines.push(`(judge: ${q.judge}, ${(100 * q.judgeTestAccuracy).toFixed(2)}% on the test set)`);
+  return lines;
+}
+
+export function printTrainSummary(s: TrainRunSummary, out: string): void {
+  const losses = Object.entries(s.finalLosses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+  console.log(`\n${s.model}: ${s.epochs} epoch(s) on ${s.trainImages} images in ${s.seconds.toFixed(1)} s (${Math.round(s.imagesPerSecond)} images/s); last step: ${losses}`);
+  if (s.interrupted) console.log('stopped early: run again with --resume to continue');
+  if (s.quality) for (const line of formatQuality(s.quality, s.model)) console.log(line);
+  console.log(`pictures: ${s.pictures.join(', ')}`);
+  console.log(`summary: ${join(out, 'summary.json')}; checkpoint: ${join(out, 'checkpoint.safetensors')}`);
+}

@@ -1,0 +1,246 @@
+// The seed's DCGAN (TensorFlow's DCGAN tutorial) and its conditional variant; see
+// shared/MODELS.md for every layer. Images live in [−1, 1] (tanh output).
+//
+//   generator:     noise(100) [+ one-hot(10)] → Dense 7·7·256 (no bias) → BN → LeakyReLU → Reshape
+//                  → ConvT 128 5×5 s1 → BN → LReLU → ConvT 64 5×5 s2 → BN → LReLU → ConvT 1 5×5 s2 tanh
+//   discriminator: 28×28×1 [+ 10 label planes] → Conv 64 5×5 s2 → LReLU → Dropout 0.3
+//                  → Conv 128 5×5 s2 → LReLU → Dropout 0.3 → Flatten → Dense 1 (a logit)
+//
+// LeakyReLU slope 0.3 (tf.keras 2's default, which the tutorial used), fused into the convs.
+
+import { Module } from '../nn/module.ts';
+import { Dense, Flatten, LeakyReLU, Reshape, KERAS_LEAKY_ALPHA } from '../nn/layers.ts';
+import { BatchNorm, Conv2d, Conv2dTranspose, Dropout } from '../nn/conv-layers.ts';
+import { Adam } from '../nn/optim.ts';
+import type { Tensor } from '../core/tensor.ts';
+import { tidy } from '../core/scope.ts';
+import { detach } from '../core/autograd.ts';
+import { add, reshape } from '../core/ops.ts';
+import { broadcastTo, concat, oneHot } from '../core/shape-ops.ts';
+import { binaryCrossEntropyWithLogits } from '../core/loss-ops.ts';
+import { deriveSeed, randn, tensor } from '../core/creation.ts';
+import type { Batch } from '../data/batches.ts';
+import type { TrainableModel } from './trainer.ts';
+
+export interface GanConfig {
+  noiseDim: number;
+  /** Adam learning rate of each network (the tutorial: 1e-4). */
+  lr: number;
+  /** Conditional: the generator and discriminator also see the digit. */
+  conditional: boolean;
+  numClasses: number;
+  seed: number;
+}
+
+export const GAN_DEFAULTS: GanConfig = { noiseDim: 100, lr: 1e-4, conditional: false, numClasses: 10, seed: 0 };
+
+export class Generator extends Module {
+  readonly dense: Dense;
+  readonly bn0: BatchNorm;
+  readonly act = new LeakyReLU({ alpha: KERAS_LEAKY_ALPHA });
+  readonly reshape = new Reshape([7, 7, 256]);
+  readonly deconv1: Conv2dTranspose;
+  readonly bn1: BatchNorm;
+  readonly deconv2: Conv2dTranspose;
+  readonly bn2: BatchNorm;
+  readonly deconv3: Conv2dTranspose;
+
+  constructor(inFeatures: number, seed: number) {
+    super();
+    const s = (i: number) => deriveSeed(seed, 3, i);
+    this.dense = this.addModule('dense', new Dense({ inFeatures, units: 7 * 7 * 256, useBias: false, seed: s(1) }));
+    this.bn0 = this.addModule('bn0', new BatchNorm({ features: 7 * 7 * 256 }));
+    this.deconv1 = this.addModule('deconv1', new Conv2dTranspose({ inChannels: 256, filters: 128, kernelSize: 5, strides: 1, padding: 'same', useBias: false, seed: s(2) }));
+    this.bn1 = this.addModule('bn1', new BatchNorm({ features: 128 }));
+    this.deconv2 = this.addModule('deconv2', new Conv2dTranspose({ inChannels: 128, filters: 64, kernelSize: 5, strides: 2, padding: 'same', useBias: false, seed: s(3) }));
+    this.bn2 = this.addModule('bn2', new BatchNorm({ features: 64 }));
+    this.deconv3 = this.addModule('deconv3', new Conv2dTranspose({ inChannels: 64, filters: 1, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'tanh', seed: s(4) }));
+  }
+
+  /** Noise (with the one-hot label appended, for the cGAN) [B, in] → images [B, 28, 28, 1] in [−1, 1]. */
+  forward(input: Tensor): Tensor {
+    let h = this.act.forward(this.bn0.forward(this.dense.forward(input)));
+    h = this.reshape.forward(h);
+    h = this.act.forward(this.bn1.forward(this.deconv1.forward(h)));
+    h = this.act.forward(this.bn2.forward(this.deconv2.forward(h)));
+    return this.deconv3.forward(h);
+  }
+}
+
+export class Discriminator extends Module {
+  readonly conv1: Conv2d;
+  readonly drop1: Dropout;
+  readonly conv2: Conv2d;
+  readonly drop2: Dropout;
+  readonly flatten = new Flatten();
+  readonly dense: Dense;
+
+  constructor(inChannels: number, seed: number) {
+    super();
+    const s = (i: number) => deriveSeed(seed, 4, i);
+    const leaky = { activation: 'leakyRelu', alpha: KERAS_LEAKY_ALPHA } as const;
+    this.conv1 = this.addModule('conv1', new Conv2d({ inChannels, filters: 64, kernelSize: 5, strides: 2, padding: 'same', ...leaky, seed: s(1) }));
+    this.drop1 = this.addModule('drop1', new Dropout({ rate: 0.3, seed: s(2) }));
+    this.conv2 = this.addModule('conv2', new Conv2d({ inChannels: 64, filters: 128, kernelSize: 5, strides: 2, padding: 'same', ...leaky, seed: s(3) }));
+    this.drop2 = this.addModule('drop2', new Dropout({ rate: 0.3, seed: s(4) }));
+    this.dense = this.addModule('dense', new Dense({ inFeatures: 7 * 7 * 128, units: 1, seed: s(5) }));
+  }
+
+  /** Images (with label planes, for the cGAN) [B, 28, 28, C] → logits [B, 1]. */
+  forward(x: Tensor): Tensor {
+    const h = this.drop2.forward(this.conv2.forward(this.drop1.forward(this.conv1.forward(x))));
+    return this.dense.forward(this.flatten.forward(h));
+  }
+
+  /** Dropout masks are a function of (seed, step): set the step before each training forward. */
+  setStep(step: number): void {
+    this.drop1.step = step;
+    this.drop2.step = step;
+  }
+}
+
+export class Gan implements TrainableModel {
+  readonly name: 'gan' | 'cgan';
+  readonly config: GanConfig;
+  readonly generator: Generator;
+  readonly discriminator: Discriminator;
+  readonly gOptimizer: Adam;
+  readonly dOptimizer: Adam;
+  readonly lossNames = ['discriminator', 'generator'] as const;
+
+  constructor(config: Partial<GanConfig> = {}) {
+    this.config = { ...GAN_DEFAULTS, ...config };
+    const { noiseDim, numClasses, conditional, seed, lr } = this.config;
+    this.name = conditional ? 'cgan' : 'gan';
+    this.generator = new Generator(noiseDim + (conditional ? numClasses : 0), seed);
+    this.discriminator = new Discriminator(1 + (conditional ? numClasses : 0), seed);
+    this.gOptimizer = new Adam(this.generator, { lr });
+    this.dOptimizer = new Adam(this.discriminator, { lr });
+  }
+
+  get modules(): Record<string, Module> {
+    return { generator: this.generator, discriminator: this.discriminator };
+  }
+
+  get optimizers(): Record<string, Adam> {
+    return { generator: this.gOptimizer, discriminator: this.dOptimizer };
+  }
+
+  /** Gaussian noise [count, noiseDim] from a seed. */
+  noise(count: number, seed: number): Tensor {
+    return randn([count, this.config.noiseDim], { seed });
+  }
+
+  /** Generator input: noise, with the one-hot digit appended for the cGAN. */
+  private generatorInput(noise: Tensor, labels?: Tensor): Tensor {
+    if (!this.config.conditional) return noise;
+    if (!labels) throw new Error('the conditional GAN needs the digits to generate (labels)');
+    return concat([noise, oneHot(labels, this.config.numClasses)], 1);
+  }
+
+  /** Discriminator input: images, with each digit's one-hot value as 10 extra planes for the cGAN. */
+  private discriminatorInput(images: Tensor, labels?: Tensor): Tensor {
+    if (!this.config.conditional) return images;
+    if (!labels) throw new Error('the conditional GAN discriminator needs the labels of the images');
+    const [b, h, w] = images.shape;
+    const k = this.config.numClasses;
+    const planes = broadcastTo(reshape(oneHot(labels, k), [b, 1, 1, k]), [b, h, w, k]);
+    return concat([images, planes], 3);
+  }
+
+  /** Images in [−1, 1] from noise (and digits, for the cGAN). */
+  generate(noise: Tensor, labels?: Tensor): Tensor {
+    return this.generator.forward(this.generatorInput(noise, labels));
+  }
+
+  /** Discriminator logits for images (and their digits, for the cGAN). */
+  discriminate(images: Tensor, labels?: Tensor): Tensor {
+    return this.discriminator.forward(this.discriminatorInput(images, labels));
+  }
+
+  trainStep(batch: Batch, step: number): Tensor[] {
+    return this.config.conditional ? this.conditionalStep(batch, step) : this.dcganStep(batch, step);
+  }
+
+  /**
+   * The tutorial's step: generate once, run D on real and fake, and update both networks from
+   * that one forward pass — each from its own loss (backward restricted to its own parameters).
+   */
+  private dcganStep(batch: Batch, step: number): Tensor[] {
+    return tidy(() => {
+      const seed = this.config.seed;
+      this.discriminator.setStep(step);
+      this.gOptimizer.zeroGrad();
+      this.dOptimizer.zeroGrad();
+      const fake = this.generate(this.noise(batch.size, deriveSeed(seed, 200, step)));
+      const realLogits = this.discriminate(batch.x);
+      const fakeLogits = this.discriminate(fake);
+      const dLoss = add(binaryCrossEntropyWithLogits(realLogits, 1), binaryCrossEntropyWithLogits(fakeLogits, 0));
+      const gLoss = binaryCrossEntropyWithLogits(fakeLogits, 1);
+      gLoss.backward(undefined, { inputs: this.generator.parameters() });
+      dLoss.backward(undefined, { inputs: this.discriminator.parameters() });
+      this.gOptimizer.step();
+      this.dOptimizer.step();
+      return [detach(dLoss), detach(gLoss)];
+    });
+  }
+
+  /**
+   * The seed's two phases: (1) update D on real and generated images with their labels;
+   * (2) update G through D with D frozen (its gradients are never applied; its BatchNorm-free
+   * layers and Dropout still run in training mode), on fresh noise and random digits.
+   */
+  private conditionalStep(batch: Batch, step: number): Tensor[] {
+    const seed = this.config.seed;
+    const dLoss = tidy(() => {
+      this.discriminator.setStep(2 * step);
+      this.dOptimizer.zeroGrad();
+      const fake = detach(this.generate(this.noise(batch.size, deriveSeed(seed, 300, step)), batch.y));
+      const realLogits = this.discriminate(batch.x, batch.y);
+      const fakeLogits = this.discriminate(fake, batch.y);
+      const loss = add(binaryCrossEntropyWithLogits(realLogits, 1), binaryCrossEntropyWithLogits(fakeLogits, 0));
+      loss.backward(undefined, { inputs: this.discriminator.parameters() });
+      this.dOptimizer.step();
+      return detach(loss);
+    });
+    const gLoss = tidy(() => {
+      this.discriminator.setStep(2 * step + 1);
+      this.gOptimizer.zeroGrad();
+      const labels = this.randomDigits(batch.size, deriveSeed(seed, 301, step));
+      const fake = this.generate(this.noise(batch.size, deriveSeed(seed, 302, step)), labels);
+      const loss = binaryCrossEntropyWithLogits(this.discriminate(fake, labels), 1);
+      loss.backward(undefined, { inputs: this.generator.parameters() });
+      this.gOptimizer.step();
+      return detach(loss);
+    });
+    return [dLoss, gLoss];
+  }
+
+  /** Uniformly random digits [count] (i32), from a seed (drawn on the host: a few bytes). */
+  randomDigits(count: number, seed: number): Tensor {
+    const k = this.config.numClasses;
+    return Gan.digits(Array.from({ length: count }, (_, i) => deriveSeed(seed, i) % k));
+  }
+
+  /** Digits as an i32 tensor (the cGAN's labels). */
+  static digits(values: readonly number[]): Tensor {
+    return tensor(values, [values.length], { dtype: 'i32' });
+  }
+
+  train(): void {
+    this.generator.train();
+    this.discriminator.train();
+  }
+
+  eval(): void {
+    this.generator.eval();
+    this.discriminator.eval();
+  }
+
+  dispose(): void {
+    this.gOptimizer.dispose();
+    this.dOptimizer.dispose();
+    this.generator.dispose();
+    this.discriminator.dispose();
+  }
+}

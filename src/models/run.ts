@@ -1,0 +1,362 @@
+// What the example scripts do, as functions (so tests and `npm start` run the same code):
+// build a model from a preset, train it with checkpoints, draw its pictures, measure it.
+
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getGpu } from '../core/device.ts';
+import { tensor, deriveSeed } from '../core/creation.ts';
+import { MnistGpu } from '../data/batches.ts';
+import { Adam } from '../nn/optim.ts';
+import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../nn/checkpoint.ts';
+import { evaluateClassifier, trainClassifier } from './train-classifier.ts';
+import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
+import { Vae, type VaeConfig } from './vae.ts';
+import { Gan, type GanConfig } from './gan.ts';
+import { trainLoop, type LossHistory } from './trainer.ts';
+import { judge, judgeDataset, statsOf, accuracyAgainst, frechetTo } from './quality.ts';
+import {
+  saveGrid, saveReconstructions, saveLatentMap, saveLatentScatter, saveInterpolation,
+  saveDigitRows, saveNoiseInterpolation, saveLossCurves,
+} from './pictures.ts';
+import { noGrad } from '../core/autograd.ts';
+import { tidy } from '../core/scope.ts';
+import type { GaussianStats } from '../metrics/frechet.ts';
+
+export type ModelKind = 'vae' | 'gan' | 'cgan';
+export const MODEL_KINDS: ModelKind[] = ['vae', 'gan', 'cgan'];
+export type PresetName = 'quick' | 'seed';
+
+export interface Preset {
+  epochs: number;
+  batchSize: number;
+  /** Training images used (undefined: all 60,000). */
+  limit?: number;
+  /** Generated samples for the Fréchet distance and the judge's accuracy. */
+  samples: number;
+}
+
+/**
+ * `seed` is the report's settings; `quick` is sized for a 2-core machine without a GPU, where
+ * WebGPU runs on the CPU (npm start must finish in minutes there).
+ */
+export const PRESETS: Record<ModelKind, Record<PresetName, Preset>> = {
+  vae: { quick: { epochs: 2, batchSize: 128, limit: 20000, samples: 10000 }, seed: { epochs: 30, batchSize: 128, samples: 10000 } },
+  gan: { quick: { epochs: 2, batchSize: 256, limit: 20000, samples: 10000 }, seed: { epochs: 50, batchSize: 256, samples: 10000 } },
+  cgan: { quick: { epochs: 2, batchSize: 256, limit: 20000, samples: 10000 }, seed: { epochs: 50, batchSize: 256, samples: 10000 } },
+};
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The judge shipped with the repository (trained by `npm run train:classifier`). */
+export const SHIPPED_JUDGE = join(repoRoot, 'assets', 'judge.safetensors');
+
+export function createModel(kind: ModelKind, config: Record<string, unknown> = {}): Vae | Gan {
+  if (kind === 'vae') return new Vae(config as Partial<VaeConfig>);
+  return new Gan({ ...(config as Partial<GanConfig>), conditional: kind === 'cgan' });
+}
+
+export interface TrainRunOptions {
+  kind: ModelKind;
+  epochs: number;
+  batchSize: number;
+  limit?: number;
+  seed: number;
+  lr?: number;
+  out: string;
+  resume?: boolean | string;
+  samples: number;
+  /** Measure quality after training (needs a judge). */
+  evaluate?: boolean;
+  judgePath?: string;
+  progress?: boolean;
+  maxSteps?: number;
+  /** Test images for the pictures and quality figures (undefined: all 10,000; tests use a few hundred). */
+  testLimit?: number;
+  log?: (line: string) => void;
+}
+
+export interface QualityFigures {
+  fid: number;
+  /** Judge accuracy on generated digits of the requested class (cGAN) or on reconstructions (VAE). */
+  judgeAccuracy?: number;
+  perDigitAccuracy?: number[];
+  /** VAE: negative ELBO per test image, and its two parts. */
+  testLoss?: number;
+  testReconstruction?: number;
+  testKl?: number;
+  samples: number;
+  /** Real test digits the samples are compared with (10,000 unless a run limited them). */
+  testImages: number;
+  judge: string;
+  judgeTestAccuracy: number;
+}
+
+export interface TrainRunSummary {
+  model: ModelKind;
+  epochs: number;
+  batchSize: number;
+  trainImages: number;
+  seed: number;
+  seconds: number;
+  imagesPerSecond: number;
+  finalLosses: Record<string, number>;
+  adapter: string;
+  interrupted: boolean;
+  pictures: string[];
+  quality?: QualityFigures;
+}
+
+function lastOf(history: LossHistory): Record<string, number> {
+  return Object.fromEntries(Object.entries(history).map(([k, v]) => [k, v.length ? v[v.length - 1] : NaN]));
+}
+
+/** Fixed noise (or latent points) decoded after every epoch, so training can be watched. */
+async function drawEpochSamples(model: Vae | Gan, path: string): Promise<void> {
+  model.eval();
+  if (model instanceof Vae) {
+    await saveGrid(path, () => model.decode(tensorRandn(model.config.latentDim, 16, 4242)), 16, 4, [0, 1]);
+  } else if (model.config.conditional) {
+    await saveDigitRows(path, model, 4, 4242);
+  } else {
+    await saveGrid(path, () => model.generate(model.noise(16, 4242)), 16, 4, [-1, 1]);
+  }
+  model.train();
+}
+
+function tensorRandn(dim: number, count: number, seed: number) {
+  // Latent points for the VAE's sample grid: standard normal, fixed by the seed.
+  const values: number[] = [];
+  for (let i = 0; i < count * dim; i += 2) {
+    const u1 = (deriveSeed(seed, i) + 1) / 4294967297;
+    const u2 = deriveSeed(seed, i + 1) / 4294967296;
+    const r = Math.sqrt(-2 * Math.log(u1));
+    values.push(r * Math.cos(2 * Math.PI * u2), r * Math.sin(2 * Math.PI * u2));
+  }
+  return tensor(values.slice(0, count * dim), [count, dim]);
+}
+
+/** Pictures after training; returns their paths. */
+export async function drawPictures(model: Vae | Gan, out: string, history: LossHistory | undefined, test: MnistGpu): Promise<string[]> {
+  const paths: string[] = [];
+  const p = (name: string) => {
+    const full = join(out, name);
+    paths.push(full);
+    return full;
+  };
+  model.eval();
+  if (model instanceof Vae) {
+    await saveGrid(p('samples.png'), () => model.decode(tensorRandn(model.config.latentDim, 64, 4242)), 64, 8, [0, 1]);
+    await saveReconstructions(p('reconstructions.png'), model, test);
+    if (model.config.latentDim === 2) {
+      await saveLatentMap(p('latent-map.png'), model);
+      await saveLatentScatter(p('latent-scatter.png'), model, test);
+    }
+    // Test digits 3 (a 0) and 2 (a 1): a strip from one to the other.
+    await saveInterpolation(p('interpolation.png'), model, test, 3, 2);
+  } else if (model.config.conditional) {
+    await saveDigitRows(p('samples.png'), model, 10);
+    await saveNoiseInterpolation(p('interpolation-7.png'), model, 7);
+  } else {
+    await saveGrid(p('samples.png'), () => model.generate(model.noise(64, 4242)), 64, 8, [-1, 1]);
+    await saveNoiseInterpolation(p('interpolation.png'), model, undefined);
+  }
+  if (history && Object.values(history).some((v) => v.length > 1)) {
+    saveLossCurves(p('losses.png'), history, `${model.name.toUpperCase()} training losses`);
+  }
+  return paths;
+}
+
+export interface Judge {
+  classifier: MnistClassifier;
+  path: string;
+  /** Its accuracy on the 10,000 test digits, measured now. */
+  testAccuracy: number;
+  testStats: GaussianStats;
+}
+
+/** Loads the judge (a path, the last trained one in out/classifier, or the shipped one). */
+export async function loadJudge(test: MnistGpu, path?: string, out = 'out'): Promise<Judge> {
+  const candidates = path ? [path] : [join(out, 'classifier', 'checkpoint.safetensors'), SHIPPED_JUDGE];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) {
+    throw new Error(`no judge classifier found (looked at ${candidates.join(', ')}): train one with \`npm run train:classifier\``);
+  }
+  const info = readCheckpointInfo(found, 'classifier');
+  const classifier = new MnistClassifier(info.config as Partial<ClassifierConfig>);
+  await loadCheckpoint(found, { model: 'classifier', modules: { classifier } });
+  const real = await judgeDataset(classifier, test);
+  let correct = 0;
+  for (let i = 0; i < test.count; i++) if (real.predictions[i] === test.hostLabels[i]) correct++;
+  return { classifier, path: found, testAccuracy: correct / test.count, testStats: statsOf(real) };
+}
+
+/** The quality figures of MODELS.md for a trained model. */
+export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: MnistGpu, samples: number, seed = 777): Promise<QualityFigures> {
+  model.eval();
+  const base = { samples, testImages: test.count, judge: judgeModel.path, judgeTestAccuracy: judgeModel.testAccuracy };
+  if (model instanceof Vae) {
+    const dim = model.config.latentDim;
+    const generated = await judge(judgeModel.classifier, samples, (start, size) =>
+      model.decode(tensorRandn(dim, size, deriveSeed(seed, start))),
+    );
+    // Reconstructions of the test digits (decoded from zMean), judged against their labels.
+    const recon = await judge(judgeModel.classifier, test.count, (start, size) => {
+      const batch = test.gather(Array.from({ length: size }, (_, i) => start + i));
+      const out = model.decode(model.encoder.forward(batch.x));
+      batch.x.dispose();
+      batch.y.dispose();
+      return out;
+    });
+    const reconAccuracy = accuracyAgainst(recon, test.hostLabels);
+    const elbo = await vaeTestLoss(model, test, seed);
+    return {
+      ...base,
+      fid: frechetTo(judgeModel.testStats, generated),
+      judgeAccuracy: reconAccuracy.overall,
+      perDigitAccuracy: reconAccuracy.perDigit,
+      testLoss: elbo.loss,
+      testReconstruction: elbo.reconstruction,
+      testKl: elbo.kl,
+    };
+  }
+  const conditional = model.config.conditional;
+  const requested = Array.from({ length: samples }, (_, i) => i % 10);
+  const outputs = await judge(
+    judgeModel.classifier,
+    samples,
+    (start, size) =>
+      model.generate(model.noise(size, deriveSeed(seed, start)), conditional ? Gan.digits(requested.slice(start, start + size)) : undefined),
+    [-1, 1],
+  );
+  const figures: QualityFigures = { ...base, fid: frechetTo(judgeModel.testStats, outputs) };
+  if (conditional) {
+    const acc = accuracyAgainst(outputs, requested);
+    figures.judgeAccuracy = acc.overall;
+    figures.perDigitAccuracy = acc.perDigit;
+  }
+  return figures;
+}
+
+/** Negative ELBO per test image (one posterior sample per image, as Keras's evaluate). */
+export async function vaeTestLoss(vae: Vae, test: MnistGpu, seed: number, batchSize = 500): Promise<{ loss: number; reconstruction: number; kl: number }> {
+  vae.eval();
+  let loss = 0;
+  let reconstruction = 0;
+  let kl = 0;
+  for (const batch of test.batches(0, { batchSize, shuffle: false })) {
+    const terms = noGrad(() => tidy(() => {
+      const t = vae.lossTerms(batch.x, deriveSeed(seed, 9, batch.index));
+      return [t.loss, t.reconstruction, t.kl];
+    }));
+    const [l, r, k] = await Promise.all(terms.map((t) => t.item()));
+    terms.forEach((t) => t.dispose());
+    loss += l * batch.size;
+    reconstruction += r * batch.size;
+    kl += k * batch.size;
+  }
+  return { loss: loss / test.count, reconstruction: reconstruction / test.count, kl: kl / test.count };
+}
+
+/** Trains a model, with pictures after each epoch and at the end; measures it; writes summary.json. */
+export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> {
+  const log = o.log ?? ((line: string) => console.log(line));
+  const gpu = getGpu();
+  mkdirSync(o.out, { recursive: true });
+  const checkpointPath = join(o.out, 'checkpoint.safetensors');
+  const range: [number, number] = o.kind === 'vae' ? [0, 1] : [-1, 1];
+  const train = MnistGpu.load('train', { limit: o.limit, range });
+  const test = MnistGpu.load('test', { limit: o.testLimit, range: [0, 1] });
+  let model: Vae | Gan;
+  if (o.resume && existsSync(typeof o.resume === 'string' ? o.resume : checkpointPath)) {
+    // Rebuild the model the checkpoint describes (its config wins over the flags).
+    const info = readCheckpointInfo(typeof o.resume === 'string' ? o.resume : checkpointPath, o.kind);
+    model = createModel(o.kind, info.config as Record<string, unknown>);
+  } else {
+    model = createModel(o.kind, { seed: o.seed, ...(o.lr !== undefined ? { lr: o.lr } : {}) });
+  }
+  try {
+    mkdirSync(join(o.out, 'epochs'), { recursive: true });
+    const result = await trainLoop({
+      model,
+      data: train,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      seed: o.seed,
+      checkpointPath,
+      resume: o.resume,
+      progress: o.progress,
+      maxSteps: o.maxSteps,
+      log,
+      onEpochEnd: async (epoch) => {
+        await drawEpochSamples(model, join(o.out, 'epochs', `samples-epoch-${String(epoch + 1).padStart(3, '0')}.png`));
+      },
+    });
+    const pictures = await drawPictures(model, o.out, result.history, test);
+    const summary: TrainRunSummary = {
+      model: o.kind,
+      epochs: result.progress.epoch,
+      batchSize: o.batchSize,
+      trainImages: train.count,
+      seed: result.progress.seed,
+      seconds: result.seconds,
+      imagesPerSecond: result.imagesPerSecond,
+      finalLosses: lastOf(result.history),
+      adapter: gpu.info.description,
+      interrupted: result.interrupted,
+      pictures,
+    };
+    if (o.evaluate && !result.interrupted) {
+      const judgeModel = await loadJudge(test, o.judgePath);
+      summary.quality = await measureQuality(model, judgeModel, test, o.samples);
+      judgeModel.classifier.dispose();
+    }
+    writeFileSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    return summary;
+  } finally {
+    model.dispose();
+    train.dispose();
+    test.dispose();
+  }
+}
+
+export interface ClassifierRunOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  limit?: number;
+  /** Test images it is evaluated on (undefined: all 10,000). */
+  testLimit?: number;
+  out: string;
+  progress?: boolean;
+}
+
+/** Trains the judge and saves it as out/classifier/checkpoint.safetensors. */
+export async function runClassifierTraining(o: ClassifierRunOptions): Promise<{ testAccuracy: number; path: string; seconds: number }> {
+  mkdirSync(o.out, { recursive: true });
+  const train = MnistGpu.load('train', { limit: o.limit, range: [0, 1] });
+  const test = MnistGpu.load('test', { limit: o.testLimit, range: [0, 1] });
+  const classifier = new MnistClassifier({ seed: o.seed });
+  const optimizer = new Adam(classifier, { lr: o.lr });
+  try {
+    const results = await trainClassifier({ model: classifier, optimizer, train, test, epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, progress: o.progress });
+    // The last epoch was just evaluated on the test set: a second pass would cost as much again.
+    const final = results[results.length - 1]?.test ?? (await evaluateClassifier(classifier, test));
+    const path = join(o.out, 'checkpoint.safetensors');
+    await saveCheckpoint(path, {
+      model: 'classifier',
+      config: classifier.config,
+      modules: { classifier },
+      progress: { epoch: o.epochs, step: Math.ceil(train.count / o.batchSize) * o.epochs, batchInEpoch: 0, seed: o.seed },
+      extra: { testAccuracy: String(final.accuracy) },
+    });
+    const seconds = results.reduce((s, r) => s + r.seconds, 0);
+    writeFileSync(join(o.out, 'summary.json'), JSON.stringify({ testAccuracy: final.accuracy, testLoss: final.loss, epochs: o.epochs, seconds, adapter: getGpu().info.description, perEpoch: results }, null, 2) + '\n');
+    return { testAccuracy: final.accuracy, path, seconds };
+  } finally {
+    optimizer.dispose();
+    classifier.dispose();
+    train.dispose();
+    test.dispose();
+  }
+}

@@ -1,0 +1,125 @@
+// The example scripts as a person runs them (node --import tsx examples/…): a bad flag is one
+// clear line plus the usage and exit code 2; a missing or mismatched checkpoint is one line
+// naming the file (and both models) and exit code 1; never a stack trace. Every run here stops
+// early or touches only a tiny checkpoint, so each takes about a second.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ready } from './helpers.ts';
+import { saveCheckpoint } from '../src/nn/checkpoint.ts';
+import { readPng } from '../src/io/png.ts';
+import { Vae } from '../src/models/vae.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dir = mkdtempSync(join(tmpdir(), 'scripts-test-'));
+const vaeCheckpoint = join(dir, 'vae.safetensors');
+
+test.before(async () => {
+  await ready;
+  const vae = new Vae({ seed: 3 });
+  await saveCheckpoint(vaeCheckpoint, {
+    model: vae.name,
+    config: vae.config,
+    modules: vae.modules,
+    progress: { epoch: 1, step: 10, batchInEpoch: 0, seed: 3 },
+  });
+  vae.dispose();
+});
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface ScriptRun {
+  code: number | null;
+  stdout: string;
+  /** stderr without the WebGPU implementation's start-up notices. */
+  errors: string[];
+  stderr: string;
+}
+
+function runScript(script: string, ...args: string[]): ScriptRun {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join('examples', script), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { XDG_RUNTIME_DIR: '/tmp', ...process.env },
+  });
+  if (r.error) throw r.error;
+  const errors = r.stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Warning: '));
+  return { code: r.status, stdout: r.stdout, errors, stderr: r.stderr };
+}
+
+const describe = (r: ScriptRun): string => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+
+function assertNoStackTrace(r: ScriptRun): void {
+  assert.not.match(r.stderr, /^\s+at .+[:(]/m, `a stack trace was printed:\n${describe(r)}`);
+}
+
+/** Exit 2, "error: <message>" as the first line, then the usage. */
+function assertFlagError(r: ScriptRun, message: RegExp, program: string): void {
+  assert.is(r.code, 2, describe(r));
+  assert.match(r.errors[0] ?? '', /^error: /, describe(r));
+  assert.match(r.errors[0], message, describe(r));
+  assert.ok(r.errors.slice(1).some((l) => l.startsWith(`usage: ${program}`)), `no usage after the error:\n${describe(r)}`);
+  assertNoStackTrace(r);
+}
+
+test('train: an unknown model, zero epochs and an unknown flag are rejected with the usage (exit 2)', () => {
+  assertFlagError(runScript('train.ts', '--model', 'nope'), /--model must be one of vae, gan, cgan, classifier, got 'nope'/, 'npm run train --');
+  assertFlagError(runScript('train.ts', '--model', 'vae', '--epochs', '0'), /--epochs must be at least 1, got 0/, 'npm run train --');
+  assertFlagError(runScript('train.ts', '--model', 'vae', '--bogus'), /unknown flag --bogus/, 'npm run train --');
+  // The positional form that `npm run train:vae` uses goes through the same checks.
+  assertFlagError(runScript('train.ts', 'vae', '--batch-size', 'many'), /--batch-size needs a number, got 'many'/, 'npm run train --');
+});
+
+test('train --help prints the usage and exits 0', () => {
+  const r = runScript('train.ts', '--help');
+  assert.is(r.code, 0, describe(r));
+  assert.match(r.stdout, /^usage: npm run train -- \[flags\]/);
+  assert.match(r.stdout, /--model vae\|gan\|cgan\|classifier/);
+});
+
+test('generate: a missing checkpoint is one line naming the path (exit 1)', () => {
+  const missing = join(dir, 'nowhere', 'checkpoint.safetensors');
+  const r = runScript('generate.ts', '--model', 'vae', '--checkpoint', missing);
+  assert.is(r.code, 1, describe(r));
+  assert.is(r.errors.length, 1, describe(r));
+  assert.match(r.errors[0], /^generate: /);
+  assert.ok(r.errors[0].includes(missing), describe(r));
+  assertNoStackTrace(r);
+});
+
+test('generate: --digit needs the conditional GAN (exit 2)', () => {
+  const r = runScript('generate.ts', '--model', 'gan', '--digit', '3');
+  assert.is(r.code, 2, describe(r));
+  assert.is(r.errors.length, 1, describe(r));
+  assert.match(r.errors[0], /--digit needs --model cgan/);
+  assertNoStackTrace(r);
+});
+
+test('generate: writes the requested grid from a VAE checkpoint', () => {
+  const out = join(dir, 'generated.png');
+  const r = runScript('generate.ts', '--model', 'vae', '--checkpoint', vaeCheckpoint, '--count', '6', '--out', out);
+  assert.is(r.code, 0, describe(r));
+  assert.ok(r.stdout.includes(out), describe(r));
+  // 6 images, ceil(√6) = 3 per row: 3 × 2 cells of 28 px with 2 px gaps.
+  const png = readPng(out);
+  assert.is(png.width, 3 * 30 + 2);
+  assert.is(png.height, 2 * 30 + 2);
+});
+
+test("evaluate: another model's checkpoint is one line naming the file and both models (exit 1)", () => {
+  const r = runScript('evaluate.ts', '--model', 'gan', '--checkpoint', vaeCheckpoint);
+  assert.is(r.code, 1, describe(r));
+  assert.is(r.errors.length, 1, describe(r));
+  assert.match(r.errors[0], /^evaluate: /);
+  assert.ok(r.errors[0].includes(vaeCheckpoint), describe(r));
+  assert.match(r.errors[0], /"vae"/);
+  assert.match(r.errors[0], /"gan"/);
+  assertNoStackTrace(r);
+});
+
+test.run();
