@@ -17,3 +17,14 @@ export {
   type ReduceOptions,
 } from './core/ops.ts';
 export type { Activation } from './kernels/matmul.ts';
+export { transpose, permute, slice, concat, stack, expandDims, squeeze, broadcastTo, oneHot } from './core/shape-ops.ts';
+export { binaryCrossEntropyWithLogits, mseLoss, type Reduction, type LossOptions } from './core/loss-ops.ts';
+export { softmax, logSoftmax, crossEntropy, type CrossEntropyOptions, type LossReduction } from './core/softmax-ops.ts';
+export { adamStep, sgdStep, type AdamStepOptions } from './core/optim-ops.ts';
+export * as nn from './nn/index.ts';
+export * as optim from './nn/optim.ts';
+export { MnistGpu, type Batch, type BatchOptions } from './data/batches.ts';
+export {
+  conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, setConvVariant, getConvVariant,
+  type Conv2dOptions, type BatchNormOptions, type DropoutOptions, type Padding, type ConvVariant,
+} from './core/conv-ops.ts';

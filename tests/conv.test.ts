@@ -1,0 +1,189 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
+import { tensor } from '../src/core/creation.ts';
+import { tidy } from '../src/core/scope.ts';
+import { dispatchesSoFar } from '../src/core/dispatch.ts';
+import { conv2d, conv2dInputGradRaw, conv2dFilterGradRaw } from '../src/core/conv-ops.ts';
+import {
+  conv2dReference, conv2dInputGradReference, conv2dFilterGradReference, filterGradSplits, type ConvVariant,
+} from '../src/kernels/conv/conv2d.ts';
+import { conv2dGeometry, convAxis, type Padding } from '../src/kernels/conv/geometry.ts';
+import { ACTIVATIONS, type Activation } from '../src/kernels/matmul.ts';
+
+test.before(async () => {
+  await ready;
+});
+
+const PADDINGS: Padding[] = ['same', 'valid'];
+const STRIDES = [1, 2, 3];
+const KERNELS = [1, 3, 4, 5, 7];
+const RTOL = 1e-4;
+const ATOL = 1e-4;
+
+test('TensorFlow padding rule: out = ceil(in/s), smaller half of the padding before', () => {
+  // tf.nn.conv2d 'same': in 7, k 4, s 2 → out 4, total pad (4−1)·2 + 4 − 7 = 3: 1 before, 2 after.
+  assert.equal(convAxis(7, 4, 2, 'same'), { out: 4, padBefore: 1 });
+  assert.equal(convAxis(28, 5, 2, 'same'), { out: 14, padBefore: 1 });
+  assert.equal(convAxis(28, 3, 2, 'same'), { out: 14, padBefore: 0 });
+  assert.equal(convAxis(9, 3, 3, 'same'), { out: 3, padBefore: 0 });
+  assert.equal(convAxis(9, 7, 1, 'valid'), { out: 3, padBefore: 0 });
+  assert.equal(convAxis(9, 4, 3, 'valid'), { out: 2, padBefore: 0 });
+});
+
+interface Case {
+  batch: number;
+  h: number;
+  w: number;
+  inC: number;
+  outC: number;
+  k: number;
+  s: number;
+  padding: Padding;
+}
+
+// Every kernel size × stride × padding on a 9×7 image, with channel counts that are not
+// multiples of 4 (and 1), batch 1 and 2, cycling so that each appears with several kernels.
+// (Few distinct channel counts: each block shape is its own pipeline, and llvmpipe takes a
+// second or two to compile one.)
+function allCases(): Case[] {
+  const inCs = [1, 5];
+  const outCs = [3, 10, 1];
+  const cases: Case[] = [];
+  let i = 0;
+  for (const k of KERNELS) {
+    for (const s of STRIDES) {
+      for (const padding of PADDINGS) {
+        cases.push({ batch: 1 + (i % 2), h: 9, w: 7, inC: inCs[i % inCs.length], outC: outCs[i % outCs.length], k, s, padding });
+        i++;
+      }
+    }
+  }
+  return cases;
+}
+
+async function checkCase(c: Case, variant: ConvVariant, seed: number, activation: Activation = 'leakyRelu'): Promise<void> {
+  const xShape = [c.batch, c.h, c.w, c.inC];
+  const wShape = [c.k, c.k, c.inC, c.outC];
+  const g = conv2dGeometry(xShape, wShape, c.s, c.padding);
+  const what = `${variant} x${JSON.stringify(xShape)} w${JSON.stringify(wShape)} s${c.s} ${c.padding}`;
+  const x = f32(randomArray(xShape, seed));
+  const w = f32(randomArray(wShape, seed + 1));
+  const b = f32(randomArray([c.outC], seed + 2));
+  const dy = f32(randomArray([c.batch, g.outH, g.outW, c.outC], seed + 3));
+  const [y, dx, dw] = tidy(() => {
+    const xt = tensor(x, xShape);
+    const wt = tensor(w, wShape);
+    const dyt = tensor(dy, [c.batch, g.outH, g.outW, c.outC]);
+    return [
+      conv2d(xt, wt, { stride: c.s, padding: c.padding, bias: tensor(b, [c.outC]), activation, alpha: 0.3, variant }),
+      conv2dInputGradRaw(dyt, wt, g, variant),
+      conv2dFilterGradRaw(xt, dyt, g, variant),
+    ];
+  });
+  assert.equal([...y.shape], [c.batch, g.outH, g.outW, c.outC], `${what}: output shape`);
+  assertClose(await y.toArray(), conv2dReference(x, w, g, b, activation, 0.3), `${what}: forward (${activation})`, RTOL, ATOL);
+  assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), `${what}: input-gradient`, RTOL, ATOL);
+  assertClose(await dw.toArray(), conv2dFilterGradReference(x, dy, g), `${what}: weight-gradient`, RTOL, ATOL);
+  [y, dx, dw].forEach((t) => t.dispose());
+}
+
+test('direct: forward (bias + leakyRelu), input- and weight-gradient vs references, every kernel × stride × padding', async () => {
+  let seed = 10;
+  for (const c of allCases()) await checkCase(c, 'direct', seed++);
+});
+
+test('every fused activation', async () => {
+  for (const activation of ACTIVATIONS) await checkCase({ batch: 2, h: 9, w: 7, inC: 5, outC: 3, k: 3, s: 2, padding: 'same' }, 'direct', 50, activation);
+});
+
+test('naive and tiled variants agree with the references', async () => {
+  let seed = 100;
+  for (const c of allCases().filter((_, i) => i % 7 === 0)) await checkCase(c, 'naive', seed++);
+  // Tiled needs ≥ 16 channels on the output side of each GEMM (narrower layers run direct).
+  const wide: [number, number, Padding][] = [[3, 1, 'same'], [4, 2, 'same'], [5, 3, 'valid'], [1, 2, 'valid'], [7, 1, 'same'], [4, 3, 'same']];
+  for (const [k, s, padding] of wide) await checkCase({ batch: 2, h: 9, w: 7, inC: 17, outC: 20, k, s, padding }, 'tiled', seed++);
+});
+
+test('wider layers: channels past the 8×8 blocks and 64-wide tiles, non-square stride', async () => {
+  for (const variant of ['direct', 'tiled'] as const) {
+    await checkCase({ batch: 2, h: 6, w: 5, inC: 13, outC: 70, k: 3, s: 2, padding: 'same' }, variant, 200);
+    await checkCase({ batch: 1, h: 5, w: 9, inC: 65, outC: 3, k: 4, s: 1, padding: 'valid' }, variant, 201);
+  }
+  const xShape = [2, 9, 7, 3];
+  const wShape = [3, 5, 3, 4];
+  const g = conv2dGeometry(xShape, wShape, [2, 3], 'same');
+  const x = f32(randomArray(xShape, 5));
+  const w = f32(randomArray(wShape, 6));
+  const y = conv2d(tensor(x, xShape), tensor(w, wShape), { stride: [2, 3], padding: 'same' });
+  assert.equal([...y.shape], [2, 5, 3, 4]);
+  assertClose(await y.toArray(), conv2dReference(x, w, g), 'conv2d 3×5 kernel, strides [2, 3]', RTOL, ATOL);
+});
+
+test('weight-gradient split over many slices sums them exactly once', async () => {
+  // A long reduction (batch 6 × 16×16 pixels) over a tiny weight: many split-K slices.
+  const xShape = [6, 16, 16, 1];
+  const wShape = [3, 3, 1, 2];
+  const g = conv2dGeometry(xShape, wShape, 1, 'same');
+  assert.ok(filterGradSplits(g) > 1, 'expected several slices');
+  const x = f32(randomArray(xShape, 1));
+  const dy = f32(randomArray([6, 16, 16, 2], 2));
+  const dw = tidy(() => conv2dFilterGradRaw(tensor(x, xShape), tensor(dy, [6, 16, 16, 2]), g));
+  assertClose(await dw.toArray(), conv2dFilterGradReference(x, dy, g), 'split-K weight-gradient', RTOL, ATOL);
+  dw.dispose();
+});
+
+test('gradient check: input, weights and bias in every padding × stride', async () => {
+  let seed = 300;
+  for (const padding of PADDINGS) {
+    for (const s of STRIDES) {
+      const xShape = [2, 7, 6, 2];
+      const wShape = [3, 3, 2, 3];
+      const g = conv2dGeometry(xShape, wShape, s, padding);
+      const activation = s === 2 ? 'tanh' : 'linear';
+      await gradCheck(`conv2d s${s} ${padding} ${activation}`, (x, w, b) => conv2d(x, w, { stride: s, padding, bias: b, activation }), [
+        { data: randomArray(xShape, seed++), shape: xShape },
+        { data: randomArray(wShape, seed++), shape: wShape },
+        { data: randomArray([3], seed++), shape: [3] },
+      ], { reference: (x, w, b) => conv2dReference(x, w, g, b, activation) });
+    }
+  }
+});
+
+test('gradient check: 4×4 kernel with stride 2 (phases with different tap counts) and sigmoid', async () => {
+  const xShape = [1, 9, 7, 3];
+  const wShape = [4, 4, 3, 2];
+  const g = conv2dGeometry(xShape, wShape, 2, 'same');
+  await gradCheck('conv2d 4×4 s2 sigmoid', (x, w) => conv2d(x, w, { stride: 2, padding: 'same', activation: 'sigmoid' }), [
+    { data: randomArray(xShape, 1), shape: xShape },
+    { data: randomArray(wShape, 2), shape: wShape },
+  ], { reference: (x, w) => conv2dReference(x, w, g, undefined, 'sigmoid') });
+});
+
+function throwsBeforeGpu(fn: () => unknown, pattern: RegExp, what: string): void {
+  const before = dispatchesSoFar();
+  assert.throws(() => tidy(fn), pattern, what);
+  assert.is(dispatchesSoFar(), before, `${what}: no kernel may run before the error`);
+}
+
+test('bad input: clear errors naming the shapes, thrown before any GPU work', () => {
+  const x = tensor(new Float32Array(2 * 5 * 5 * 3), [2, 5, 5, 3]);
+  const w = tensor(new Float32Array(3 * 3 * 4 * 8), [3, 3, 4, 8]);
+  const w7 = tensor(new Float32Array(7 * 7 * 3 * 8), [7, 7, 3, 8]);
+  const w3 = tensor(new Float32Array(3 * 3 * 3 * 8), [3, 3, 3, 8]);
+  throwsBeforeGpu(() => conv2d(x, w), /input \[2, 5, 5, 3\] has 3 channels but weights \[3, 3, 4, 8\] expect 4/, 'channel mismatch');
+  throwsBeforeGpu(() => conv2d(x, w7, { padding: 'valid' }), /kernel 7×7 of \[7, 7, 3, 8\] is larger than the input \[2, 5, 5, 3\]/, 'kernel larger than a valid input');
+  throwsBeforeGpu(() => conv2d(x, w3, { stride: 0 }), /strides must be positive integers, got \[0, 0\]/, 'zero stride');
+  throwsBeforeGpu(() => conv2d(x, w3, { stride: [2, -1] }), /strides must be positive integers, got \[2, -1\]/, 'negative stride');
+  throwsBeforeGpu(() => conv2d(x, w3, { stride: 1.5 }), /strides must be positive integers/, 'fractional stride');
+  throwsBeforeGpu(() => conv2d(tensor([1, 2, 3], [3]), w3), /input must be 4-D .* got \[3\]/, 'rank of x');
+  throwsBeforeGpu(() => conv2d(x, tensor([1, 2], [2])), /weights must be 4-D .* got \[2\]/, 'rank of w');
+  throwsBeforeGpu(() => conv2d(x, w3, { bias: tensor([1, 2], [2]) }), /bias \[2\] must be \[8\]/, 'bias shape');
+  throwsBeforeGpu(() => conv2d(x, w3, { padding: 'full' as Padding }), /padding must be 'same' or 'valid'/, 'padding name');
+  // 'same' accepts a kernel larger than the input (TensorFlow pads it).
+  const y = conv2d(x, w7, { padding: 'same' });
+  assert.equal([...y.shape], [2, 5, 5, 8]);
+  [x, w, w7, w3, y].forEach((t) => t.dispose());
+});
+
+test.run();
