@@ -19,7 +19,7 @@ const gpu = await init();
 console.log(`WebGPU adapter: ${gpu.info.description}`);
 const preset = PRESETS.vae[flags.preset as 'quick' | 'seed'];
 console.log(
-  `training the VAE (${flags.preset} preset: ${preset.epochs} epochs on ${preset.limit ?? 60000} digits, batch ${preset.batchSize}); ` +
+  `training the VAE (${flags.preset} preset: ${preset.epochs} epoch${preset.epochs > 1 ? 's' : ''} on ${preset.limit ?? 60000} digits, batch ${preset.batchSize}); ` +
     'Ctrl-C stops and keeps a checkpoint (resume with `npm start -- --resume`)',
 );
 try {
@@ -27,11 +27,13 @@ try {
     kind: 'vae',
     epochs: preset.epochs,
     batchSize: preset.batchSize,
+    lr: preset.lr,
     limit: preset.limit,
     seed: 0,
     out: flags.out,
     resume: flags.resume,
     samples: preset.samples,
+    evalImages: preset.evalImages,
     evaluate: true,
   });
   printTrainSummary(summary, flags.out);

@@ -24,6 +24,7 @@ const FLAGS = {
   samples: { type: 'int', min: 100, help: 'generated samples for the quality figures (default 10000)' },
   evaluate: { type: 'boolean', default: true, help: 'measure quality after training (--no-evaluate to skip)' },
   judge: { type: 'string', placeholder: 'FILE', help: 'judge classifier checkpoint (default: out/classifier, else the shipped one)' },
+  init: { type: 'string', placeholder: 'FILE', help: 'classifier only: start from these weights (fine-tuning, fresh optimizer)' },
   verbose: { type: 'boolean', help: 'print the WebGPU adapter' },
 } as const satisfies FlagSpecs;
 
@@ -44,6 +45,7 @@ try {
       seed: flags.seed,
       limit: flags.limit,
       out,
+      init: flags.init,
     });
     console.log(`judge classifier: test accuracy ${(100 * r.testAccuracy).toFixed(2)}%, saved to ${r.path}`);
   } else {
@@ -55,11 +57,12 @@ try {
       epochs: flags.epochs ?? preset.epochs,
       batchSize: flags.batchSize ?? preset.batchSize,
       limit: flags.limit ?? preset.limit,
-      lr: flags.lr,
+      lr: flags.lr ?? preset.lr,
       seed: flags.seed,
       out,
       resume: flags.resume,
       samples: flags.samples ?? preset.samples,
+      evalImages: preset.evalImages,
       evaluate: flags.evaluate,
       judgePath: flags.judge,
     });

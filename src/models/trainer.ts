@@ -178,7 +178,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       bar.update(done, last?.[model.lossNames[0]]);
       const epochLosses = Object.fromEntries(model.lossNames.map((n) => [n, mean(history[n].slice(epochFirstStep))]));
       const note = model.lossNames.map((n) => `${n} ${epochLosses[n].toFixed(4)}`).join(', ');
-      bar.finish(interrupted ? `stopped (${note})` : note);
+      bar.finish(interrupted ? `stopped (epoch means: ${note})` : `epoch means: ${note}`);
       trainSeconds += bar.elapsed;
       if (!interrupted) progress = { ...progress, epoch: epoch + 1, batchInEpoch: 0 };
       await save();
