@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { QualityFigures, TrainRunSummary } from '../src/models/run.ts';
 
 export function formatQuality(q: QualityFigures, kind: string): string[] {
-  const lines = [`Fréchet distance (judge features, ${q.samples} samples vs ${q.testImages.toLocaleString('en-US')} test digits): ${q.fid.toFixed(2)}`];
+  const lines = [`Fréchet distance (judge features, ${q.samples} samples vs ${q.referenceImages.toLocaleString('en-US')} test digits): ${q.fid.toFixed(2)}`];
   if (kind === 'vae') {
-    lines.push(`test negative ELBO: ${q.testLoss!.toFixed(2)} per image (reconstruction ${q.testReconstruction!.toFixed(2)} + KL ${q.testKl!.toFixed(2)})`);
+    lines.push(`test negative ELBO (${q.testImages.toLocaleString('en-US')} test digits): ${q.testLoss!.toFixed(2)} per image (reconstruction ${q.testReconstruction!.toFixed(2)} + KL ${q.testKl!.toFixed(2)})`);
     lines.push(`judge accuracy on reconstructions of test digits: ${(100 * q.judgeAccuracy!).toFixed(2)}%`);
   }
   if (kind === 'cgan') lines.push(`judge agrees with the requested digit: ${(100 * q.judgeAccuracy!).toFixed(2)}%`);

@@ -44,12 +44,12 @@ export interface Preset {
 /**
  * `seed` is the report's settings; `quick` is sized for a 2-core machine without a GPU, where
  * WebGPU runs on the CPU (npm start must finish in minutes there). The quick VAE buys steps
- * rather than images (batch 32, learning rate 2e-3: 500 steps pull the 2-D latent space apart
+ * rather than images (batch 32, learning rate 2e-3: 1,000 steps pull the 2-D latent space apart
  * into recognisable digits, where 120 steps at batch 128 only reach the mean digit). The quick
  * GANs are smoke runs: a DCGAN needs thousands of steps, i.e. a GPU, to draw digits.
  */
 export const PRESETS: Record<ModelKind, Record<PresetName, Preset>> = {
-  vae: { quick: { epochs: 1, batchSize: 32, lr: 2e-3, limit: 16000, samples: 2000, evalImages: 2000 }, seed: { epochs: 30, batchSize: 128, samples: 10000 } },
+  vae: { quick: { epochs: 2, batchSize: 32, lr: 2e-3, limit: 16000, samples: 2000, evalImages: 2000 }, seed: { epochs: 30, batchSize: 128, samples: 10000 } },
   gan: { quick: { epochs: 1, batchSize: 64, limit: 4096, samples: 1000 }, seed: { epochs: 50, batchSize: 256, samples: 10000 } },
   cgan: { quick: { epochs: 1, batchSize: 64, limit: 4096, samples: 1000 }, seed: { epochs: 50, batchSize: 256, samples: 10000 } },
 };
@@ -96,7 +96,10 @@ export interface QualityFigures {
   testKl?: number;
   samples: number;
   /** Real test digits the samples are compared with (10,000 unless a run limited them). */
+  /** Test digits behind the per-image figures (VAE loss, reconstruction accuracy). */
   testImages: number;
+  /** Test digits behind the Fréchet reference statistics. */
+  referenceImages: number;
   judge: string;
   judgeTestAccuracy: number;
 }
@@ -221,7 +224,7 @@ export async function loadJudge(test: MnistGpu, path?: string, out = 'out'): Pro
 /** The quality figures of MODELS.md for a trained model. */
 export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: MnistGpu, samples: number, seed = 777): Promise<QualityFigures> {
   model.eval();
-  const base = { samples, testImages: test.count, judge: judgeModel.path, judgeTestAccuracy: judgeModel.testAccuracy };
+  const base = { samples, testImages: test.count, referenceImages: judgeModel.testStats.count, judge: judgeModel.path, judgeTestAccuracy: judgeModel.testAccuracy };
   if (model instanceof Vae) {
     const dim = model.config.latentDim;
     const generated = await judge(judgeModel.classifier, samples, (start, size) =>
