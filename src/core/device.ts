@@ -54,7 +54,9 @@ function backendsToTry(): Backend[] {
 }
 
 async function requestAdapterFor(backend: Backend): Promise<GPUAdapter | null> {
-  const flags: string[] = [];
+  // Dawn rounds GPU timestamps to ~65 µs by default (a browser's defence against timing
+  // attacks); the bench's per-kernel times need them exact, and Node has no such threat.
+  const flags: string[] = ['disable-dawn-features=timestamp_quantization'];
   if (backend !== 'default') flags.push(`backend=${backend}`);
   if (backend === 'opengl' || backend === 'opengles') process.env.EGL_PLATFORM ??= 'surfaceless';
   const instance = create(flags);

@@ -7,7 +7,7 @@ import { isGradEnabled, record, setGradHelpers } from './autograd.ts';
 import type { Program } from '../kernels/program.ts';
 import { binaryProgram, fillProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
 import { reduceProgram, type ReduceOp } from '../kernels/reduce.ts';
-import { matmulProgram, type Activation, type MatmulVariant } from '../kernels/matmul.ts';
+import { matmulProgram, type Activation, type MatmulChoice } from '../kernels/matmul.ts';
 import { broadcastShapes, normalizeAxis, sameShape, sizeOf } from '../kernels/shapes.ts';
 
 /** Launches `program` on tensors and wraps its single output in a new tensor. */
@@ -353,9 +353,10 @@ export function flatten(x: Tensor): Tensor {
 
 // ---------------------------------------------------------------- matmul and dense
 
-let defaultVariant: MatmulVariant = 'blocked';
+// 'auto' picks per shape; the bench measured it fastest at the models' shapes (docs/kernels.md).
+let defaultVariant: MatmulChoice = 'auto';
 /** Chooses the matmul kernel every op uses (the bench and ladder tests switch it). */
-export function setMatmulVariant(v: MatmulVariant): void {
+export function setMatmulVariant(v: MatmulChoice): void {
   defaultVariant = v;
 }
 
@@ -365,7 +366,7 @@ interface MatmulOptions {
   bias?: Tensor;
   activation?: Activation;
   alpha?: number;
-  variant?: MatmulVariant;
+  variant?: MatmulChoice;
 }
 
 /** Forward-only matmul on 2-D or 3-D (batched) tensors; reads transposes in place. */

@@ -12,13 +12,18 @@
 //   v3 blocked  each invocation computes a 4×4 block of C from a 64×64 tile: per k step it reads
 //               4 values of A and 4 of B from workgroup memory and does 16 FMAs in registers, so
 //               workgroup-memory traffic per flop drops 4× again. This is the default.
+//   v4 vec4     v3's tiles, moved as vec4: each invocation loads one vec4 of A and one of B per
+//               k step (a quarter of v3's load instructions), reads its 4 rows of A and 4 columns
+//               of B from workgroup memory as one vec4 each, and stores its 4×4 block as four
+//               vec4. Needs the contiguous dimension of A, B and C to be a multiple of 4 (A's k,
+//               or m when transposed; B's n, or k when transposed; C's n); other shapes run v3.
 // All variants fuse the epilogue: bias add and activation happen in registers before the single
 // write of C, which saves Dense layers two extra passes over their output.
 
 import { type Program } from './program.ts';
 
-export type MatmulVariant = 'naive' | 'tiled' | 'blocked';
-export const MATMUL_VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'blocked'];
+export type MatmulVariant = 'naive' | 'tiled' | 'blocked' | 'vec4';
+export const MATMUL_VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'blocked', 'vec4'];
 
 /** Activations that can be fused into a kernel's write step. */
 export const ACTIVATIONS = ['linear', 'relu', 'leakyRelu', 'sigmoid', 'tanh'] as const;
@@ -203,20 +208,133 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   }
 }`;
 
+// v4: v3's 64×64×16 tiles and 4×4 blocks, with every load and store four floats wide. The
+// tiles stay k-major, packed so that one vec4 holds 4 rows of A (or 4 columns of B) at one k:
+// the inner loop then reads one vec4 of each and does 4 vec4 FMAs.
+const VEC4_WGSL = /* wgsl */ `
+struct Params { m: u32, n: u32, k: u32, aBatchStride: u32, bBatchStride: u32, alpha: f32 }
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+@group(0) @binding(0) var<storage, read> a: array<vec4f>;
+@group(0) @binding(1) var<storage, read> b: array<vec4f>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
+@group(0) @binding(4) var<uniform> params: Params;
+${ACTIVATION_WGSL}
+var<workgroup> tileA: array<vec4f, ${(BK * BM) / 4}>; // [k][row / 4]
+var<workgroup> tileB: array<vec4f, ${(BK * BN) / 4}>; // [k][col / 4]
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) t: u32) {
+  let z = wid.z;
+  let rowBase = wid.y * ${BM}u;
+  let colBase = wid.x * ${BN}u;
+  // Batch offsets in vec4s; the shape rule makes every stride and row length a multiple of 4.
+  let aBase = z * (params.aBatchStride / 4u);
+  let bBase = z * (params.bBatchStride / 4u);
+  var acc: array<vec4f, ${TM}>; // acc[i] = 4 columns of row i of this invocation's block
+  for (var k0 = 0u; k0 < params.k; k0 += ${BK}u) {
+    // One vec4 of A per invocation. Stored [k, m], 16 vec4s make one k-row of the tile; stored
+    // [m, k], a vec4 is 4 k values of one row and is spread over 4 k-rows of the tile.
+    if (TRANS_A) {
+      let kk = t / 16u;
+      let q = t % 16u;
+      let gk = k0 + kk;
+      let gm = rowBase + 4u * q;
+      var v = vec4f(0.0);
+      if (gk < params.k && gm < params.m) { v = a[aBase + (gk * params.m + gm) / 4u]; }
+      tileA[kk * 16u + q] = v;
+    } else {
+      let r = t / 4u;
+      let q = t % 4u;
+      let gr = rowBase + r;
+      let gk = k0 + 4u * q;
+      var v = vec4f(0.0);
+      if (gr < params.m && gk < params.k) { v = a[aBase + (gr * params.k + gk) / 4u]; }
+      for (var j = 0u; j < 4u; j++) { tileA[(4u * q + j) * 16u + r / 4u][r % 4u] = v[j]; }
+    }
+    if (TRANS_B) {
+      let cc = t / 4u;
+      let q = t % 4u;
+      let gc = colBase + cc;
+      let gk = k0 + 4u * q;
+      var v = vec4f(0.0);
+      if (gc < params.n && gk < params.k) { v = b[bBase + (gc * params.k + gk) / 4u]; }
+      for (var j = 0u; j < 4u; j++) { tileB[(4u * q + j) * 16u + cc / 4u][cc % 4u] = v[j]; }
+    } else {
+      let kk = t / 16u;
+      let q = t % 16u;
+      let gk = k0 + kk;
+      let gc = colBase + 4u * q;
+      var v = vec4f(0.0);
+      if (gk < params.k && gc < params.n) { v = b[bBase + (gk * params.n + gc) / 4u]; }
+      tileB[kk * 16u + q] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      let av = tileA[kk * 16u + lid.y];
+      let bv = tileB[kk * 16u + lid.x];
+      acc[0] = fma(vec4f(av.x), bv, acc[0]);
+      acc[1] = fma(vec4f(av.y), bv, acc[1]);
+      acc[2] = fma(vec4f(av.z), bv, acc[2]);
+      acc[3] = fma(vec4f(av.w), bv, acc[3]);
+    }
+    workgroupBarrier();
+  }
+  let col = colBase + lid.x * 4u;
+  if (col >= params.n) { return; }
+  var biasV = vec4f(0.0);
+  if (HAS_BIAS) { biasV = vec4f(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]); }
+  for (var i = 0u; i < ${TM}u; i++) {
+    let row = rowBase + lid.y * ${TM}u + i;
+    if (row < params.m) {
+      let v = acc[i] + biasV;
+      let al = params.alpha;
+      c[((z * params.m + row) * params.n + col) / 4u] =
+        vec4f(activate(v.x, al), activate(v.y, al), activate(v.z, al), activate(v.w, al));
+    }
+  }
+}`;
+
 const VARIANTS: Record<MatmulVariant, { wgsl: string; outputsPerGroup: [number, number] }> = {
   naive: { wgsl: NAIVE_WGSL, outputsPerGroup: [8, 8] },
   tiled: { wgsl: TILED_WGSL, outputsPerGroup: [TILE, TILE] },
   blocked: { wgsl: BLOCKED_WGSL, outputsPerGroup: [BN, BM] },
+  vec4: { wgsl: VEC4_WGSL, outputsPerGroup: [BN, BM] },
 };
+
+/** A variant by name, or 'auto': the one measured fastest for the shape (see autoMatmulVariant). */
+export type MatmulChoice = MatmulVariant | 'auto';
+
+/**
+ * The variant 'auto' runs, from the bench's measurements at the models' shapes (docs/kernels.md):
+ * skinny products (a dense layer into 1, 2, 10 or 16 units, or over k = 2) leave the 64×64×16
+ * tiles of v3/v4 mostly padding, and one invocation per output (v1) wastes nothing; everything
+ * else runs v4, or v3 where v4's multiple-of-4 rule does not hold.
+ */
+export function autoMatmulVariant(s: MatmulShape): MatmulVariant {
+  if (Math.min(s.m, s.n) < 32 || s.k < 16) return 'naive';
+  return vec4Fits(s) ? 'vec4' : 'blocked';
+}
+
+/** Whether the vec4 variant can run this shape (otherwise matmulProgram runs 'blocked'). */
+export function vec4Fits(s: MatmulShape): boolean {
+  const aRow = s.transA ? s.m : s.k;
+  const bRow = s.transB ? s.k : s.n;
+  return aRow % 4 === 0 && bRow % 4 === 0 && s.n % 4 === 0;
+}
 
 export function matmulProgram(
   s: MatmulShape,
   epilogue: MatmulEpilogue = { hasBias: false, activation: 'linear', alpha: 0 },
-  variant: MatmulVariant = 'blocked',
+  variant: MatmulChoice = 'blocked',
 ): Program {
-  const v = VARIANTS[variant];
+  const chosen = variant === 'auto' ? autoMatmulVariant(s) : variant;
+  const ran = chosen === 'vec4' && !vec4Fits(s) ? 'blocked' : chosen;
+  const v = VARIANTS[ran];
   return {
-    name: `matmul.${variant}`,
+    name: `matmul.${ran}`,
     wgsl: v.wgsl,
     overrides: {
       TRANS_A: s.transA ? 1 : 0,

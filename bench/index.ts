@@ -1,0 +1,66 @@
+// `npm run bench`: verify, time and compare every kernel; profile training steps.
+// See `npm run bench -- --help` and docs/kernels.md.
+
+import fs from 'node:fs';
+import { shutdownDevice } from '../src/core/device.ts';
+import { parseArgs, UsageError, USAGE, type BenchArgs } from './args.ts';
+import { compareReports } from './report.ts';
+import { runBench, KNOWN_VARIANTS } from './run.ts';
+import type { TfjsPeer } from './peer-tfjs.ts';
+
+async function main(): Promise<number> {
+  let args: BenchArgs;
+  try {
+    args = parseArgs(process.argv.slice(2));
+    if (args.variant && !KNOWN_VARIANTS.includes(args.variant)) {
+      throw new UsageError(`--variant "${args.variant}" is not one of ${KNOWN_VARIANTS.join(', ')}`);
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`bench: ${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.compare) {
+    compareReports(args.compare[0], args.compare[1], (line) => console.log(line));
+    return 0;
+  }
+
+  let peer: TfjsPeer | undefined;
+  if (args.peer === 'tfjs') {
+    const { loadTfjsPeer } = await import('./peer-tfjs.ts');
+    try {
+      peer = await loadTfjsPeer();
+    } catch (e) {
+      console.error(`bench: --peer tfjs could not start TensorFlow.js's WebGPU backend: ${(e as Error).message}`);
+      return 1;
+    }
+  }
+  try {
+    const report = await runBench({ ...args }, peer);
+    if (args.json) {
+      fs.writeFileSync(args.json, JSON.stringify(report, null, 2) + '\n');
+      console.log(`wrote ${args.json}`);
+    }
+    const failed = report.rows.filter((r) => r.verdict === 'WRONG' || r.verdict === 'ERROR');
+    if (failed.length || report.trainingErrors.length) {
+      console.log(`\n${failed.length} kernel rows failed verification or errored; ${report.trainingErrors.length} training steps failed`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    peer?.close();
+    shutdownDevice();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,168 @@
+// Training throughput: images per second of whole training steps, and where a step's time goes.
+//
+// profileStep(step) runs a step function (forward, loss, backward, optimizer update: whatever a
+// model's train step does) in two ways:
+//  - throughput: `steps` steps, each ended by sync(), on the wall clock. This is what a user
+//    sees, host overhead (recording, uniform packing, JS) included.
+//  - profile: a few more steps with a GPU timestamp around every dispatch, grouped by the
+//    kernel's Program.name: milliseconds per step, share of the step's kernel time, launches per
+//    step, and GFLOP/s where the kernel declares its flops. The gap between the wall-clock step
+//    and the summed kernel time is host and driver overhead.
+// A model joins the bench by adding a TrainCase (see mlpTrainCase).
+
+import { sync } from '../src/core/dispatch.ts';
+import { getGpu } from '../src/core/device.ts';
+import { fromData, type Tensor } from '../src/core/tensor.ts';
+import { keep, tidy } from '../src/core/scope.ts';
+import { linear } from '../src/core/ops.ts';
+import { crossEntropy } from '../src/core/softmax-ops.ts';
+import { adamStep } from '../src/core/optim-ops.ts';
+import { zeros } from '../src/core/creation.ts';
+import { MAX_TIMED_DISPATCHES, TimestampRecorder } from './clock.ts';
+import { summarize, type Stats } from './harness.ts';
+import { uniformData } from './case-kit.ts';
+import { MLP_BATCH } from './model-shapes.ts';
+
+export interface KernelShare {
+  name: string;
+  msPerStep: number;
+  /** Share of the summed kernel time of a step, in %. */
+  share: number;
+  dispatchesPerStep: number;
+  gflops?: number;
+}
+
+export interface StepProfile {
+  model: string;
+  batch: number;
+  stepMs: Stats;
+  imagesPerSec: number;
+  /** Summed GPU time of a step's kernels (timestamp clock), when the adapter has timestamps. */
+  kernelMsPerStep?: number;
+  kernels?: KernelShare[];
+  note?: string;
+}
+
+export interface ProfileOptions {
+  warmup: number;
+  steps: number;
+  profileSteps: number;
+}
+
+/** One training step; may be async (e.g. reading the loss back every few steps). */
+export type StepFn = () => void | Promise<void>;
+
+export async function profileStep(model: string, batch: number, step: StepFn, options: ProfileOptions): Promise<StepProfile> {
+  for (let i = 0; i < options.warmup; i++) {
+    await step();
+    await sync();
+  }
+  const samples: number[] = [];
+  for (let i = 0; i < options.steps; i++) {
+    const t0 = performance.now();
+    await step();
+    await sync();
+    samples.push(performance.now() - t0);
+  }
+  const stepMs = summarize(samples);
+  const result: StepProfile = { model, batch, stepMs, imagesPerSec: (batch * 1000) / stepMs.median };
+  if (!getGpu().info.hasTimestampQuery) {
+    result.note = "no per-kernel profile: the adapter lacks 'timestamp-query'";
+    return result;
+  }
+
+  const recorder = new TimestampRecorder(MAX_TIMED_DISPATCHES);
+  const byName = new Map<string, { ns: number; count: number; flops: number }>();
+  recorder.start();
+  try {
+    for (let s = 0; s < options.profileSteps; s++) {
+      recorder.tag = s;
+      await step();
+      for (const t of await recorder.collect()) {
+        const e = byName.get(t.name) ?? { ns: 0, count: 0, flops: 0 };
+        e.ns += t.ns;
+        e.count++;
+        e.flops += t.flops;
+        byName.set(t.name, e);
+      }
+    }
+  } finally {
+    recorder.stop();
+    recorder.destroy();
+  }
+  const totalNs = [...byName.values()].reduce((s, e) => s + e.ns, 0);
+  const n = options.profileSteps;
+  result.kernelMsPerStep = totalNs / n / 1e6;
+  result.kernels = [...byName.entries()]
+    .map(([name, e]) => ({
+      name,
+      msPerStep: e.ns / n / 1e6,
+      share: totalNs > 0 ? (100 * e.ns) / totalNs : 0,
+      dispatchesPerStep: e.count / n,
+      gflops: e.flops > 0 && e.ns > 0 ? e.flops / e.ns : undefined,
+    }))
+    .sort((a, b) => b.msPerStep - a.msPerStep);
+  if (recorder.untimed > 0) result.note = `${recorder.untimed} dispatches were not timed (more than ${MAX_TIMED_DISPATCHES} in a step)`;
+  return result;
+}
+
+export interface TrainCase {
+  model: string;
+  batch: number;
+  quick?: boolean;
+  /** Builds the model and its data; returns the step and a clean-up. */
+  setup(): { step: StepFn; dispose(): void };
+}
+
+/** Glorot-uniform weights [fanIn, fanOut], as Keras's Dense default. */
+function glorot(fanIn: number, fanOut: number, seed: number): Tensor {
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  const w = keep(fromData(uniformData(fanIn * fanOut, seed, -limit, limit), [fanIn, fanOut]));
+  w.requiresGrad = true;
+  return w;
+}
+
+/**
+ * The MLP of the examples (784 → 256 ReLU → 10, softmax cross-entropy, Adam 1e-3) on a fixed
+ * random batch, written directly with core ops so that it depends on nothing above src/core.
+ */
+export function mlpTrainCase(hidden = 256, batch = MLP_BATCH): TrainCase {
+  return {
+    model: `mlp 784-${hidden}-10`,
+    batch,
+    quick: true,
+    setup() {
+      const params = [glorot(784, hidden, 21), keep(zeros([hidden])), glorot(hidden, 10, 22), keep(zeros([10]))];
+      params[1].requiresGrad = true;
+      params[3].requiresGrad = true;
+      const moments = params.map((p) => [keep(zeros(p.shape)), keep(zeros(p.shape))]);
+      const x = keep(fromData(uniformData(batch * 784, 23, 0, 1), [batch, 784]));
+      const labels = keep(fromData(Array.from({ length: batch }, (_, i) => (i * 7) % 10), [batch], 'i32'));
+      let t = 0;
+      const step = () => {
+        t++;
+        tidy(() => {
+          const [w1, b1, w2, b2] = params;
+          const h = linear(x, w1, b1, 'relu');
+          const logits = linear(h, w2, b2);
+          crossEntropy(logits, labels).backward();
+          params.forEach((p, i) => {
+            adamStep(p, p.grad!, moments[i][0], moments[i][1], { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, step: t });
+            p.grad!.dispose();
+            p.grad = null;
+          });
+        });
+      };
+      return {
+        step,
+        dispose() {
+          for (const tensor of [...params, ...moments.flat(), x, labels]) tensor.dispose();
+        },
+      };
+    },
+  };
+}
+
+export function trainCases(): TrainCase[] {
+  return [mlpTrainCase()];
+}

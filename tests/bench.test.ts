@@ -1,0 +1,136 @@
+// Smoke test of the bench harness (never of speed): a correct kernel is verified OK and timed,
+// a broken one is reported WRONG and not timed, the record has its fields, and flags parse.
+// Also checks the vec4 matmul variant, which the bench ladder adds, against matmulReference on
+// awkward shapes (both the vec4 path and its fallback).
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ready, randomArray, f32, assertClose } from './helpers.ts';
+import { runBench } from '../bench/run.ts';
+import { parseArgs, UsageError } from '../bench/args.ts';
+import { matmulLadderCases } from '../bench/cases.ts';
+import { programCase, uniformData } from '../bench/case-kit.ts';
+import { mlpTrainCase } from '../bench/train.ts';
+import type { BenchCase } from '../bench/harness.ts';
+import { matmulProgram, matmulReference, vec4Fits, type MatmulShape } from '../src/kernels/matmul.ts';
+import { tensor } from '../src/core/creation.ts';
+import { tidy } from '../src/core/scope.ts';
+import { matmulRaw } from '../src/core/ops.ts';
+
+test.before(async () => {
+  await ready;
+});
+
+/** A matmul whose kernel subtracts instead of adding: must be caught before any timing. */
+function brokenMatmulCase(): BenchCase {
+  const s: MatmulShape = { batch: 1, m: 7, n: 5, k: 3, transA: false, transB: false, aBatchStride: 21, bBatchStride: 15 };
+  const good = matmulProgram(s, undefined, 'naive');
+  const broken = { ...good, name: 'matmul.broken', wgsl: good.wgsl.replace('acc += loadA', 'acc -= loadA') };
+  assert.is.not(broken.wgsl, good.wgsl, 'the test must really break the kernel');
+  return {
+    group: 'test',
+    kernel: 'broken',
+    variant: '-',
+    shape: '7×3·3×5',
+    metric: 'flops',
+    quick: true,
+    setup: () =>
+      programCase({
+        program: broken,
+        data: [uniformData(21, 1), uniformData(15, 2)],
+        bind: [0, 1, 0],
+        outputs: [35],
+        reference: ([a, b]) => [matmulReference(a, b, s)],
+        tolerance: { rtol: 1e-5, atol: 1e-5 },
+      }),
+  };
+}
+
+test('quick harness: verdicts, WRONG detection, record fields', async () => {
+  const lines: string[] = [];
+  const cases = [...matmulLadderCases([33], ['blocked', 'vec4']), brokenMatmulCase()];
+  const report = await runBench({
+    quick: true,
+    train: true,
+    reps: 2,
+    cases,
+    trainCases: [{ ...mlpTrainCase(16, 8), model: 'mlp tiny' }],
+    log: (l) => lines.push(l),
+  });
+  assert.is(report.schema, 'webgpu-mini-dl-bench/1');
+  for (const field of ['date', 'node', 'adapter', 'clock', 'options', 'rows', 'training', 'host'] as const) {
+    assert.ok(report[field] !== undefined, `record has ${field}`);
+  }
+  assert.ok('commit' in report);
+  assert.ok(report.adapter.description.length > 0);
+  assert.ok(report.peak && report.peak.gflops > 0 && report.peak.gbs > 0, 'peak measured');
+
+  const byKernel = (k: string, v?: string) => report.rows.find((r) => r.kernel === k && (v === undefined || r.variant === v))!;
+  for (const v of ['blocked', 'vec4→blocked']) {
+    const r = byKernel('matmul', v);
+    assert.ok(r, `row matmul ${v}`);
+    assert.is(r.verdict, 'OK', `matmul ${v}: ${r.detail}`);
+    assert.is(r.reps, 2);
+    assert.ok(r.ms && r.ms.median >= 0 && r.ms.p10 <= r.ms.p90);
+    assert.is(r.flops, 2 * 33 * 33 * 33);
+    assert.ok(r.gflops !== undefined && r.pctPeak !== undefined);
+  }
+  const broken = byKernel('broken');
+  assert.is(broken.verdict, 'WRONG');
+  assert.ok(broken.maxError! > 0.01, `max error reported (${broken.maxError})`);
+  assert.is(broken.ms, undefined, 'a wrong kernel is never timed');
+  assert.ok(lines.some((l) => l.includes('WRONG')), 'the table shows WRONG');
+
+  assert.is(report.training.length, 1, report.trainingErrors.join('; '));
+  const t = report.training[0];
+  assert.ok(t.imagesPerSec > 0);
+  if (report.adapter.hasTimestampQuery) {
+    assert.ok(t.kernels && t.kernels.some((k) => k.name.startsWith('matmul')), 'profile names the matmuls');
+    const shares = t.kernels!.reduce((s, k) => s + k.share, 0);
+    assert.ok(Math.abs(shares - 100) < 1e-6, `shares add up to 100 (${shares})`);
+  }
+  const json = JSON.parse(JSON.stringify(report));
+  assert.equal(json.rows.length, report.rows.length);
+});
+
+test('flags: values, usage errors', () => {
+  const a = parseArgs(['--quick', '--filter', 'matmul', '--sizes', '256,512', '--reps=7', '--variant', 'vec4', '--json', 'x.json', '--peer', 'tfjs']);
+  assert.equal(a.sizes, [256, 512]);
+  assert.is(a.reps, 7);
+  assert.is(a.filter, 'matmul');
+  assert.is(a.peer, 'tfjs');
+  assert.equal(parseArgs(['--compare', 'a.json', 'b.json']).compare, ['a.json', 'b.json']);
+  for (const bad of [['--nope'], ['--reps', '0'], ['--sizes', 'abc'], ['--peer', 'torch'], ['--filter'], ['--compare', 'a.json']]) {
+    assert.throws(() => parseArgs(bad), (e: unknown) => e instanceof UsageError, `rejects ${bad.join(' ')}`);
+  }
+});
+
+test('matmul vec4 variant matches the reference (vec4 path and fallback)', async () => {
+  const shapes: [number, number, number, number][] = [
+    [1, 4, 4, 4],
+    [2, 68, 132, 36],
+    [1, 1, 4, 8],
+    [1, 7, 12, 33],
+    [3, 65, 8, 4],
+  ];
+  for (const [batch, m, n, k] of shapes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const aShape = transA ? [batch, k, m] : [batch, m, k];
+        const bShape = transB ? [batch, n, k] : [batch, k, n];
+        const a = f32(randomArray(aShape, 1));
+        const b = f32(randomArray(bShape, 2));
+        const bias = f32(randomArray([n], 3));
+        const s: MatmulShape = { batch, m, n, k, transA, transB, aBatchStride: m * k, bBatchStride: k * n };
+        const y = tidy(() =>
+          matmulRaw(tensor(a, aShape), tensor(b, bShape), { transA, transB, variant: 'vec4', bias: tensor(bias, [n]), activation: 'relu' }),
+        );
+        const what = `vec4${vec4Fits(s) ? '' : '→blocked'} ${batch}×${m}×${n}×${k} tA=${transA} tB=${transB}`;
+        assertClose(await y.toArray(), matmulReference(a, b, s, bias, 'relu'), what, 1e-4, 1e-4);
+        y.dispose();
+      }
+    }
+  }
+});
+
+test.run();
