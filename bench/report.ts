@@ -106,7 +106,7 @@ export function printTraining(p: StepProfile, log: (line: string) => void): void
   log(
     `${p.model}, batch ${p.batch}: ${fmt(p.stepMs.median)} ms/step (p10–p90 ${spread(p.stepMs)}, wall clock), ` +
       `${fmt(p.imagesPerSec)} images/s` +
-      (p.kernelMsPerStep !== undefined ? `; kernels ${fmt(p.kernelMsPerStep)} ms/step (GPU timestamps), host and driver overhead ${fmt(p.stepMs.median - p.kernelMsPerStep)} ms` : ''),
+      (p.kernelMsPerStep !== undefined ? `; kernels ${fmt(p.kernelMsPerStep)} ms/step (GPU timestamps), host and driver overhead ${fmt(p.overheadMsPerStep)} ms` : ''),
   );
   if (p.note) log(`  note: ${p.note}`);
   if (!p.kernels) return;
@@ -136,8 +136,9 @@ function readReport(file: string): BenchReport {
 export function compareReports(oldFile: string, newFile: string, log: (line: string) => void): void {
   const a = readReport(oldFile);
   const b = readReport(newFile);
-  log(`old: ${oldFile}  ${a.date}  ${a.commit ?? 'no commit'}  ${a.adapter.description}  (${a.clock})`);
-  log(`new: ${newFile}  ${b.date}  ${b.commit ?? 'no commit'}  ${b.adapter.description}  (${b.clock})`);
+  const load = (r: BenchReport) => (r.host ? `, load ${r.host.loadAverage[0].toFixed(1)} on ${r.host.cpus} cores` : '');
+  log(`old: ${oldFile}  ${a.date}  ${a.commit ?? 'no commit'}  ${a.adapter.description}  (${a.clock}${load(a)})`);
+  log(`new: ${newFile}  ${b.date}  ${b.commit ?? 'no commit'}  ${b.adapter.description}  (${b.clock}${load(b)})`);
   if (a.adapter.description !== b.adapter.description) log('warning: different adapters: ratios compare machines, not code');
   if (a.clock !== b.clock) log('warning: different clocks: ratios mix kernel time and wall time');
   if (a.peak && b.peak) {

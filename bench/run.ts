@@ -125,7 +125,7 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
     for (const t of candidates) {
       const model = t.setup();
       try {
-        const p = await profileStep(t.model, t.batch, model.step, o.quick ? { warmup: 1, steps: 3, profileSteps: 1 } : { warmup: 2, steps: 10, profileSteps: 3 });
+        const p = await profileStep(t.model, t.batch, model.step, o.quick ? { warmup: 1, steps: 3, profileSteps: 1 } : { warmup: t.steps && t.steps < 5 ? 1 : 2, steps: t.steps ?? 10, profileSteps: Math.min(3, t.steps ?? 3) });
         training.push(p);
         printTraining(p, log);
       } catch (e) {

@@ -22,6 +22,8 @@ import { MAX_TIMED_DISPATCHES, TimestampRecorder } from './clock.ts';
 import { summarize, type Stats } from './harness.ts';
 import { uniformData } from './case-kit.ts';
 import { MLP_BATCH } from './model-shapes.ts';
+import { MnistGpu } from '../src/data/batches.ts';
+import { createModel, type ModelKind } from '../src/models/run.ts';
 
 export interface KernelShare {
   name: string;
@@ -39,6 +41,8 @@ export interface StepProfile {
   imagesPerSec: number;
   /** Summed GPU time of a step's kernels (timestamp clock), when the adapter has timestamps. */
   kernelMsPerStep?: number;
+  /** Wall time of the profiled steps beyond their kernels: recording, submitting, JS, driver. */
+  overheadMsPerStep?: number;
   kernels?: KernelShare[];
   note?: string;
 }
@@ -73,12 +77,16 @@ export async function profileStep(model: string, batch: number, step: StepFn, op
 
   const recorder = new TimestampRecorder(MAX_TIMED_DISPATCHES);
   const byName = new Map<string, { ns: number; count: number; flops: number }>();
+  const profiledWallMs: number[] = [];
   recorder.start();
   try {
     for (let s = 0; s < options.profileSteps; s++) {
       recorder.tag = s;
+      const t0 = performance.now();
       await step();
-      for (const t of await recorder.collect()) {
+      const timings = await recorder.collect();
+      profiledWallMs.push(performance.now() - t0);
+      for (const t of timings) {
         const e = byName.get(t.name) ?? { ns: 0, count: 0, flops: 0 };
         e.ns += t.ns;
         e.count++;
@@ -93,6 +101,8 @@ export async function profileStep(model: string, batch: number, step: StepFn, op
   const totalNs = [...byName.values()].reduce((s, e) => s + e.ns, 0);
   const n = options.profileSteps;
   result.kernelMsPerStep = totalNs / n / 1e6;
+  // Overhead from the same steps the kernels were timed in (load can differ between two runs).
+  result.overheadMsPerStep = Math.max(0, summarize(profiledWallMs).median - result.kernelMsPerStep);
   result.kernels = [...byName.entries()]
     .map(([name, e]) => ({
       name,
@@ -110,6 +120,8 @@ export interface TrainCase {
   model: string;
   batch: number;
   quick?: boolean;
+  /** Timed steps (default 10): a GAN step at batch 256 takes many seconds on a CPU. */
+  steps?: number;
   /** Builds the model and its data; returns the step and a clean-up. */
   setup(): { step: StepFn; dispose(): void };
 }
@@ -163,6 +175,38 @@ export function mlpTrainCase(hidden = 256, batch = MLP_BATCH): TrainCase {
   };
 }
 
+/**
+ * One training step of a seed model (src/models) at its batch size, on a fixed batch of real
+ * digits: exactly what `npm run train` runs per step (its losses are read back and dropped).
+ */
+export function modelTrainCase(kind: ModelKind, batch: number): TrainCase {
+  return {
+    model: kind,
+    batch,
+    steps: kind === 'vae' ? 5 : 2,
+    setup() {
+      const data = MnistGpu.load('train', { limit: batch, range: kind === 'vae' ? [0, 1] : [-1, 1] });
+      const model = createModel(kind, { seed: 0 });
+      const fixed = data.gather(Array.from({ length: batch }, (_, i) => i));
+      let t = 0;
+      const step = async () => {
+        const losses = model.trainStep(fixed, t++);
+        for (const l of losses) l.dispose();
+      };
+      return {
+        step,
+        dispose() {
+          fixed.x.dispose();
+          fixed.y.dispose();
+          model.dispose();
+          data.dispose();
+        },
+      };
+    },
+  };
+}
+
 export function trainCases(): TrainCase[] {
-  return [mlpTrainCase()];
+  // The seed's batch sizes: VAE 128, GANs 256.
+  return [mlpTrainCase(), modelTrainCase('vae', 128), modelTrainCase('gan', 256), modelTrainCase('cgan', 256)];
 }
