@@ -7,7 +7,7 @@
 import { Module } from './module.ts';
 import { Tensor, formatShape } from '../core/tensor.ts';
 import { deriveSeed, nextRandomKey } from '../core/creation.ts';
-import { conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, type Padding } from '../core/conv-ops.ts';
+import { conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, type Padding, type Conv2dOptions } from '../core/conv-ops.ts';
 import { ACTIVATIONS, type Activation } from '../kernels/matmul.ts';
 import { glorotUniform, zeros, ones } from './init.ts';
 import { KERAS_LEAKY_ALPHA } from './layers.ts';
@@ -54,11 +54,8 @@ function checkConvOptions(layer: string, o: ConvLayerOptions): { k: [number, num
   return { k, s };
 }
 
-/**
- * Keras Conv2D: activation(conv2d(x, kernel) + bias), NHWC, kernel [kh, kw, inChannels, filters]
- * Glorot-uniform (fans kh·kw·inChannels and kh·kw·filters), bias zeros.
- */
-export class Conv2d extends Module {
+/** What Conv2d and Conv2dTranspose share: options, Keras's initialisation, the input check. */
+abstract class ConvLayer extends Module {
   readonly inChannels: number;
   readonly filters: number;
   readonly kernelSize: [number, number];
@@ -69,9 +66,14 @@ export class Conv2d extends Module {
   readonly kernel: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(options: ConvLayerOptions) {
+  /** `kernelShape` maps (kh, kw, inChannels, filters) to the layer's weight layout. */
+  protected constructor(
+    private readonly layerName: string,
+    options: ConvLayerOptions,
+    kernelShape: (kh: number, kw: number, inChannels: number, filters: number) => number[],
+  ) {
     super();
-    const { k, s } = checkConvOptions('Conv2d', options);
+    const { k, s } = checkConvOptions(layerName, options);
     this.inChannels = options.inChannels;
     this.filters = options.filters;
     this.kernelSize = k;
@@ -79,18 +81,35 @@ export class Conv2d extends Module {
     this.padding = options.padding ?? 'valid';
     this.activation = options.activation ?? 'linear';
     this.alpha = options.alpha ?? KERAS_LEAKY_ALPHA;
+    const shape = kernelShape(k[0], k[1], this.inChannels, this.filters);
+    // Keras computes fans from the kernel's last two axes: fanIn = kh·kw·shape[2], fanOut = kh·kw·shape[3].
     const field = k[0] * k[1];
-    this.kernel = this.addParameter('kernel', glorotUniform(field * this.inChannels, field * this.filters, [k[0], k[1], this.inChannels, this.filters], options.seed));
+    this.kernel = this.addParameter('kernel', glorotUniform(field * shape[2], field * shape[3], shape, options.seed));
     this.bias = (options.useBias ?? true) ? this.addParameter('bias', zeros([this.filters])) : null;
   }
 
+  protected abstract convolve(x: Tensor, options: Conv2dOptions): Tensor;
+
   forward(x: Tensor): Tensor {
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
-      throw new RangeError(`Conv2d(${this.inChannels} → ${this.filters}): input ${formatShape(x.shape)} must be [batch, height, width, ${this.inChannels}]`);
+      throw new RangeError(`${this.layerName}(${this.inChannels} → ${this.filters}): input ${formatShape(x.shape)} must be [batch, height, width, ${this.inChannels}]`);
     }
-    return conv2d(x, this.kernel, {
+    return this.convolve(x, {
       stride: this.strides, padding: this.padding, bias: this.bias ?? undefined, activation: this.activation, alpha: this.alpha,
     });
+  }
+}
+
+/**
+ * Keras Conv2D: activation(conv2d(x, kernel) + bias), NHWC, kernel [kh, kw, inChannels, filters]
+ * Glorot-uniform (fans kh·kw·inChannels and kh·kw·filters), bias zeros.
+ */
+export class Conv2d extends ConvLayer {
+  constructor(options: ConvLayerOptions) {
+    super('Conv2d', options, (kh, kw, inChannels, filters) => [kh, kw, inChannels, filters]);
+  }
+  protected convolve(x: Tensor, options: Conv2dOptions): Tensor {
+    return conv2d(x, this.kernel, options);
   }
 }
 
@@ -98,40 +117,12 @@ export class Conv2d extends Module {
  * Keras Conv2DTranspose: kernel [kh, kw, filters, inChannels] (tf.nn.conv2d_transpose's layout),
  * output [batch, h·s, w·s, filters] for 'same', [batch, h·s + max(kh − s, 0), …] for 'valid'.
  */
-export class Conv2dTranspose extends Module {
-  readonly inChannels: number;
-  readonly filters: number;
-  readonly kernelSize: [number, number];
-  readonly strides: [number, number];
-  readonly padding: Padding;
-  readonly activation: Activation;
-  readonly alpha: number;
-  readonly kernel: Tensor;
-  readonly bias: Tensor | null;
-
+export class Conv2dTranspose extends ConvLayer {
   constructor(options: ConvLayerOptions) {
-    super();
-    const { k, s } = checkConvOptions('Conv2dTranspose', options);
-    this.inChannels = options.inChannels;
-    this.filters = options.filters;
-    this.kernelSize = k;
-    this.strides = s;
-    this.padding = options.padding ?? 'valid';
-    this.activation = options.activation ?? 'linear';
-    this.alpha = options.alpha ?? KERAS_LEAKY_ALPHA;
-    const field = k[0] * k[1];
-    // Keras computes fans from the kernel's last two axes: fanIn = kh·kw·filters, fanOut = kh·kw·inChannels.
-    this.kernel = this.addParameter('kernel', glorotUniform(field * this.filters, field * this.inChannels, [k[0], k[1], this.filters, this.inChannels], options.seed));
-    this.bias = (options.useBias ?? true) ? this.addParameter('bias', zeros([this.filters])) : null;
+    super('Conv2dTranspose', options, (kh, kw, inChannels, filters) => [kh, kw, filters, inChannels]);
   }
-
-  forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
-      throw new RangeError(`Conv2dTranspose(${this.inChannels} → ${this.filters}): input ${formatShape(x.shape)} must be [batch, height, width, ${this.inChannels}]`);
-    }
-    return conv2dTranspose(x, this.kernel, {
-      stride: this.strides, padding: this.padding, bias: this.bias ?? undefined, activation: this.activation, alpha: this.alpha,
-    });
+  protected convolve(x: Tensor, options: Conv2dOptions): Tensor {
+    return conv2dTranspose(x, this.kernel, options);
   }
 }
 
