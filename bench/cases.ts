@@ -14,9 +14,15 @@ import { reduceProgram, reduceReference, type ReduceOp } from '../src/kernels/re
 import { randomProgram, randomReference, type Distribution } from '../src/kernels/random.ts';
 import { sizeOf } from '../src/kernels/shapes.ts';
 import { sum } from '../src/core/ops.ts';
+import { batchNorm, conv2dFilterGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose, getConvVariant } from '../src/core/conv-ops.ts';
+import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference } from '../src/kernels/conv/conv2d.ts';
+import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
+import { batchNormReference } from '../src/kernels/conv/batchnorm.ts';
+import { dropoutProgram, dropoutReference } from '../src/kernels/conv/dropout.ts';
+import { conv2dGeometry, conv2dTransposeGeometry, convFlops as convFlopsOf, type ConvGeometry } from '../src/kernels/conv/geometry.ts';
 import { programCase, opCase, uniformData, type Expected } from './case-kit.ts';
-import type { BenchCase, Tolerance } from './harness.ts';
-import { CONV_LAYERS, DENSE_LAYERS, GAN_ACTIVATIONS, convFlops, convOutShape, convWeightShape, type DenseLayer } from './model-shapes.ts';
+import type { BenchCase, CaseRun, Tolerance } from './harness.ts';
+import { CONV_LAYERS, DENSE_LAYERS, GAN_ACTIVATIONS, convFlops, convOutShape, convWeightShape, type ConvLayer, type DenseLayer } from './model-shapes.ts';
 
 export const DEFAULT_SIZES = [256, 512, 1024, 2048];
 export const QUICK_SIZES = [256];
@@ -356,11 +362,152 @@ export function randomCases(): BenchCase[] {
 
 // ------------------------------------------------------------------------------ convolution family
 
+type ConvRef = (a: Float64Array, b: Float64Array, g: ConvGeometry) => Float64Array;
+
+/** The images [from, from + count) of an NHWC batch. */
+function imagesOf(t: Float64Array, perImage: number, from: number, count: number): Float64Array {
+  return t.subarray(from * perImage, (from + count) * perImage);
+}
+
+/**
+ * Expected output of a batch-major product (forward, input-gradient): in full when affordable,
+ * else only the first and last images, through the same reference on those images alone.
+ */
+function perImageExpected(ref: ConvRef, a: Float64Array, b: Float64Array, g: ConvGeometry, aPerImage: number, outPerImage: number): Expected {
+  if (convFlopsOf(g) / 2 <= FULL_REFERENCE_LIMIT || g.batch <= 2) return ref(a, b, g);
+  const one = { ...g, batch: 1 };
+  const first = ref(imagesOf(a, aPerImage, 0, 1), b, one);
+  const last = ref(imagesOf(a, aPerImage, g.batch - 1, 1), b, one);
+  const values = new Float64Array(2 * outPerImage);
+  values.set(first, 0);
+  values.set(last, outPerImage);
+  const indices = new Uint32Array(2 * outPerImage);
+  for (let i = 0; i < outPerImage; i++) {
+    indices[i] = i;
+    indices[outPerImage + i] = (g.batch - 1) * outPerImage + i;
+  }
+  return { values, indices };
+}
+
+/**
+ * Expected weight-gradient: in full when affordable, else the slice of input channel 0 (every
+ * tap and output channel), summed over the whole batch by the same reference on that channel.
+ */
+function weightGradExpected(x: Float64Array, dy: Float64Array, g: ConvGeometry): Expected {
+  if (convFlopsOf(g) / 2 <= FULL_REFERENCE_LIMIT || g.inC === 1) return conv2dFilterGradReference(x, dy, g);
+  const pixels = g.batch * g.inH * g.inW;
+  const x0 = new Float64Array(pixels);
+  for (let p = 0; p < pixels; p++) x0[p] = x[p * g.inC];
+  const values = conv2dFilterGradReference(x0, dy, { ...g, inC: 1 });
+  const indices = new Uint32Array(values.length);
+  for (let tap = 0; tap < g.kH * g.kW; tap++) {
+    for (let oc = 0; oc < g.outC; oc++) indices[tap * g.outC + oc] = tap * g.inC * g.outC + oc;
+  }
+  return { values, indices };
+}
+
+type ConvPass = 'fwd' | 'dX' | 'dW';
+
+/**
+ * One pass of a layer through the raw core functions (what conv2d / conv2dTranspose launch for
+ * it, the weight-gradient's split-K sum included). `g` is the forward convolution's view: for a
+ * transposed layer it maps the transposed output back to the transposed input.
+ */
+function convSetup(l: ConvLayer, pass: ConvPass): () => CaseRun {
+  return () => {
+    const xShape = [l.batch, l.inH, l.inW, l.inC];
+    const wShape = convWeightShape(l);
+    const yShape = convOutShape(l);
+    const g = l.transposed ? conv2dTransposeGeometry(xShape, wShape, l.stride, l.padding) : conv2dGeometry(xShape, wShape, l.stride, l.padding);
+    // The geometry's own input (gIn) and output (gOut) tensors: for a transposed layer, the
+    // transposed op's output and input.
+    const gIn = [g.batch, g.inH, g.inW, g.inC];
+    const gOut = [g.batch, g.outH, g.outW, g.outC];
+    const inPer = g.inH * g.inW * g.inC;
+    const outPer = g.outH * g.outW * g.outC;
+    const w = { data: uniformData(sizeOf(wShape), 22), shape: wShape };
+    const kConv = g.kH * g.kW * g.inC; // forward conv's reduction
+    const kGrad = g.kH * g.kW * g.outC; // input-gradient's reduction (upper bound)
+    const kW = g.batch * g.outH * g.outW;
+    // forward conv reads gIn, writes gOut; input-grad reads gOut, writes gIn.
+    const conv = (src: number[]): CaseRun =>
+      opCase({
+        inputs: [{ data: uniformData(sizeOf(src), 21), shape: src }, w],
+        fn: ([a, b]) => conv2dRaw(a, b, g),
+        reference: ([a, b]) => [perImageExpected(conv2dReference, a, b, g, inPer, outPer)],
+        tolerance: matmulTolerance(kConv),
+      });
+    const inputGrad = (src: number[], transposeOp: boolean): CaseRun =>
+      opCase({
+        inputs: [{ data: uniformData(sizeOf(src), 21), shape: src }, w],
+        fn: ([a, b]) => (transposeOp ? conv2dTranspose(a, b, { stride: l.stride, padding: l.padding }) : conv2dInputGradRaw(a, b, g)),
+        reference: ([a, b]) => [perImageExpected(transposeOp ? conv2dTransposeReference : conv2dInputGradReference, a, b, g, outPer, inPer)],
+        tolerance: matmulTolerance(kGrad),
+      });
+    const weightGrad = (): CaseRun =>
+      opCase({
+        inputs: [{ data: uniformData(sizeOf(gIn), 21), shape: gIn }, { data: uniformData(sizeOf(gOut), 23), shape: gOut }],
+        fn: ([a, b]) => conv2dFilterGradRaw(a, b, g),
+        reference: ([a, b]) => [weightGradExpected(a, b, g)],
+        tolerance: matmulTolerance(kW),
+      });
+    if (pass === 'dW') return weightGrad();
+    if (!l.transposed) return pass === 'fwd' ? conv(xShape) : inputGrad(yShape, false);
+    // conv2dTranspose: forward is the input-gradient kernel, dX the forward conv.
+    return pass === 'fwd' ? inputGrad(xShape, true) : conv(yShape);
+  };
+}
+
+/** Training-mode batchNorm's dx, dγ, dβ for upstream gradient dy (float64). */
+function batchNormGradReference(x: Float64Array, gamma: Float64Array, dy: Float64Array, rows: number, C: number, epsilon: number): Float64Array[] {
+  const { mean, variance } = batchNormReference(x, gamma, new Float64Array(C), { rows, channels: C }, epsilon);
+  const inv = variance.map((v) => 1 / Math.sqrt(v + epsilon));
+  const dGamma = new Float64Array(C);
+  const dBeta = new Float64Array(C);
+  for (let i = 0; i < x.length; i++) {
+    const c = i % C;
+    dBeta[c] += dy[i];
+    dGamma[c] += dy[i] * (x[i] - mean[c]) * inv[c];
+  }
+  const dx = Float64Array.from(x, (v, i) => {
+    const c = i % C;
+    const xhat = (v - mean[c]) * inv[c];
+    return ((gamma[c] * inv[c]) / rows) * (rows * dy[i] - dBeta[c] - xhat * dGamma[c]);
+  });
+  return [dx, dGamma, dBeta];
+}
+
+function batchNormSetup(shape: number[], backward: boolean): () => CaseRun {
+  return () => {
+    const C = shape[shape.length - 1];
+    const rows = sizeOf(shape) / C;
+    const epsilon = 1e-3;
+    return opCase({
+      inputs: [
+        { data: uniformData(sizeOf(shape), 31, -2, 3), shape, requiresGrad: backward },
+        { data: uniformData(C, 32, 0.5, 1.5), shape: [C], requiresGrad: backward },
+        { data: uniformData(C, 33), shape: [C], requiresGrad: backward },
+        { data: uniformData(sizeOf(shape), 34), shape },
+      ],
+      grad: backward,
+      fn: ([x, gamma, beta, dy]) => {
+        const y = batchNorm(x, gamma, beta, { training: true, epsilon });
+        if (!backward) return y;
+        y.backward(dy);
+        return [x.grad!, gamma.grad!, beta.grad!];
+      },
+      reference: ([x, gamma, beta, dy]) =>
+        backward ? batchNormGradReference(x, gamma, dy, rows, C, epsilon) : [batchNormReference(x, gamma, beta, { rows, channels: C }, epsilon).y],
+      // Sums over up to 50k rows in f32 (the statistics, dγ, dβ).
+      tolerance: { rtol: 1e-3, atol: 1e-7 * rows + 1e-4 },
+    });
+  };
+}
+
 /**
  * Rows for conv2d / conv2dTranspose (forward, input-gradient, weight-gradient), batchNorm and
- * dropout at the models' shapes. Our kernels are not written yet, so these carry only the peer
- * operation; give each a `setup` (an opCase or programCase against the float64 reference in
- * src/kernels/conv*.ts) and a `variant` ('direct', 'gemm') when they land.
+ * dropout at the models' shapes, through the core functions the models call. Large layers are
+ * verified on a sample (first and last images; one input channel of the weight-gradient).
  */
 export function convFamilyCases(): BenchCase[] {
   const out: BenchCase[] = [];
@@ -373,12 +520,15 @@ export function convFamilyCases(): BenchCase[] {
       const op = `${base}${pass}` as
         | 'conv2d' | 'conv2dInputGrad' | 'conv2dWeightGrad'
         | 'conv2dTranspose' | 'conv2dTransposeInputGrad' | 'conv2dTransposeWeightGrad';
+      const short: ConvPass = pass === '' ? 'fwd' : pass === 'InputGrad' ? 'dX' : 'dW';
       out.push({
         group: 'conv',
-        kernel: `${l.name} ${pass === '' ? 'fwd' : pass === 'InputGrad' ? 'dX' : 'dW'}`,
-        variant: '-',
+        kernel: `${l.name} ${short}`,
+        variant: getConvVariant(),
         shape: `${dims(x)} * ${dims(w)} s${l.stride} → ${dims(y)}`,
         metric: 'flops',
+        quick: l.name === 'vae.enc.conv1' && short !== 'dX',
+        setup: convSetup(l, short),
         peer: { op, x, w, stride: l.stride, padding: l.padding },
         work: { flops: convFlops(l) },
       });
@@ -393,12 +543,28 @@ export function convFamilyCases(): BenchCase[] {
           variant: '-',
           shape: `${dims(a.shape)} ${a.name}`,
           metric: 'bytes',
+          setup: batchNormSetup(a.shape, backward),
           peer: { op: 'batchNorm', shape: a.shape, epsilon: 1e-3, backward },
         });
       }
     }
     if (a.dropout) {
-      out.push({ group: 'conv', kernel: 'dropout 0.3', variant: '-', shape: `${dims(a.shape)} ${a.name}`, metric: 'bytes' });
+      const size = sizeOf(a.shape);
+      out.push({
+        group: 'conv',
+        kernel: 'dropout 0.3',
+        variant: '-',
+        shape: `${dims(a.shape)} ${a.name}`,
+        metric: 'bytes',
+        setup: () =>
+          programCase({
+            program: dropoutProgram(size, 0.3, 1234, 5),
+            data: [uniformData(size, 41)],
+            outputs: [size],
+            reference: ([x]) => [dropoutReference(x, 0.3, 1234, 5)],
+            tolerance: { rtol: 0, atol: 0 },
+          }),
+      });
     }
   }
   return out;
