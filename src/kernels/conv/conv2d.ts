@@ -36,8 +36,8 @@
 //           with fewer than 16 columns (channels) would be mostly padding; they run direct.
 // On llvmpipe (the CPU driver this project is developed on) direct runs the MODELS.md layers at
 // 2–10 GFLOP/s, 2–4× faster than tiled and at least as fast as TensorFlow.js's WebGPU backend
-// (its implicit-GEMM conv2d, its naive weight-gradient) on every one; see .scratch/conv-timing.ts
-// and the bench. Whether tiled wins on a discrete GPU has not been measured yet.
+// (its implicit-GEMM conv2d, its naive weight-gradient) on every one; see docs/kernels.md and
+// `npm run bench -- --filter conv`. Whether tiled wins on a discrete GPU has not been measured yet.
 // Thread layout of naive and direct: 64 invocations per workgroup; invocation i of the launch
 // owns row block i / colBlocks and column block i % colBlocks, so neighbouring invocations
 // share the rows (same input pixels: one broadcast load) and read neighbouring channels of the
