@@ -267,15 +267,3 @@ export async function readBuffer(buffer: GPUBuffer, offset: number, bytes: numbe
 export function writeBuffer(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
   getGpu().device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
 }
-
-/** Forget compiled pipelines and pending state (used when the device is re-created). */
-export function resetDispatchState(): void {
-  pipelines.clear();
-  encoder = undefined;
-  pass = undefined;
-  kernelsInBatch = [];
-  arenaGpu = undefined;
-  arenaUsed = 0;
-  arenaCpu = new ArrayBuffer(UNIFORM_SLOT * ARENA_SLOTS);
-  deferredErrors.length = 0;
-}

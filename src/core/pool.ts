@@ -108,15 +108,6 @@ class BufferPool {
     this.stats.pooledBuffers = 0;
     this.stats.pooledBytes = 0;
   }
-
-  /** Forget everything (the device was destroyed). */
-  reset(): void {
-    this.free.clear();
-    this.released = [];
-    this.staging.clear();
-    this.live.clear();
-    this.stats = { liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, created: 0 };
-  }
 }
 
 export const pool = new BufferPool();

@@ -75,7 +75,3 @@ export function keep<T extends Disposable>(t: T): T {
   forgetFromScopes(t);
   return t;
 }
-
-export function scopeDepth(): number {
-  return scopes.length;
-}

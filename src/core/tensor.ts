@@ -150,8 +150,3 @@ export function fromData(data: ArrayLike<number>, shape: Shape, dtype: DType = '
   }
   return t;
 }
-
-export function keepTensor(t: Tensor): Tensor {
-  forgetFromScopes(t);
-  return t;
-}

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getGpu } from '../core/device.ts';
-import { tensor, deriveSeed } from '../core/creation.ts';
+import { randn, deriveSeed } from '../core/creation.ts';
 import { MnistGpu } from '../data/batches.ts';
 import { Adam } from '../nn/optim.ts';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../nn/checkpoint.ts';
@@ -127,25 +127,13 @@ function lastOf(history: LossHistory): Record<string, number> {
 async function drawEpochSamples(model: Vae | Gan, path: string): Promise<void> {
   model.eval();
   if (model instanceof Vae) {
-    await saveGrid(path, () => model.decode(tensorRandn(model.config.latentDim, 16, 4242)), 16, 4, [0, 1]);
+    await saveGrid(path, () => model.decode(randn([16, model.config.latentDim], { seed: 4242 })), 16, 4, [0, 1]);
   } else if (model.config.conditional) {
     await saveDigitRows(path, model, 4, 4242);
   } else {
     await saveGrid(path, () => model.generate(model.noise(16, 4242)), 16, 4, [-1, 1]);
   }
   model.train();
-}
-
-function tensorRandn(dim: number, count: number, seed: number) {
-  // Latent points for the VAE's sample grid: standard normal, fixed by the seed.
-  const values: number[] = [];
-  for (let i = 0; i < count * dim; i += 2) {
-    const u1 = (deriveSeed(seed, i) + 1) / 4294967297;
-    const u2 = deriveSeed(seed, i + 1) / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u1));
-    values.push(r * Math.cos(2 * Math.PI * u2), r * Math.sin(2 * Math.PI * u2));
-  }
-  return tensor(values.slice(0, count * dim), [count, dim]);
 }
 
 /** Pictures after training; returns their paths. */
@@ -158,7 +146,7 @@ export async function drawPictures(model: Vae | Gan, out: string, history: LossH
   };
   model.eval();
   if (model instanceof Vae) {
-    await saveGrid(p('samples.png'), () => model.decode(tensorRandn(model.config.latentDim, 64, 4242)), 64, 8, [0, 1]);
+    await saveGrid(p('samples.png'), () => model.decode(randn([64, model.config.latentDim], { seed: 4242 })), 64, 8, [0, 1]);
     await saveReconstructions(p('reconstructions.png'), model, test);
     if (model.config.latentDim === 2) {
       await saveLatentMap(p('latent-map.png'), model);
@@ -228,7 +216,7 @@ export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: 
   if (model instanceof Vae) {
     const dim = model.config.latentDim;
     const generated = await judge(judgeModel.classifier, samples, (start, size) =>
-      model.decode(tensorRandn(dim, size, deriveSeed(seed, start))),
+      model.decode(randn([size, dim], { seed: deriveSeed(seed, start) })),
     );
     // Reconstructions of the test digits (decoded from zMean), judged against their labels.
     const recon = await judge(judgeModel.classifier, test.count, (start, size) => {
