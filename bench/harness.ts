@@ -254,14 +254,15 @@ function repetitions(perRepMs: number, options: HarnessOptions): number {
   return Math.min(options.maxReps, fitting);
 }
 
-/** Wall-clock samples (ms per repetition) of record/finish, grouped to at least ~2 ms each. */
+/** Wall-clock samples (ms per repetition) of record/finish, grouped to at least ~2 ms each unless --reps. */
 async function wallSamples(
   record: () => void,
   finish: () => Promise<void>,
   perRepMs: number,
   options: HarnessOptions,
 ): Promise<{ samples: number[]; reps: number }> {
-  const group = Math.max(1, Math.ceil(2 / Math.max(perRepMs, 1e-3)));
+  // An explicit --reps means exactly that many, one per sample.
+  const group = options.reps !== undefined ? 1 : Math.max(1, Math.ceil(2 / Math.max(perRepMs, 1e-3)));
   const count = repetitions(perRepMs * group, options);
   const samples: number[] = [];
   for (let s = 0; s < count; s++) {

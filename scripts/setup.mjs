@@ -390,7 +390,12 @@ function stepAsShell(step, sudo) {
   return `${prefix}${envPart}${step.argv.map(shellQuote).join(' ')}`;
 }
 
-function runStep(step) {
+/** Runs one install step; exits with a message on failure unless asked to throw instead. */
+function runStep(step, { throwOnError = false } = {}) {
+  const failStep = (message) => {
+    if (throwOnError) throw new Error(message);
+    fail(message);
+  };
   if (dryRun) {
     console.log(`[setup] dry run: would run: ${stepAsShell(step, false)}`);
     return;
@@ -400,14 +405,14 @@ function runStep(step) {
     try {
       fs.writeFileSync(step.writeFile, step.content);
     } catch (error) {
-      fail(`could not write ${step.writeFile}: ${error.message}`);
+      failStep(`could not write ${step.writeFile}: ${error.message}`);
     }
     return;
   }
   console.log(`[setup] running: ${stepAsShell(step, false)}`);
   const result = spawnSync(step.argv[0], step.argv.slice(1), { stdio: 'inherit', env: { ...process.env, ...step.env } });
-  if (result.error) fail(`could not run ${step.argv[0]}: ${result.error.message}`);
-  if (result.status !== 0) fail(`${step.argv.join(' ')} failed (exit ${result.status ?? result.signal}); see its output above`);
+  if (result.error) failStep(`could not run ${step.argv[0]}: ${result.error.message}`);
+  if (result.status !== 0) failStep(`${step.argv.join(' ')} failed (exit ${result.status ?? result.signal}); see its output above`);
 }
 
 function explainNonApt(backend) {
@@ -427,6 +432,22 @@ function explainNonApt(backend) {
   );
 }
 
+function isRoot() {
+  return process.getuid?.() === 0 && !simulateNotRoot;
+}
+
+/** Whether this run may install Mesa's Vulkan driver itself (Linux, apt, root). */
+function canInstall() {
+  return process.platform === 'linux' && onPath('apt-get') && isRoot();
+}
+
+function hintVulkan() {
+  if (process.platform !== 'linux' || !onPath('apt-get')) return;
+  const sudo = onPath('sudo');
+  say("Dawn's OpenGL adapter works but lacks GPU timestamps; for Mesa's Vulkan driver run" + (sudo ? '' : ' as root') + ':');
+  for (const step of installPlan(undefined).steps) say(`  ${stepAsShell(step, sudo)}`);
+}
+
 function ensureAdapter() {
   const backend = requestedBackend();
   const fingerprint = environmentFingerprint();
@@ -441,9 +462,26 @@ function ensureAdapter() {
   }
 
   const first = probe(backend);
-  if (first.found) {
+  if (first.found && !(first.found.backend === 'opengl' && backend === undefined && canInstall())) {
     writeCache(fingerprint, first.found);
     say(`WebGPU adapter: ${describe(first.found)}`);
+    if (first.found.backend === 'opengl' && backend === undefined) hintVulkan();
+    return;
+  }
+  if (first.found) {
+    // Only Dawn's OpenGL fallback answered. It works, but as a 'compatibility' adapter without
+    // GPU timestamps (no per-kernel profile in the bench); as root, get the Vulkan one instead.
+    say(`only Dawn's OpenGL adapter was found (${describe(first.found)}); installing Mesa's Vulkan driver, which offers WebGPU's core features and GPU timestamps`);
+    const plan = installPlan(undefined);
+    try {
+      for (const step of plan.steps) runStep(step, { throwOnError: true });
+    } catch (error) {
+      say(`${error.message}: keeping the OpenGL adapter`);
+    }
+    const second = dryRun ? { found: undefined } : probe(undefined);
+    const found = second.found ?? first.found;
+    writeCache(environmentFingerprint(), found);
+    say(`WebGPU adapter: ${describe(found)}`);
     return;
   }
   if (verbose) for (const log of first.logs) console.log(log);
@@ -454,8 +492,7 @@ function ensureAdapter() {
   if (!onPath('apt-get')) explainNonApt(backend);
 
   const plan = installPlan(backend);
-  const isRoot = process.getuid?.() === 0 && !simulateNotRoot;
-  if (!isRoot) {
+  if (!isRoot()) {
     const sudo = onPath('sudo');
     fail(
       [

@@ -32,11 +32,28 @@ test.before(async () => {
 });
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * stderr less Dawn's start-up notices: "Warning: ..." lines, each possibly followed by the
+ * indented location in Dawn's source where it was raised (which is not our stack trace).
+ */
+function withoutDawnNotices(stderr: string): string {
+  const kept: string[] = [];
+  let inNotice = false;
+  for (const line of stderr.split('\n')) {
+    if (line.startsWith('Warning: ')) inNotice = true;
+    else if (inNotice && (line.trim() === '' || /^\s+at .*third_party\/dawn\//.test(line))) continue;
+    else inNotice = false;
+    if (!inNotice) kept.push(line);
+  }
+  return kept.join('\n');
+}
+
 interface ScriptRun {
   code: number | null;
   stdout: string;
-  /** stderr without the WebGPU implementation's start-up notices. */
+  /** The lines of stderr, without the WebGPU implementation's start-up notices. */
   errors: string[];
+  /** stderr without those notices. */
   stderr: string;
 }
 
@@ -48,8 +65,9 @@ function runScript(script: string, ...args: string[]): ScriptRun {
     env: { XDG_RUNTIME_DIR: '/tmp', ...process.env },
   });
   if (r.error) throw r.error;
-  const errors = r.stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Warning: '));
-  return { code: r.status, stdout: r.stdout, errors, stderr: r.stderr };
+  const stderr = withoutDawnNotices(r.stderr);
+  const errors = stderr.split('\n').filter((l) => l.trim() !== '');
+  return { code: r.status, stdout: r.stdout, errors, stderr };
 }
 
 const describe = (r: ScriptRun): string => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;

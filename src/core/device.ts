@@ -6,6 +6,7 @@
 // forces one. We ask the device for the adapter's real limits: the spec defaults (128 MiB
 // bindings, 16 KiB workgroup memory, 256 invocations) would needlessly cap our kernels.
 
+import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 
 export interface DeviceInfo {
@@ -46,9 +47,26 @@ const HOW_TO_GET_ONE =
   'run `npm run setup` (as root it installs mesa-vulkan-drivers from bookworm-backports), or set ' +
   'WEBGPU_BACKEND=opengl to use Dawn\'s OpenGL backend over the stock Mesa (libegl1 libegl-mesa0).';
 
+/**
+ * The backend `npm run setup` found working, from its cache, if it found one other than the
+ * default: trying the default first there would only print Dawn's "Couldn't load Vulkan".
+ */
+function backendSetupFound(): Backend | undefined {
+  try {
+    const cache = readFileSync(new URL('../../node_modules/.cache/webgpu-setup.json', import.meta.url), 'utf8');
+    const backend: unknown = JSON.parse(cache).backend;
+    return backend === 'opengl' || backend === 'opengles' ? backend : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function backendsToTry(): Backend[] {
   const forced = process.env.WEBGPU_BACKEND?.trim().toLowerCase();
-  if (!forced) return ['default', 'opengl'];
+  if (!forced) {
+    const fromSetup = backendSetupFound();
+    return fromSetup ? [fromSetup, 'default'] : ['default', 'opengl'];
+  }
   if (forced === 'vulkan' || forced === 'opengl' || forced === 'opengles') return [forced];
   throw new DeviceError(`WEBGPU_BACKEND="${forced}" is not one of vulkan, opengl, opengles`);
 }
