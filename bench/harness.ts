@@ -15,7 +15,7 @@
 import { getGpu } from '../src/core/device.ts';
 import { flush, sync } from '../src/core/dispatch.ts';
 import { MAX_TIMED_DISPATCHES, TimestampRecorder, countDispatches, type ClockName } from './clock.ts';
-import type { PeerOp } from './peer-ops.ts';
+import type { PeerOp, PeerTrainStep } from './peer-ops.ts';
 
 export type Metric = 'flops' | 'bytes';
 
@@ -132,6 +132,8 @@ export interface PeerRunner {
   name: string;
   /** Undefined when the peer cannot express this operation. */
   prepare(op: PeerOp): Promise<PeerInstance | undefined>;
+  /** One training step of a seed model per record(); undefined when the peer has no such model. */
+  prepareTrainStep?(step: PeerTrainStep): Promise<PeerInstance | undefined>;
 }
 
 export interface HarnessOptions {

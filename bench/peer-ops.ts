@@ -26,3 +26,9 @@ export function convOutSize(inSize: number, k: number, stride: number, padding: 
 export function convTransposeOutSize(inSize: number, k: number, stride: number, padding: Padding): number {
   return padding === 'same' ? inSize * stride : (inSize - 1) * stride + k;
 }
+
+/** A whole training step a peer can run: the seed's model of that name at a batch size. */
+export interface PeerTrainStep {
+  model: 'vae';
+  batch: number;
+}

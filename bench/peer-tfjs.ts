@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type { PeerInstance, PeerRunner } from './harness.ts';
-import { convOutSize, convTransposeOutSize, type PeerOp } from './peer-ops.ts';
+import { convOutSize, convTransposeOutSize, type PeerOp, type PeerTrainStep } from './peer-ops.ts';
 import { uniformData } from './case-kit.ts';
 
 type Tf = typeof TfCore;
@@ -123,6 +123,17 @@ export async function loadTfjsPeer(): Promise<TfjsPeer> {
           tf.dispose(inputs);
         },
       };
+    },
+    async prepareTrainStep(step: PeerTrainStep): Promise<PeerInstance | undefined> {
+      if (step.model !== 'vae') return undefined;
+      const vae = vaeTrainStep(tf, step.batch);
+      try {
+        await vae.check();
+      } catch (e) {
+        vae.dispose();
+        throw e;
+      }
+      return { record: vae.step, finish, dispose: vae.dispose };
     },
     close() {
       tf.disposeVariables();
@@ -237,4 +248,83 @@ function backpropFilter(tf: Tf, x: T, dy: T, filterShape: readonly number[], str
     dataFormat: 'NHWC',
     filterShape: [...filterShape],
   });
+}
+
+/**
+ * The seed's VAE training step (src/models/vae.ts) as a TensorFlow.js user writes it with
+ * tfjs-core: fused conv2d/matMul with bias and ReLU where tfjs has them (what tfjs-layers
+ * uses), conv2dTranspose plus bias, BCE on the logits summed per image, the KL term, and one
+ * Adam update through optimizer.minimize. Weights are Glorot-uniform, biases zero, and the
+ * batch is fixed random pixels in [0, 1]: the step's cost does not depend on the values.
+ */
+function vaeTrainStep(tf: Tf, batch: number): { step: () => void; check: () => Promise<void>; dispose: () => void } {
+  let weightSeed = 500;
+  const glorot = (shape: number[], fanIn: number, fanOut: number): TfCore.Variable => {
+    const limit = Math.sqrt(6 / (fanIn + fanOut));
+    const size = shape.reduce((a, b) => a * b, 1);
+    return variableOf(tf.tensor(uniformData(size, weightSeed++, -limit, limit), shape));
+  };
+  // tf.variable shares the initial tensor's data but leaves that tensor alive: release it.
+  const variableOf = (initial: T): TfCore.Variable => {
+    const v = tf.variable(initial);
+    initial.dispose();
+    return v;
+  };
+  const conv = (kh: number, inC: number, outC: number) => glorot([kh, kh, inC, outC], kh * kh * inC, kh * kh * outC);
+  // Transposed-conv filters are [kh, kw, outC, inC], as tf.conv2dTranspose wants them.
+  const deconv = (kh: number, inC: number, outC: number) => glorot([kh, kh, outC, inC], kh * kh * inC, kh * kh * outC);
+  const zeros = (n: number) => variableOf(tf.zeros([n]));
+  const w = {
+    conv1: conv(3, 1, 32), conv1b: zeros(32),
+    conv2: conv(3, 32, 64), conv2b: zeros(64),
+    dense: glorot([3136, 16], 3136, 16), denseb: zeros(16),
+    zMean: glorot([16, 2], 16, 2), zMeanb: zeros(2),
+    zLogVar: glorot([16, 2], 16, 2), zLogVarb: zeros(2),
+    decDense: glorot([2, 3136], 2, 3136), decDenseb: zeros(3136),
+    deconv1: deconv(3, 64, 64), deconv1b: zeros(64),
+    deconv2: deconv(3, 64, 32), deconv2b: zeros(32),
+    deconv3: deconv(3, 32, 1), deconv3b: zeros(1),
+  };
+  const variables = Object.values(w);
+  const x = tf.tensor4d(uniformData(batch * 784, 600, 0, 1), [batch, 28, 28, 1]);
+  const optimizer = tf.train.adam(1e-3);
+
+  const loss = (): TfCore.Scalar => {
+    let h = tf.fused.conv2d({ x, filter: w.conv1 as TfCore.Tensor4D, strides: 2, pad: 'same', bias: w.conv1b, activation: 'relu' });
+    h = tf.fused.conv2d({ x: h, filter: w.conv2 as TfCore.Tensor4D, strides: 2, pad: 'same', bias: w.conv2b, activation: 'relu' });
+    const hidden = tf.fused.matMul({ a: tf.reshape(h, [batch, 3136]), b: w.dense, bias: w.denseb, activation: 'relu' });
+    const zMean = tf.fused.matMul({ a: hidden, b: w.zMean, bias: w.zMeanb });
+    const zLogVar = tf.fused.matMul({ a: hidden, b: w.zLogVar, bias: w.zLogVarb });
+    const z = tf.add(zMean, tf.mul(tf.exp(tf.mul(zLogVar, 0.5)), tf.randomNormal([batch, 2])));
+    const d0 = tf.reshape(tf.fused.matMul({ a: z, b: w.decDense, bias: w.decDenseb, activation: 'relu' }), [batch, 7, 7, 64]) as TfCore.Tensor4D;
+    const d1 = tf.relu(tf.add(tf.conv2dTranspose(d0, w.deconv1 as TfCore.Tensor4D, [batch, 14, 14, 64], 2, 'same'), w.deconv1b)) as TfCore.Tensor4D;
+    const d2 = tf.relu(tf.add(tf.conv2dTranspose(d1, w.deconv2 as TfCore.Tensor4D, [batch, 28, 28, 32], 2, 'same'), w.deconv2b)) as TfCore.Tensor4D;
+    const logits = tf.add(tf.conv2dTranspose(d2, w.deconv3 as TfCore.Tensor4D, [batch, 28, 28, 1], 1, 'same'), w.deconv3b);
+    const reconstruction = tf.div(tf.losses.sigmoidCrossEntropy(x, logits, undefined, 0, tf.Reduction.SUM), batch);
+    const klTerms = tf.sub(tf.sub(tf.add(zLogVar, 1), tf.square(zMean)), tf.exp(zLogVar));
+    const kl = tf.mul(tf.sum(klTerms), -0.5 / batch);
+    return tf.add(reconstruction, kl) as TfCore.Scalar;
+  };
+
+  return {
+    step() {
+      optimizer.minimize(loss, false, variables);
+    },
+    /** A step is timed only if it trains: finite losses that fall over a few steps on one batch. */
+    async check() {
+      const losses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const cost = optimizer.minimize(loss, true, variables)!;
+        losses.push((await cost.data())[0]);
+        cost.dispose();
+      }
+      if (!losses.every(Number.isFinite) || !(losses[3] < losses[0])) {
+        throw new Error(`its VAE step does not train: losses ${losses.map((l) => l.toFixed(2)).join(', ')}`);
+      }
+    },
+    dispose() {
+      optimizer.dispose();
+      tf.dispose([x, ...variables]);
+    },
+  };
 }

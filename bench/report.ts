@@ -109,6 +109,14 @@ export function printTraining(p: StepProfile, log: (line: string) => void): void
       (p.kernelMsPerStep !== undefined ? `; kernels ${fmt(p.kernelMsPerStep)} ms/step (GPU timestamps), host and driver overhead ${fmt(p.overheadMsPerStep)} ms` : ''),
   );
   if (p.note) log(`  note: ${p.note}`);
+  const peer = p.peer;
+  if (peer?.error) log(`  ${peer.name}: ${peer.error}`);
+  else if (peer?.stepMs && peer.speedup !== undefined) {
+    log(
+      `  ${peer.name}, same step: ${fmt(peer.stepMs.median)} ms/step (p10–p90 ${spread(peer.stepMs)}, wall clock), ` +
+        `${fmt(peer.imagesPerSec)} images/s; ours / theirs images/s = ${peer.speedup.toFixed(2)}×`,
+    );
+  }
   if (!p.kernels) return;
   log('  ' + pad('kernel', 30) + padLeft('ms/step', 9) + padLeft('share', 8) + padLeft('launches', 10) + padLeft('GFLOP/s', 9));
   for (const k of p.kernels) {

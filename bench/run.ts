@@ -8,7 +8,7 @@ import { MATMUL_VARIANTS } from '../src/kernels/matmul.ts';
 import { allCases, peakCases, DEFAULT_SIZES, QUICK_SIZES } from './cases.ts';
 import { bestClock, runCase, DEFAULT_OPTIONS, type BenchCase, type HarnessOptions, type Peak, type PeerRunner, type Row } from './harness.ts';
 import { printTraining, TablePrinter, SCHEMA, type BenchReport } from './report.ts';
-import { profileStep, trainCases, type StepProfile, type TrainCase } from './train.ts';
+import { profilePeerStep, profileStep, trainCases, type StepProfile, type TrainCase } from './train.ts';
 import type { ClockName } from './clock.ts';
 
 export interface BenchOptions {
@@ -125,7 +125,9 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
     for (const t of candidates) {
       const model = t.setup();
       try {
-        const p = await profileStep(t.model, t.batch, model.step, o.quick ? { warmup: 1, steps: 3, profileSteps: 1 } : { warmup: t.steps && t.steps < 5 ? 1 : 2, steps: t.steps ?? 10, profileSteps: Math.min(3, t.steps ?? 3) });
+        const profile = o.quick ? { warmup: 1, steps: 3, profileSteps: 1 } : { warmup: t.steps && t.steps < 5 ? 1 : 2, steps: t.steps ?? 10, profileSteps: Math.min(3, t.steps ?? 3) };
+        const p = await profileStep(t.model, t.batch, model.step, profile);
+        if (peer && t.peer) p.peer = await profilePeerStep(peer, t.peer, p, profile);
         training.push(p);
         printTraining(p, log);
       } catch (e) {

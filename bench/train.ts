@@ -19,7 +19,8 @@ import { crossEntropy } from '../src/core/softmax-ops.ts';
 import { adamStep } from '../src/core/optim-ops.ts';
 import { zeros } from '../src/core/creation.ts';
 import { MAX_TIMED_DISPATCHES, TimestampRecorder } from './clock.ts';
-import { summarize, type Stats } from './harness.ts';
+import { summarize, type PeerRunner, type Stats } from './harness.ts';
+import type { PeerTrainStep } from './peer-ops.ts';
 import { uniformData } from './case-kit.ts';
 import { MLP_BATCH } from './model-shapes.ts';
 import { MnistGpu } from '../src/data/batches.ts';
@@ -45,6 +46,17 @@ export interface StepProfile {
   overheadMsPerStep?: number;
   kernels?: KernelShare[];
   note?: string;
+  /** The same step in a peer library (--peer), on the same wall clock. */
+  peer?: PeerStepProfile;
+}
+
+export interface PeerStepProfile {
+  name: string;
+  stepMs?: Stats;
+  imagesPerSec?: number;
+  /** Our images/s over theirs: above 1, we train faster. */
+  speedup?: number;
+  error?: string;
 }
 
 export interface ProfileOptions {
@@ -116,9 +128,51 @@ export async function profileStep(model: string, batch: number, step: StepFn, op
   return result;
 }
 
+/**
+ * The peer's version of a training step, timed as ours is: warm-up steps, then `steps` steps,
+ * each one recorded, submitted and waited for on the wall clock. Never throws.
+ */
+export async function profilePeerStep(
+  peer: PeerRunner,
+  step: PeerTrainStep,
+  ours: StepProfile,
+  options: ProfileOptions,
+): Promise<PeerStepProfile> {
+  const result: PeerStepProfile = { name: peer.name };
+  let instance;
+  try {
+    instance = await peer.prepareTrainStep?.(step);
+    if (!instance) {
+      result.error = `${peer.name} has no ${step.model} step`;
+      return result;
+    }
+    for (let i = 0; i < options.warmup; i++) {
+      instance.record();
+      await instance.finish();
+    }
+    const samples: number[] = [];
+    for (let i = 0; i < options.steps; i++) {
+      const t0 = performance.now();
+      instance.record();
+      await instance.finish();
+      samples.push(performance.now() - t0);
+    }
+    result.stepMs = summarize(samples);
+    result.imagesPerSec = (step.batch * 1000) / result.stepMs.median;
+    result.speedup = ours.imagesPerSec / result.imagesPerSec;
+  } catch (e) {
+    result.error = (e as Error).message.split('\n')[0];
+  } finally {
+    instance?.dispose();
+  }
+  return result;
+}
+
 export interface TrainCase {
   model: string;
   batch: number;
+  /** The same step as a peer library can run it (--peer). */
+  peer?: PeerTrainStep;
   quick?: boolean;
   /** Timed steps (default 10): a GAN step at batch 256 takes many seconds on a CPU. */
   steps?: number;
@@ -184,6 +238,7 @@ export function modelTrainCase(kind: ModelKind, batch: number): TrainCase {
     model: kind,
     batch,
     steps: kind === 'vae' ? 5 : 2,
+    peer: kind === 'vae' ? { model: 'vae', batch } : undefined,
     setup() {
       const data = MnistGpu.load('train', { limit: batch, range: kind === 'vae' ? [0, 1] : [-1, 1] });
       const model = createModel(kind, { seed: 0 });

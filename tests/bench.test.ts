@@ -10,7 +10,7 @@ import { runBench } from '../bench/run.ts';
 import { parseArgs, UsageError } from '../bench/args.ts';
 import { matmulLadderCases } from '../bench/cases.ts';
 import { programCase, uniformData } from '../bench/case-kit.ts';
-import { mlpTrainCase } from '../bench/train.ts';
+import { mlpTrainCase, modelTrainCase } from '../bench/train.ts';
 import type { BenchCase } from '../bench/harness.ts';
 import { matmulProgram, matmulReference, vec4Fits, type MatmulShape } from '../src/kernels/matmul.ts';
 import { tensor } from '../src/core/creation.ts';
@@ -130,6 +130,37 @@ test('matmul vec4 variant matches the reference (vec4 path and fallback)', async
         y.dispose();
       }
     }
+  }
+});
+
+
+test('--peer tfjs: the same matmul and the VAE training step run in TensorFlow.js, verified first', async () => {
+  const { loadTfjsPeer } = await import('../bench/peer-tfjs.ts');
+  const peer = await loadTfjsPeer();
+  try {
+    const report = await runBench(
+      {
+        quick: true,
+        train: true,
+        peak: false,
+        reps: 2,
+        cases: matmulLadderCases([33], ['blocked']),
+        trainCases: [{ ...modelTrainCase('vae', 8), quick: true }],
+        log: () => {},
+      },
+      peer,
+    );
+    const row = report.rows.find((r) => r.kernel === 'matmul')!;
+    assert.is(row.verdict, 'OK', row.detail);
+    assert.ok(row.peer && !row.peer.error, row.peer?.error);
+    assert.ok(row.peer!.theirs!.median > 0 && row.peer!.ratio! > 0, 'their time and the ratio');
+    assert.is(report.training.length, 1, report.trainingErrors.join('; '));
+    const step = report.training[0].peer!;
+    assert.ok(step, 'the VAE row has a peer step');
+    assert.is(step.error, undefined, step.error);
+    assert.ok(step.imagesPerSec! > 0 && step.speedup! > 0);
+  } finally {
+    peer.close();
   }
 });
 
