@@ -15,7 +15,8 @@ test.before(async () => {
   await ready;
 });
 
-const SIZES = [1, 3, 7, 33, 65, 130, 1000, 70000];
+// 4, 1000 and 70000 divide by 4 and take the vec4 kernels; the rest take the scalar ones.
+const SIZES = [1, 3, 4, 7, 33, 65, 130, 1000, 70000];
 
 // Inputs for an op: range of x (or a), and the scalar alpha the op is called with.
 interface UnaryCase {
@@ -168,6 +169,7 @@ test('every BINARY entry vs reference at awkward sizes (same shapes)', async () 
 // [a shape, b shape, expected BROADCAST mode]
 const BROADCASTS: [Shape, Shape, number][] = [
   [[3, 4], [3, 4], 0],
+  [[3, 5], [3, 5], 0],
   [[3, 4], [], 1],
   [[3, 4], [1, 1], 1],
   [[65, 33], [1], 1],
@@ -187,7 +189,13 @@ const BROADCASTS: [Shape, Shape, number][] = [
 test('every BINARY entry in every broadcasting mode', async () => {
   for (const [aShape, bShape, mode] of BROADCASTS) {
     const outShape = broadcastOut(aShape, bShape);
-    assert.is(binaryProgram('add', aShape, bShape, outShape).overrides?.BROADCAST, mode, `mode of ${aShape} + ${bShape}`);
+    const program = binaryProgram('add', aShape, bShape, outShape);
+    if (mode === 0 && sizeOf(outShape) % 4 === 0) {
+      // Same shapes whose size divides by 4 take the vec4 kernel, which has no modes.
+      assert.ok(program.wgsl.includes('array<vec4f>') && !program.overrides, `vec4 kernel for ${aShape} + ${bShape}`);
+    } else {
+      assert.is(program.overrides?.BROADCAST, mode, `mode of ${aShape} + ${bShape}`);
+    }
     for (const op of Object.keys(BINARY) as BinaryOp[]) {
       const c = BINARY_CASES[op][BINARY_CASES[op].length - 1];
       // Ties need aligned elements; with broadcasting they still occur through a's values.

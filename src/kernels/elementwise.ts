@@ -146,10 +146,34 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }`;
 }
 
+// The vec4 form, for sizes divisible by 4: every load and store moves 16 bytes. The table's
+// expression stays scalar (`max(x, 0.0)` has no vec4 meaning in WGSL) and is applied per lane.
+function unaryVec4Wgsl(expr: string): string {
+  return /* wgsl */ `
+struct Params { size: u32, alpha: f32 }
+@group(0) @binding(0) var<storage, read> input: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> output: array<vec4f>;
+@group(0) @binding(2) var<uniform> params: Params;
+${HELPERS_WGSL}
+fn f(x: f32, alpha: f32) -> f32 { return ${expr}; }
+@compute @workgroup_size(${EW_WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
+  let alpha = params.alpha;
+  let quads = params.size / 4u;
+  for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < quads; i += stride) {
+    let x = input[i];
+    output[i] = vec4f(f(x.x, alpha), f(x.y, alpha), f(x.z, alpha), f(x.w, alpha));
+  }
+}`;
+}
+
 export function unaryProgram(op: UnaryOp, size: number, alpha = 0): Program {
+  const vec4 = size % 4 === 0;
   return {
     name: op,
-    wgsl: unaryWgsl(UNARY[op].wgsl),
+    wgsl: vec4 ? unaryVec4Wgsl(UNARY[op].wgsl) : unaryWgsl(UNARY[op].wgsl),
     inputs: 1,
     outputs: 1,
     uniforms: [['u32', size], ['f32', alpha]],
@@ -232,6 +256,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }`;
 }
 
+// Same shapes (BROADCAST 0) and sizes divisible by 4: vec4 loads and stores, the expression
+// applied per lane as in unaryVec4Wgsl.
+function binaryVec4Wgsl(expr: string): string {
+  return /* wgsl */ `
+struct Params { size: u32, rank: u32, alpha: f32, bSize: u32 }
+@group(0) @binding(0) var<storage, read> lhs: array<vec4f>;
+@group(0) @binding(1) var<storage, read> rhs: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> output: array<vec4f>;
+@group(0) @binding(3) var<uniform> params: Params;
+${HELPERS_WGSL}
+fn f(a: f32, b: f32, alpha: f32) -> f32 { return ${expr}; }
+@compute @workgroup_size(${EW_WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
+  let alpha = params.alpha;
+  let quads = params.size / 4u;
+  for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < quads; i += stride) {
+    let a = lhs[i];
+    let b = rhs[i];
+    output[i] = vec4f(f(a.x, b.x, alpha), f(a.y, b.y, alpha), f(a.z, b.z, alpha), f(a.w, b.w, alpha));
+  }
+}`;
+}
+
 /** b equals the last dimensions of the output (a bias over channels): b's index is i mod |b|. */
 function isTrailingBlock(bShape: Shape, outShape: Shape): boolean {
   const dims = bShape.slice(bShape.findIndex((d) => d !== 1) < 0 ? bShape.length : bShape.findIndex((d) => d !== 1));
@@ -254,6 +303,18 @@ export function binaryProgram(op: BinaryOp, aShape: Shape, bShape: Shape, outSha
   const uniforms: Program['uniforms'] = [['u32', size], ['u32', outShape.length], ['f32', alpha], ['u32', Math.max(1, sizeOf(bShape))]];
   for (const v of [padded([...outShape]), padded(broadcastStrides(aShape, outShape)), padded(broadcastStrides(bShape, outShape))]) {
     for (const x of v) uniforms.push(['u32', x]);
+  }
+  if (mode === 0 && size % 4 === 0) {
+    return {
+      name: op,
+      wgsl: binaryVec4Wgsl(BINARY[op].wgsl),
+      inputs: 2,
+      outputs: 1,
+      uniforms: uniforms.slice(0, 4),
+      grid: linearGrid(Math.ceil(size / EW_PER_INVOCATION), EW_WORKGROUP),
+      flops: size,
+      bytes: size * 12,
+    };
   }
   return {
     name: op,
