@@ -13,7 +13,7 @@ import { binaryProgram, binaryReference, unaryProgram, unaryReference, type Bina
 import { reduceProgram, reduceReference, type ReduceOp } from '../src/kernels/reduce.ts';
 import { randomProgram, randomReference, type Distribution } from '../src/kernels/random.ts';
 import { sizeOf } from '../src/kernels/shapes.ts';
-import { sum } from '../src/core/ops.ts';
+import { matmulTarget, sum } from '../src/core/ops.ts';
 import { batchNorm, conv2dFilterGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose, getConvVariant } from '../src/core/conv-ops.ts';
 import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference } from '../src/kernels/conv/conv2d.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
@@ -138,7 +138,7 @@ interface MatmulCaseSpec {
 
 function matmulCase(spec: MatmulCaseSpec): BenchCase {
   const { s, variant } = spec;
-  const chosen = variant === 'auto' ? autoMatmulVariant(s) : variant;
+  const chosen = variant === 'auto' ? autoMatmulVariant(s, matmulTarget()) : variant;
   const ran = chosen === 'vec4' && !vec4Fits(s) ? 'blocked' : chosen;
   // The row names what really ran: 'vec4→blocked' (shape not a multiple of 4), 'auto→naive'.
   const label = variant === 'auto' ? `auto→${ran}` : ran === variant ? variant : `${variant}→${ran}`;
@@ -157,7 +157,7 @@ function matmulCase(spec: MatmulCaseSpec): BenchCase {
       const a = uniformData(s.batch * s.m * s.k, 1);
       const b = uniformData(s.batch * s.k * s.n, 2);
       const bias = uniformData(s.n, 3);
-      const program = matmulProgram(s, { hasBias: spec.bias, activation: spec.activation, alpha: 0 }, variant);
+      const program = matmulProgram(s, { hasBias: spec.bias, activation: spec.activation, alpha: 0 }, variant, matmulTarget());
       return programCase({
         program,
         data: [a, b, bias],

@@ -4,7 +4,7 @@ import { ready, randomArray, assertClose, f32 } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { memory } from '../src/core/memory.ts';
 import { matmulRaw } from '../src/core/ops.ts';
-import { ACTIVATIONS, MATMUL_VARIANTS, matmulReference, type MatmulShape } from '../src/kernels/matmul.ts';
+import { ACTIVATIONS, autoMatmulVariant, MATMUL_VARIANTS, matmulReference, type MatmulShape } from '../src/kernels/matmul.ts';
 
 test.before(async () => {
   await ready;
@@ -132,6 +132,15 @@ test('fused bias + every activation, every variant', async () => {
     }
     [at, bt, biasT].forEach((t) => t.dispose());
   }
+});
+
+test("'auto': v5 direct on a CPU adapter; on a GPU v4, v3 off the multiple-of-4 rule, v1 when skinny", () => {
+  assert.is(autoMatmulVariant(shapeOf(128, 256, 784, false, false), 'cpu'), 'direct');
+  assert.is(autoMatmulVariant(shapeOf(256, 1, 6272, false, false), 'cpu'), 'direct');
+  assert.is(autoMatmulVariant(shapeOf(128, 256, 784, false, false), 'gpu'), 'vec4');
+  assert.is(autoMatmulVariant(shapeOf(65, 33, 130, false, false), 'gpu'), 'blocked');
+  assert.is(autoMatmulVariant(shapeOf(256, 1, 6272, false, false), 'gpu'), 'naive');
+  assert.is(autoMatmulVariant(shapeOf(128, 3136, 2, false, false), 'gpu'), 'naive');
 });
 
 test('matmul shape errors name the shapes, before GPU work', () => {

@@ -7,7 +7,8 @@ import { isGradEnabled, record, setGradHelpers } from './autograd.ts';
 import type { Program } from '../kernels/program.ts';
 import { binaryProgram, fillProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
 import { reduceProgram, type ReduceOp } from '../kernels/reduce.ts';
-import { matmulProgram, type Activation, type MatmulChoice } from '../kernels/matmul.ts';
+import { matmulProgram, type Activation, type MatmulChoice, type MatmulTarget } from '../kernels/matmul.ts';
+import { getGpu, isInitialized } from './device.ts';
 import { broadcastShapes, normalizeAxis, sameShape, sizeOf } from '../kernels/shapes.ts';
 
 /** Launches `program` on tensors and wraps its single output in a new tensor. */
@@ -353,8 +354,13 @@ export function flatten(x: Tensor): Tensor {
 
 // ---------------------------------------------------------------- matmul and dense
 
-// 'auto' picks per shape; the bench measured it fastest at the models' shapes (docs/kernels.md).
+// 'auto' picks per shape and per kind of adapter (see autoMatmulVariant and docs/kernels.md).
 let defaultVariant: MatmulChoice = 'auto';
+
+/** Which kind of hardware 'auto' tunes the matmul for: the open device's (a GPU until one is open). */
+export function matmulTarget(): MatmulTarget {
+  return isInitialized() && getGpu().info.isSoftware ? 'cpu' : 'gpu';
+}
 /** Chooses the matmul kernel every op uses (the bench and ladder tests switch it). */
 export function setMatmulVariant(v: MatmulChoice): void {
   defaultVariant = v;
@@ -401,6 +407,7 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     { batch, m, n, k, transA: !!o.transA, transB: !!o.transB, aBatchStride: aBatch === 1 ? 0 : m * k, bBatchStride: bBatch === 1 ? 0 : k * n },
     { hasBias: !!o.bias, activation: o.activation ?? 'linear', alpha: o.alpha ?? 0 },
     o.variant ?? defaultVariant,
+    matmulTarget(),
   );
   return launch(program, [a, b, o.bias ?? a], outShape);
 }
