@@ -243,8 +243,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let bBase = z * (params.bBatchStride / 4u);
   var acc: array<vec4f, ${TM}>; // acc[i] = 4 columns of row i of this invocation's block
   for (var k0 = 0u; k0 < params.k; k0 += ${VBK}u) {
-    // One vec4 of A per invocation. Stored [k, m], 16 vec4s make one k-row of the tile; stored
-    // [m, k], a vec4 is 4 k values of one row and is spread over 4 k-rows of the tile.
+    // Two vec4s of A and two of B per invocation (the tiles hold 512 vec4s each). Stored [k, m],
+    // 16 vec4s make one k-row of the tile; stored [m, k], a vec4 is 4 k values of one row and is
+    // spread over 4 k-rows of the tile. B likewise, with columns for rows.
     for (var part = 0u; part < ${VBK / 16}u; part++) {
       let e = t + part * 256u;
       if (TRANS_A) {
