@@ -179,7 +179,10 @@ export function compareReports(oldFile: string, newFile: string, log: (line: str
     const o = oldTrain.get(t.model);
     log(
       `training ${t.model}, batch ${t.batch}: ${o ? fmt(o.imagesPerSec) : '—'} → ${fmt(t.imagesPerSec)} images/s` +
-        (o ? ` (${(t.imagesPerSec / o.imagesPerSec).toFixed(2)}×)` : ''),
+        (o ? ` (${(t.imagesPerSec / o.imagesPerSec).toFixed(2)}×)` : '') +
+        (o?.peer?.speedup !== undefined || t.peer?.speedup !== undefined
+          ? `; ours / ${t.peer?.name ?? o?.peer?.name} images/s ${o?.peer?.speedup?.toFixed(2) ?? '—'}× → ${t.peer?.speedup?.toFixed(2) ?? '—'}×`
+          : ''),
     );
   }
 }
