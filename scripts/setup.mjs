@@ -192,7 +192,7 @@ function environmentFingerprint() {
     '/usr/share/glvnd/egl_vendor.d',
   ];
   for (const dir of libraryDirs()) {
-    for (const lib of ['libvulkan.so.1', 'libvulkan_lvp.so', 'libEGL.so.1', 'libEGL_mesa.so.0']) {
+    for (const lib of ['libvulkan.so.1', 'libvulkan_lvp.so', 'libEGL.so', 'libEGL.so.1', 'libEGL_mesa.so.0']) {
       watched.push(path.join(dir, lib));
     }
   }
@@ -356,8 +356,9 @@ function installPlan(backend) {
   const steps = [];
   if (backend === 'opengl' || backend === 'opengles') {
     steps.push({ argv: ['apt-get', 'update'] });
-    steps.push({ argv: ['apt-get', 'install', '-y', 'libegl1', 'libegl-mesa0'], env: { DEBIAN_FRONTEND: 'noninteractive' } });
-    return { summary: "Mesa's EGL libraries (libegl1 libegl-mesa0) for Dawn's OpenGL backend", steps };
+    // Dawn opens the unversioned libEGL.so, which only the -dev package provides.
+    steps.push({ argv: ['apt-get', 'install', '-y', 'libegl1', 'libegl-dev', 'libegl-mesa0'], env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    return { summary: "Mesa's EGL libraries (libegl1 libegl-dev libegl-mesa0) for Dawn's OpenGL backend", steps };
   }
   const packages = ['mesa-vulkan-drivers', 'libvulkan1'];
   if (release.VERSION_CODENAME === 'bookworm') {
@@ -418,7 +419,7 @@ function runStep(step, { throwOnError = false } = {}) {
 function explainNonApt(backend) {
   const what =
     backend === 'opengl' || backend === 'opengles'
-      ? "Mesa's EGL libraries (libEGL with the Mesa vendor)"
+      ? "Mesa's EGL libraries (libEGL, including the unversioned libEGL.so Dawn opens, with the Mesa vendor)"
       : "the Vulkan loader and Mesa's lavapipe driver, Mesa 23 or newer";
   fail(
     [

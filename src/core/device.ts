@@ -45,7 +45,7 @@ const lostListeners: ((reason: string) => void)[] = [];
 const HOW_TO_GET_ONE =
   'No WebGPU adapter was found. On a machine without a GPU, install Mesa\'s software driver: ' +
   'run `npm run setup` (as root it installs mesa-vulkan-drivers from bookworm-backports), or set ' +
-  'WEBGPU_BACKEND=opengl to use Dawn\'s OpenGL backend over the stock Mesa (libegl1 libegl-mesa0).';
+  'WEBGPU_BACKEND=opengl to use Dawn\'s OpenGL backend over the stock Mesa (libegl1 libegl-dev libegl-mesa0: Dawn opens the unversioned libEGL.so).';
 
 /**
  * The backend `npm run setup` found working, from its cache, if it found one other than the
@@ -130,7 +130,7 @@ async function open(): Promise<Gpu> {
 
   const a = adapter.info;
   const name = a.description || a.device || a.vendor || 'unknown adapter';
-  const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor}`);
+  const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor} ${a.device}`);
   const backendName = backend === 'default' ? (isSoftware ? 'vulkan' : 'native') : backend;
   const info: DeviceInfo = {
     description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backendName}`,
