@@ -18,6 +18,9 @@
 //   WEBGPU_SETUP_SIMULATE_NO_ADAPTER=1      testing only: every probe finds no adapter (pair it
 //                                           with --dry-run, or the install really runs)
 //   WEBGPU_SETUP_SIMULATE_NOT_ROOT=1        testing only: behave as a non-root user
+//   WEBGPU_SETUP_SIMULATE_ONLY_OPENGL=1     testing only: the default probe finds nothing and the
+//                                           OpenGL one a made-up adapter (pair it with --dry-run)
+// A simulated run never writes the probe cache.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,6 +50,8 @@ const verbose = flags.has('--verbose') && !quiet;
 const dryRun = flags.has('--dry-run');
 const simulateNoAdapter = process.env.WEBGPU_SETUP_SIMULATE_NO_ADAPTER === '1';
 const simulateNotRoot = process.env.WEBGPU_SETUP_SIMULATE_NOT_ROOT === '1';
+const simulateOnlyOpenGl = process.env.WEBGPU_SETUP_SIMULATE_ONLY_OPENGL === '1';
+const simulating = simulateNoAdapter || simulateNotRoot || simulateOnlyOpenGl;
 
 // Mesa complains on stderr about a missing runtime dir on headless machines; the children
 // (probe, tests, examples) inherit this.
@@ -256,6 +261,10 @@ process.exit(0);
 
 function runProbeAttempt(attempt) {
   if (simulateNoAdapter) return { adapter: null, log: '(WEBGPU_SETUP_SIMULATE_NO_ADAPTER=1)' };
+  if (simulateOnlyOpenGl) {
+    if (attempt.backend !== 'opengl' && attempt.backend !== 'opengles') return { adapter: null, log: '(WEBGPU_SETUP_SIMULATE_ONLY_OPENGL=1)' };
+    return { adapter: { vendor: '', architecture: '', device: 'llvmpipe (simulated)', description: 'simulated OpenGL adapter' }, log: '' };
+  }
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', PROBE_CHILD_SOURCE], {
     cwd: repoRoot,
     encoding: 'utf8',
@@ -297,6 +306,7 @@ function describe(found) {
 }
 
 function writeCache(fingerprint, found) {
+  if (simulating) return;
   try {
     fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
     // Write then rename, so two npm scripts starting together never read a half-written cache.
@@ -452,7 +462,6 @@ function hintVulkan() {
 function ensureAdapter() {
   const backend = requestedBackend();
   const fingerprint = environmentFingerprint();
-  const simulating = simulateNoAdapter || simulateNotRoot;
   if (!force && !simulating) {
     const cached = readJson(cacheFile);
     if (cached && JSON.stringify(cached.fingerprint) === JSON.stringify(fingerprint)) {
