@@ -8,7 +8,7 @@
 // `setup` until their kernels exist: they appear only with --peer, with the peer's time alone.
 
 import { fmaPeakOutputSize, fmaPeakProgram, fmaPeakReference, copyPeakProgram } from '../src/kernels/peak.ts';
-import { autoMatmulVariant, matmulProgram, matmulReference, MATMUL_VARIANTS, vec4Fits, type MatmulChoice, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
+import { matmulProgram, matmulReference, matmulVariantFor, MATMUL_VARIANTS, type MatmulChoice, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
 import { binaryProgram, binaryReference, unaryProgram, unaryReference, type BinaryOp, type UnaryOp } from '../src/kernels/elementwise.ts';
 import { reduceProgram, reduceReference, type ReduceOp } from '../src/kernels/reduce.ts';
 import { randomProgram, randomReference, type Distribution } from '../src/kernels/random.ts';
@@ -138,8 +138,7 @@ interface MatmulCaseSpec {
 
 function matmulCase(spec: MatmulCaseSpec): BenchCase {
   const { s, variant } = spec;
-  const chosen = variant === 'auto' ? autoMatmulVariant(s, matmulTarget()) : variant;
-  const ran = chosen === 'vec4' && !vec4Fits(s) ? 'blocked' : chosen;
+  const ran = matmulVariantFor(s, variant, matmulTarget());
   // The row names what really ran: 'vec4→blocked' (shape not a multiple of 4), 'auto→naive'.
   const label = variant === 'auto' ? `auto→${ran}` : ran === variant ? variant : `${variant}→${ran}`;
   const aShape = s.transA ? [s.k, s.m] : [s.m, s.k];

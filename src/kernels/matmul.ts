@@ -375,13 +375,24 @@ function directBlock(n: number): { tm: number; tn: number } {
   return { tm: 8, tn: n >= 8 ? 8 : n >= 4 ? 4 : n };
 }
 
-const VARIANTS: Record<MatmulVariant, { wgsl: string; outputsPerGroup: [number, number] }> = {
+// The variants with one WGSL source and a fixed output tile per workgroup (v5's depend on the shape).
+const FIXED_TILE_VARIANTS: Record<Exclude<MatmulVariant, 'direct'>, { wgsl: string; outputsPerGroup: [number, number] }> = {
   naive: { wgsl: NAIVE_WGSL, outputsPerGroup: [8, 8] },
   tiled: { wgsl: TILED_WGSL, outputsPerGroup: [TILE, TILE] },
   blocked: { wgsl: BLOCKED_WGSL, outputsPerGroup: [BN, BM] },
   vec4: { wgsl: VEC4_WGSL, outputsPerGroup: [BN, BM] },
-  direct: { wgsl: '', outputsPerGroup: [0, 0] }, // shape-dependent: see matmulProgram
 };
+
+/** The kernel source and workgroup grid of a variant for a shape. */
+function launchOf(variant: MatmulVariant, s: MatmulShape): { wgsl: string; grid: Program['grid'] } {
+  if (variant === 'direct') {
+    const block = directBlock(s.n);
+    const [x, y] = linearGrid(Math.ceil(s.m / block.tm) * Math.ceil(s.n / block.tn), DIRECT_WORKGROUP);
+    return { wgsl: directWgsl(block.tm, block.tn), grid: [x, y, s.batch] };
+  }
+  const v = FIXED_TILE_VARIANTS[variant];
+  return { wgsl: v.wgsl, grid: [Math.ceil(s.n / v.outputsPerGroup[0]), Math.ceil(s.m / v.outputsPerGroup[1]), s.batch] };
+}
 
 /** A variant by name, or 'auto': the one measured fastest for the shape (see autoMatmulVariant). */
 export type MatmulChoice = MatmulVariant | 'auto';
@@ -410,24 +421,23 @@ export function vec4Fits(s: MatmulShape): boolean {
   return aRow % 4 === 0 && bRow % 4 === 0 && s.n % 4 === 0;
 }
 
+/** The variant that really runs for a choice: 'auto' resolved, and vec4 off its shape rule run as v3. */
+export function matmulVariantFor(s: MatmulShape, choice: MatmulChoice, target: MatmulTarget = 'gpu'): MatmulVariant {
+  const chosen = choice === 'auto' ? autoMatmulVariant(s, target) : choice;
+  return chosen === 'vec4' && !vec4Fits(s) ? 'blocked' : chosen;
+}
+
 export function matmulProgram(
   s: MatmulShape,
   epilogue: MatmulEpilogue = { hasBias: false, activation: 'linear', alpha: 0 },
   variant: MatmulChoice = 'blocked',
   target: MatmulTarget = 'gpu',
 ): Program {
-  const chosen = variant === 'auto' ? autoMatmulVariant(s, target) : variant;
-  const ran = chosen === 'vec4' && !vec4Fits(s) ? 'blocked' : chosen;
-  const v = VARIANTS[ran];
-  const block = directBlock(s.n);
-  let grid: Program['grid'] = [Math.ceil(s.n / v.outputsPerGroup[0]), Math.ceil(s.m / v.outputsPerGroup[1]), s.batch];
-  if (ran === 'direct') {
-    const [x, y] = linearGrid(Math.ceil(s.m / block.tm) * Math.ceil(s.n / block.tn), DIRECT_WORKGROUP);
-    grid = [x, y, s.batch];
-  }
+  const ran = matmulVariantFor(s, variant, target);
+  const { wgsl, grid } = launchOf(ran, s);
   return {
     name: `matmul.${ran}`,
-    wgsl: ran === 'direct' ? directWgsl(block.tm, block.tn) : v.wgsl,
+    wgsl,
     overrides: {
       TRANS_A: s.transA ? 1 : 0,
       TRANS_B: s.transB ? 1 : 0,
