@@ -127,6 +127,19 @@ fn powSigned(x: f32, p: f32) -> f32 {
 }
 ${LINEAR_WORKGROUP_WGSL}`;
 
+// The entry point every elementwise kernel shares: the grid-stride loop of the thread layout
+// above over `count` items (elements, or vec4s), `body` run for each `i` with `alpha` in scope.
+function gridStrideMain(count: string, body: string): string {
+  return /* wgsl */ `@compute @workgroup_size(${EW_WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
+  let alpha = params.alpha;
+  for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < ${count}; i += stride) {${body}
+  }
+}`;
+}
+
 function unaryWgsl(expr: string): string {
   return /* wgsl */ `
 struct Params { size: u32, alpha: f32 }
@@ -134,16 +147,9 @@ struct Params { size: u32, alpha: f32 }
 @group(0) @binding(1) var<storage, read_write> output: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 ${HELPERS_WGSL}
-@compute @workgroup_size(${EW_WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
-  let alpha = params.alpha;
-  for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < params.size; i += stride) {
+${gridStrideMain('params.size', `
     let x = input[i];
-    output[i] = ${expr};
-  }
-}`;
+    output[i] = ${expr};`)}`;
 }
 
 // The vec4 form, for sizes divisible by 4: every load and store moves 16 bytes. The table's
@@ -156,17 +162,9 @@ struct Params { size: u32, alpha: f32 }
 @group(0) @binding(2) var<uniform> params: Params;
 ${HELPERS_WGSL}
 fn f(x: f32, alpha: f32) -> f32 { return ${expr}; }
-@compute @workgroup_size(${EW_WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
-  let alpha = params.alpha;
-  let quads = params.size / 4u;
-  for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < quads; i += stride) {
+${gridStrideMain('params.size / 4u', `
     let x = input[i];
-    output[i] = vec4f(f(x.x, alpha), f(x.y, alpha), f(x.z, alpha), f(x.w, alpha));
-  }
-}`;
+    output[i] = vec4f(f(x.x, alpha), f(x.y, alpha), f(x.z, alpha), f(x.w, alpha));`)}`;
 }
 
 export function unaryProgram(op: UnaryOp, size: number, alpha = 0): Program {
@@ -224,12 +222,7 @@ override BROADCAST: u32 = 0u;
 ${HELPERS_WGSL}
 fn at(v: array<vec4u, 2>, d: u32) -> u32 { return v[d / 4u][d % 4u]; }
 
-@compute @workgroup_size(${EW_WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
-  let alpha = params.alpha;
-  for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < params.size; i += stride) {
+${gridStrideMain('params.size', `
     var ia = i;
     var ib = i;
     if (BROADCAST == 1u) {
@@ -251,9 +244,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     let a = lhs[ia];
     let b = rhs[ib];
-    output[i] = ${expr};
-  }
-}`;
+    output[i] = ${expr};`)}`;
 }
 
 // Same shapes (BROADCAST 0) and sizes divisible by 4: vec4 loads and stores, the expression
@@ -267,18 +258,10 @@ struct Params { size: u32, rank: u32, alpha: f32, bSize: u32 }
 @group(0) @binding(3) var<uniform> params: Params;
 ${HELPERS_WGSL}
 fn f(a: f32, b: f32, alpha: f32) -> f32 { return ${expr}; }
-@compute @workgroup_size(${EW_WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
-  let alpha = params.alpha;
-  let quads = params.size / 4u;
-  for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < quads; i += stride) {
+${gridStrideMain('params.size / 4u', `
     let a = lhs[i];
     let b = rhs[i];
-    output[i] = vec4f(f(a.x, b.x, alpha), f(a.y, b.y, alpha), f(a.z, b.z, alpha), f(a.w, b.w, alpha));
-  }
-}`;
+    output[i] = vec4f(f(a.x, b.x, alpha), f(a.y, b.y, alpha), f(a.z, b.z, alpha), f(a.w, b.w, alpha));`)}`;
 }
 
 /** b equals the last dimensions of the output (a bias over channels): b's index is i mod |b|. */
@@ -300,33 +283,22 @@ export function binaryProgram(op: BinaryOp, aShape: Shape, bShape: Shape, outSha
   if (sameShape(aShape, outShape) && sameShape(bShape, outShape)) mode = 0;
   else if (sameShape(aShape, outShape) && sizeOf(bShape) === 1) mode = 1;
   else if (sameShape(aShape, outShape) && isTrailingBlock(bShape, outShape)) mode = 3;
-  const uniforms: Program['uniforms'] = [['u32', size], ['u32', outShape.length], ['f32', alpha], ['u32', Math.max(1, sizeOf(bShape))]];
-  for (const v of [padded([...outShape]), padded(broadcastStrides(aShape, outShape)), padded(broadcastStrides(bShape, outShape))]) {
-    for (const x of v) uniforms.push(['u32', x]);
-  }
-  if (mode === 0 && size % 4 === 0) {
-    return {
-      name: op,
-      wgsl: binaryVec4Wgsl(BINARY[op].wgsl),
-      inputs: 2,
-      outputs: 1,
-      uniforms: uniforms.slice(0, 4),
-      grid: linearGrid(Math.ceil(size / EW_PER_INVOCATION), EW_WORKGROUP),
-      flops: size,
-      bytes: size * 12,
-    };
-  }
-  return {
+  const sizes: Program['uniforms'] = [['u32', size], ['u32', outShape.length], ['f32', alpha], ['u32', Math.max(1, sizeOf(bShape))]];
+  const launch = {
     name: op,
-    wgsl: binaryWgsl(BINARY[op].wgsl),
-    overrides: { BROADCAST: mode },
     inputs: 2,
     outputs: 1,
-    uniforms,
     grid: linearGrid(Math.ceil(size / EW_PER_INVOCATION), EW_WORKGROUP),
     flops: size,
     bytes: size * 12,
   };
+  // The vec4 kernel reads no shape or strides: its Params end after the sizes.
+  if (mode === 0 && size % 4 === 0) return { ...launch, wgsl: binaryVec4Wgsl(BINARY[op].wgsl), uniforms: sizes };
+  const uniforms = [...sizes];
+  for (const v of [padded([...outShape]), padded(broadcastStrides(aShape, outShape)), padded(broadcastStrides(bShape, outShape))]) {
+    for (const x of v) uniforms.push(['u32', x]);
+  }
+  return { ...launch, wgsl: binaryWgsl(BINARY[op].wgsl), overrides: { BROADCAST: mode }, uniforms };
 }
 
 // ---- Plain-loop references (float64), for tests, the bench, and readers ----
