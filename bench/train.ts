@@ -68,19 +68,27 @@ export interface ProfileOptions {
 /** One training step; may be async (e.g. reading the loss back every few steps). */
 export type StepFn = () => void | Promise<void>;
 
-export async function profileStep(model: string, batch: number, step: StepFn, options: ProfileOptions): Promise<StepProfile> {
-  for (let i = 0; i < options.warmup; i++) {
-    await step();
-    await sync();
-  }
+/**
+ * Wall-clock milliseconds per step: `warmup` untimed steps, then `steps` timed ones, each
+ * `runAndWait` recording one step and waiting until its GPU work is done. Ours and the peer's
+ * steps are timed by this same loop.
+ */
+async function timeSteps(runAndWait: () => Promise<void>, options: ProfileOptions): Promise<Stats> {
+  for (let i = 0; i < options.warmup; i++) await runAndWait();
   const samples: number[] = [];
   for (let i = 0; i < options.steps; i++) {
     const t0 = performance.now();
-    await step();
-    await sync();
+    await runAndWait();
     samples.push(performance.now() - t0);
   }
-  const stepMs = summarize(samples);
+  return summarize(samples);
+}
+
+export async function profileStep(model: string, batch: number, step: StepFn, options: ProfileOptions): Promise<StepProfile> {
+  const stepMs = await timeSteps(async () => {
+    await step();
+    await sync();
+  }, options);
   const result: StepProfile = { model, batch, stepMs, imagesPerSec: (batch * 1000) / stepMs.median };
   if (!getGpu().info.hasTimestampQuery) {
     result.note = "no per-kernel profile: the adapter lacks 'timestamp-query'";
@@ -129,8 +137,7 @@ export async function profileStep(model: string, batch: number, step: StepFn, op
 }
 
 /**
- * The peer's version of a training step, timed as ours is: warm-up steps, then `steps` steps,
- * each one recorded, submitted and waited for on the wall clock. Never throws.
+ * The peer's version of a training step, timed as ours is (timeSteps). Never throws.
  */
 export async function profilePeerStep(
   peer: PeerRunner,
@@ -146,18 +153,11 @@ export async function profilePeerStep(
       result.error = `${peer.name} has no ${step.model} step`;
       return result;
     }
-    for (let i = 0; i < options.warmup; i++) {
-      instance.record();
-      await instance.finish();
-    }
-    const samples: number[] = [];
-    for (let i = 0; i < options.steps; i++) {
-      const t0 = performance.now();
-      instance.record();
-      await instance.finish();
-      samples.push(performance.now() - t0);
-    }
-    result.stepMs = summarize(samples);
+    const peerStep = instance;
+    result.stepMs = await timeSteps(() => {
+      peerStep.record();
+      return peerStep.finish();
+    }, options);
     result.imagesPerSec = (step.batch * 1000) / result.stepMs.median;
     result.speedup = ours.imagesPerSec / result.imagesPerSec;
   } catch (e) {
