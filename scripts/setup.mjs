@@ -472,15 +472,17 @@ function ensureAdapter() {
   }
 
   const first = probe(backend);
-  if (first.found && !(first.found.backend === 'opengl' && backend === undefined && canInstall())) {
+  // Only Dawn's OpenGL fallback answered (no backend was asked for). It works, but as a
+  // 'compatibility' adapter without GPU timestamps (no per-kernel profile in the bench).
+  const onlyOpenGl = first.found?.backend === 'opengl' && backend === undefined;
+  if (first.found && !(onlyOpenGl && canInstall())) {
     writeCache(fingerprint, first.found);
     say(`WebGPU adapter: ${describe(first.found)}`);
-    if (first.found.backend === 'opengl' && backend === undefined) hintVulkan();
+    if (onlyOpenGl) hintVulkan();
     return;
   }
   if (first.found) {
-    // Only Dawn's OpenGL fallback answered. It works, but as a 'compatibility' adapter without
-    // GPU timestamps (no per-kernel profile in the bench); as root, get the Vulkan one instead.
+    // As root, get the Vulkan one instead, keeping OpenGL if that fails.
     say(`only Dawn's OpenGL adapter was found (${describe(first.found)}); installing Mesa's Vulkan driver, which offers WebGPU's core features and GPU timestamps`);
     const plan = installPlan(undefined);
     try {
