@@ -142,7 +142,7 @@ export interface BatchNormLayerOptions {
  */
 export class BatchNorm extends Module {
   readonly features: number;
-  readonly momentum: number;
+  private currentMomentum: number;
   readonly epsilon: number;
   readonly gamma: Tensor;
   readonly beta: Tensor;
@@ -151,14 +151,30 @@ export class BatchNorm extends Module {
     super();
     positiveInteger('BatchNorm', 'features', options.features);
     this.features = options.features;
-    this.momentum = options.momentum ?? 0.99;
+    this.currentMomentum = BatchNorm.checkMomentum(options.momentum ?? 0.99);
     this.epsilon = options.epsilon ?? 1e-3;
-    if (!(this.momentum >= 0 && this.momentum <= 1)) throw new RangeError(`BatchNorm: momentum must be in [0, 1], got ${this.momentum}`);
     if (!(this.epsilon > 0)) throw new RangeError(`BatchNorm: epsilon must be positive, got ${this.epsilon}`);
     this.gamma = this.addParameter('gamma', ones([this.features]));
     this.beta = this.addParameter('beta', zeros([this.features]));
     this.addBuffer('moving_mean', zeros([this.features]));
     this.addBuffer('moving_variance', ones([this.features]));
+  }
+
+  private static checkMomentum(value: number): number {
+    if (!(value >= 0 && value <= 1)) throw new RangeError(`BatchNorm: momentum must be in [0, 1], got ${value}`);
+    return value;
+  }
+
+  /**
+   * moving = momentum·moving + (1 − momentum)·batch after each training-mode forward. Settable:
+   * recomputeBatchNormStatistics (src/nn/batchnorm-statistics.ts) sets (k − 1)/k for the k-th of
+   * its batches, which makes the moving statistics the plain average of the batches' statistics.
+   */
+  get momentum(): number {
+    return this.currentMomentum;
+  }
+  set momentum(value: number) {
+    this.currentMomentum = BatchNorm.checkMomentum(value);
   }
 
   get movingMean(): Tensor {
