@@ -7,6 +7,8 @@ import { tensor } from '../src/core/creation.ts';
 import { memory } from '../src/core/memory.ts';
 import { tidy } from '../src/core/scope.ts';
 import { noGrad, detach } from '../src/core/autograd.ts';
+import { setDispatchObserver } from '../src/core/dispatch.ts';
+import { conv2d } from '../src/core/conv-ops.ts';
 import { Tensor } from '../src/core/tensor.ts';
 import * as ops from '../src/core/ops.ts';
 import { binaryReference, unaryReference, type BinaryOp, type UnaryOp } from '../src/kernels/elementwise.ts';
@@ -349,6 +351,57 @@ test('errors: backward on a non-scalar without a gradient; wrong gradient shape'
   const c = tensor([1], []);
   assert.throws(() => c.backward(), /does not require grad/);
   [x, y, g, c].forEach((t) => t.dispose());
+});
+
+/** Names of the kernels fn dispatches. */
+function kernelsOf(fn: () => void): string[] {
+  const names: string[] = [];
+  setDispatchObserver({ beforeDispatch: (p) => { names.push(p.name.split('.')[0]); return undefined; } });
+  try {
+    fn();
+  } finally {
+    setDispatchObserver(undefined);
+  }
+  return names;
+}
+
+test('backward({ inputs }) computes only what the requested leaves need, and the same values', async () => {
+  // x → conv(w1) → conv(w2) → mean: a GAN in miniature (w1 the generator, w2 the discriminator).
+  const x = tensor(randomArray([2, 6, 6, 3], 1, -1, 1), [2, 6, 6, 3]);
+  const w1 = tensor(randomArray([3, 3, 3, 4], 2, -0.5, 0.5), [3, 3, 3, 4], { requiresGrad: true });
+  const w2 = tensor(randomArray([3, 3, 4, 5], 3, -0.5, 0.5), [3, 3, 4, 5], { requiresGrad: true });
+  const graph = () => ops.mean(conv2d(conv2d(x, w1, { padding: 'same', activation: 'tanh' }), w2, { stride: 2, padding: 'same' }));
+  const full = tidy(() => {
+    graph().backward();
+    return [w1.grad!, w2.grad!];
+  });
+  const expected = await Promise.all(full.map((g) => g.toArray()));
+  for (const w of [w1, w2]) {
+    w.grad!.dispose();
+    w.grad = null;
+  }
+  let names: string[] = [];
+  tidy(() => {
+    const loss = graph();
+    names = kernelsOf(() => loss.backward(undefined, { inputs: [w2] }));
+  });
+  // Only w2's weight gradient: no input gradient (x and w1 are not asked for), no w1 gradient.
+  assert.is(names.filter((n) => n === 'conv2dFilterGrad').length, 1, names.join(' '));
+  assert.is(names.filter((n) => n === 'conv2dInputGrad').length, 0, names.join(' '));
+  assert.is(w1.grad, null);
+  assertClose(await w2.grad!.toArray(), expected[1], 'w2.grad restricted', 1e-6, 1e-7);
+  w2.grad!.dispose();
+  w2.grad = null;
+  tidy(() => {
+    const loss = graph();
+    names = kernelsOf(() => loss.backward(undefined, { inputs: [w1] }));
+  });
+  // w1 needs the second conv's input gradient but not its weight gradient.
+  assert.is(names.filter((n) => n === 'conv2dFilterGrad').length, 1, names.join(' '));
+  assert.is(names.filter((n) => n === 'conv2dInputGrad').length, 1, names.join(' '));
+  assert.is(w2.grad, null);
+  assertClose(await w1.grad!.toArray(), expected[0], 'w1.grad restricted', 1e-6, 1e-7);
+  for (const t of [x, w1, w2, w1.grad!, ...full]) t.dispose();
 });
 
 test.run();

@@ -11,8 +11,12 @@ import { keep } from './scope.ts';
 export interface GradNode {
   op: string;
   inputs: Tensor[];
-  /** Gradient w.r.t. each input (null where an input needs none), given the output's gradient. */
-  backward: (grad: Tensor) => (Tensor | null)[];
+  /**
+   * Gradient w.r.t. each input, given the output's gradient. `needs[k]` says whether input k's
+   * gradient is wanted (it requires grad, and some leaf this backward pass fills depends on it:
+   * PyTorch's ctx.needs_input_grad); a rule returns null there and skips the work.
+   */
+  backward: (grad: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
 }
 
 let gradEnabled = true;
@@ -151,10 +155,11 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
         }
         continue;
       }
-      const inputGrads = t.node.backward(g);
+      const needs = t.node.inputs.map((input) => input.requiresGrad && (!useful || useful.has(input)));
+      const inputGrads = t.node.backward(g, needs);
       t.node.inputs.forEach((input, k) => {
         let gi = inputGrads[k];
-        if (!gi || !input.requiresGrad || (useful && !useful.has(input))) {
+        if (!gi || !needs[k]) {
           if (gi && gi !== g) gi.dispose();
           return;
         }

@@ -123,12 +123,12 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   const bias = options.bias;
   const y = conv2dRaw(x, w, g, epilogue, bias, variant);
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record(y, `conv2d.${epilogue.activation}`, inputs, (grad) => {
+  return record(y, `conv2d.${epilogue.activation}`, inputs, (grad, needs) => {
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);
     const grads = [
-      x.requiresGrad ? conv2dInputGradRaw(gz, w, g, variant) : null,
-      w.requiresGrad ? conv2dFilterGradRaw(x, gz, g, variant) : null,
-      bias?.requiresGrad ? sumTo(gz, bias.shape) : null,
+      needs[0] ? conv2dInputGradRaw(gz, w, g, variant) : null,
+      needs[1] ? conv2dFilterGradRaw(x, gz, g, variant) : null,
+      bias && needs[2] ? sumTo(gz, bias.shape) : null,
     ];
     gz.dispose();
     return grads;
@@ -148,12 +148,12 @@ export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {
   const bias = options.bias;
   const y = launch(conv2dTransposeProgram(g, epilogue, variant), [x, w, bias ?? x], convInputShape(g));
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record(y, `conv2dTranspose.${epilogue.activation}`, inputs, (grad) => {
+  return record(y, `conv2dTranspose.${epilogue.activation}`, inputs, (grad, needs) => {
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);
     const grads = [
-      x.requiresGrad ? conv2dRaw(gz, w, g, undefined, undefined, variant) : null,
-      w.requiresGrad ? conv2dFilterGradRaw(gz, x, g, variant) : null,
-      bias?.requiresGrad ? sumTo(gz, bias.shape) : null,
+      needs[0] ? conv2dRaw(gz, w, g, undefined, undefined, variant) : null,
+      needs[1] ? conv2dFilterGradRaw(gz, x, g, variant) : null,
+      bias && needs[2] ? sumTo(gz, bias.shape) : null,
     ];
     gz.dispose();
     return grads;
@@ -229,13 +229,14 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: Batch
     ? batchStats(x, s, options)
     : launch(bnRunningStatsProgram(s, options.epsilon ?? 1e-3), [options.runningMean!, options.runningVar!], [2, s.channels]);
   const y = launch(bnApplyProgram(s), [x, stats, gamma, beta], x.shape);
-  const recorded = record(y, `batchNorm.${training ? 'train' : 'eval'}`, [x, gamma, beta], (g) => {
+  const recorded = record(y, `batchNorm.${training ? 'train' : 'eval'}`, [x, gamma, beta], (g, needs) => {
+    // dx needs the per-channel sums behind dγ and dβ, so those are computed whatever is asked.
     const partial = launch(bnGradPartialProgram(s), [x, g, stats], [2, bnChunks(s), s.channels]);
     const dGamma = new Tensor([s.channels], 'f32');
     const dBeta = new Tensor([s.channels], 'f32');
     run(bnGradFinalizeProgram(s), [partial.gpu], [dGamma.gpu, dBeta.gpu]);
     partial.dispose();
-    const dx = x.requiresGrad ? launch(bnGradInputProgram(s, training), [x, g, stats, gamma, dGamma, dBeta], x.shape) : null;
+    const dx = needs[0] ? launch(bnGradInputProgram(s, training), [x, g, stats, gamma, dGamma, dBeta], x.shape) : null;
     return [dx, dGamma, dBeta];
   });
   if (!recorded.node) stats.dispose(); // nothing will ask for the backward pass

@@ -61,15 +61,15 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, targets: Tensor | n
   checkTarget('binaryCrossEntropyWithLogits', logits, targets);
   const x = logits;
   const z = typeof targets === 'number' ? fromData([targets], []) : targets;
-  const elementwise = record(binaryRaw('bceWithLogits', x, z), 'bceWithLogits', [x, z], (g) => {
+  const elementwise = record(binaryRaw('bceWithLogits', x, z), 'bceWithLogits', [x, z], (g, needs) => {
     let gx: Tensor | null = null;
     let gz: Tensor | null = null;
-    if (x.requiresGrad) {
+    if (needs[0]) {
       const d = binaryRaw('bceWithLogitsGrad', x, z);
       gx = binaryRaw('mul', d, g);
       d.dispose();
     }
-    if (z.requiresGrad) {
+    if (needs[1]) {
       // d/dz = −x·g, summed back over the dimensions z was broadcast along.
       const full = binaryRaw('mulScaled', x, g, -1);
       gz = sameShape(full.shape, z.shape) ? full : sumTo(full, z.shape);

@@ -134,13 +134,13 @@ function binary(
   op: BinaryOp,
   aOperand: Operand,
   bOperand: Operand,
-  grads: (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null],
+  grads: (g: Tensor, a: Tensor, b: Tensor, y: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null],
 ): Tensor {
   const a = asTensor(aOperand);
   const b = asTensor(bOperand);
   const y = binaryRaw(op, a, b);
-  record(y, op, [a, b], (g) => {
-    const [ga, gb] = grads(g, a, b, y);
+  record(y, op, [a, b], (g, needs) => {
+    const [ga, gb] = grads(g, a, b, y, needs);
     return [ga && reduceOwned(ga, a.shape), gb && reduceOwned(gb, b.shape)];
   });
   // A number operand became a scalar tensor of ours: only a recorded graph still needs it.
@@ -162,26 +162,26 @@ function reduceOwned(g: Tensor, shape: Shape): Tensor {
 export function add(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return addScalar(a, b);
   if (typeof a === 'number' && typeof b !== 'number') return addScalar(b, a);
-  return binary('add', a, b, (g) => [g.view(), g.view()]);
+  return binary('add', a, b, (g, _a, _b, _y, needs) => [needs[0] ? g.view() : null, needs[1] ? g.view() : null]);
 }
 export function sub(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return addScalar(a, -b);
-  return binary('sub', a, b, (g) => [g.view(), unaryRaw('neg', g)]);
+  return binary('sub', a, b, (g, _a, _b, _y, needs) => [needs[0] ? g.view() : null, needs[1] ? unaryRaw('neg', g) : null]);
 }
 export function mul(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return mulScalar(a, b);
   if (typeof a === 'number' && typeof b !== 'number') return mulScalar(b, a);
-  return binary('mul', a, b, (g, a, b) => [
-    a.requiresGrad ? binaryRaw('mul', g, b) : null,
-    b.requiresGrad ? binaryRaw('mul', g, a) : null,
+  return binary('mul', a, b, (g, a, b, _y, needs) => [
+    needs[0] ? binaryRaw('mul', g, b) : null,
+    needs[1] ? binaryRaw('mul', g, a) : null,
   ]);
 }
 export function div(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return mulScalar(a, 1 / b);
-  return binary('div', a, b, (g, a, b, y) => [
-    a.requiresGrad ? binaryRaw('div', g, b) : null,
+  return binary('div', a, b, (g, a, b, y, needs) => [
+    needs[0] ? binaryRaw('div', g, b) : null,
     // d(a/b)/db = −a/b² = −y/b
-    b.requiresGrad ? negDivMul(g, y, b) : null,
+    needs[1] ? negDivMul(g, y, b) : null,
   ]);
 }
 function negDivMul(g: Tensor, y: Tensor, b: Tensor): Tensor {
@@ -193,10 +193,10 @@ function negDivMul(g: Tensor, y: Tensor, b: Tensor): Tensor {
 /** Elementwise a ** b (broadcasting). */
 export function pow(a: Operand, b: Operand): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return powScalar(a, b);
-  return binary('pow', a, b, (g, a, b, y) => {
+  return binary('pow', a, b, (g, a, b, y, needs) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
-    if (a.requiresGrad) {
+    if (needs[0]) {
       // b · a^(b−1) = b · y / a
       const t = binaryRaw('mul', g, y);
       const u = binaryRaw('mul', t, b);
@@ -204,7 +204,7 @@ export function pow(a: Operand, b: Operand): Tensor {
       t.dispose();
       u.dispose();
     }
-    if (b.requiresGrad) {
+    if (needs[1]) {
       const la = unaryRaw('log', a);
       const t = binaryRaw('mul', g, y);
       gb = binaryRaw('mul', t, la);
@@ -415,9 +415,9 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
 /** Matrix product with broadcasting over a leading batch dimension (2-D or 3-D). */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   const y = matmulRaw(a, b);
-  return record(y, 'matmul', [a, b], (g) => [
-    a.requiresGrad ? reduceOwned(matmulRaw(g, b, { transB: true }), a.shape) : null,
-    b.requiresGrad ? reduceOwned(matmulRaw(a, g, { transA: true }), b.shape) : null,
+  return record(y, 'matmul', [a, b], (g, needs) => [
+    needs[0] ? reduceOwned(matmulRaw(g, b, { transB: true }), a.shape) : null,
+    needs[1] ? reduceOwned(matmulRaw(a, g, { transA: true }), b.shape) : null,
   ]);
 }
 
@@ -445,12 +445,12 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, activation: Activati
   }
   const y = matmulRaw(x, w, { bias, activation, alpha });
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record(y, `linear.${activation}`, inputs, (g) => {
+  return record(y, `linear.${activation}`, inputs, (g, needs) => {
     const gz = activationGradFromOutput(activation, y, g, alpha);
     const grads = [
-      x.requiresGrad ? matmulRaw(gz, w, { transB: true }) : null,
-      w.requiresGrad ? matmulRaw(x, gz, { transA: true }) : null,
-      bias?.requiresGrad ? sumTo(gz, bias.shape) : null,
+      needs[0] ? matmulRaw(gz, w, { transB: true }) : null,
+      needs[1] ? matmulRaw(x, gz, { transA: true }) : null,
+      bias && needs[2] ? sumTo(gz, bias.shape) : null,
     ];
     gz.dispose();
     return grads;

@@ -102,9 +102,9 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     if (t.size > 0) run(concatProgram(outer, length, inner, total, start), [t.gpu], [out.gpu]);
     start += length;
   }
-  return record(out, 'concat', [...tensors], (g) =>
+  return record(out, 'concat', [...tensors], (g, needs) =>
     tensors.map((t, k) => {
-      if (!t.requiresGrad) return null;
+      if (!needs[k]) return null;
       const begin = t.shape.map((_, d) => (d === ax ? starts[k] : 0));
       return sliceRaw(g, begin, t.shape);
     }),
