@@ -14,7 +14,7 @@ import { BatchNorm, Conv2d, Conv2dTranspose, Dropout } from '../nn/conv-layers.t
 import { Adam } from '../nn/optim.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';
-import { detach } from '../core/autograd.ts';
+import { detach, noGrad } from '../core/autograd.ts';
 import { add, reshape } from '../core/ops.ts';
 import { broadcastTo, concat, oneHot } from '../core/shape-ops.ts';
 import { binaryCrossEntropyWithLogits } from '../core/loss-ops.ts';
@@ -26,35 +26,51 @@ export interface GanConfig {
   noiseDim: number;
   /** Adam learning rate of each network (the tutorial: 1e-4). */
   lr: number;
+  /** Adam's β1 for both networks (the tutorial: Keras's 0.9; the DCGAN paper: 0.5). */
+  beta1: number;
+  /**
+   * Channel multiplier of every convolution and of the generator's dense layer (1: the
+   * tutorial's 256/128/64 and 64/128). Tests train narrow copies; the presets keep 1.
+   */
+  width: number;
   /** Conditional: the generator and discriminator also see the digit. */
   conditional: boolean;
   numClasses: number;
   seed: number;
 }
 
-export const GAN_DEFAULTS: GanConfig = { noiseDim: 100, lr: 1e-4, conditional: false, numClasses: 10, seed: 0 };
+export const GAN_DEFAULTS: GanConfig = { noiseDim: 100, lr: 1e-4, beta1: 0.9, width: 1, conditional: false, numClasses: 10, seed: 0 };
+
+/** The tutorial's channel counts scaled by `width` (at least one channel each). */
+export function ganChannels(width: number): { g: [number, number, number]; d: [number, number] } {
+  if (!(width > 0) || !Number.isFinite(width)) throw new RangeError(`GAN width must be a positive number, got ${width}`);
+  const c = (n: number) => Math.max(1, Math.round(n * width));
+  return { g: [c(256), c(128), c(64)], d: [c(64), c(128)] };
+}
 
 export class Generator extends Module {
   readonly dense: Dense;
   readonly bn0: BatchNorm;
   readonly act = new LeakyReLU({ alpha: KERAS_LEAKY_ALPHA });
-  readonly reshape = new Reshape([7, 7, 256]);
+  readonly reshape: Reshape;
   readonly deconv1: Conv2dTranspose;
   readonly bn1: BatchNorm;
   readonly deconv2: Conv2dTranspose;
   readonly bn2: BatchNorm;
   readonly deconv3: Conv2dTranspose;
 
-  constructor(inFeatures: number, seed: number) {
+  constructor(inFeatures: number, seed: number, width = 1) {
     super();
     const s = (i: number) => deriveSeed(seed, 3, i);
-    this.dense = this.addModule('dense', new Dense({ inFeatures, units: 7 * 7 * 256, useBias: false, seed: s(1) }));
-    this.bn0 = this.addModule('bn0', new BatchNorm({ features: 7 * 7 * 256 }));
-    this.deconv1 = this.addModule('deconv1', new Conv2dTranspose({ inChannels: 256, filters: 128, kernelSize: 5, strides: 1, padding: 'same', useBias: false, seed: s(2) }));
-    this.bn1 = this.addModule('bn1', new BatchNorm({ features: 128 }));
-    this.deconv2 = this.addModule('deconv2', new Conv2dTranspose({ inChannels: 128, filters: 64, kernelSize: 5, strides: 2, padding: 'same', useBias: false, seed: s(3) }));
-    this.bn2 = this.addModule('bn2', new BatchNorm({ features: 64 }));
-    this.deconv3 = this.addModule('deconv3', new Conv2dTranspose({ inChannels: 64, filters: 1, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'tanh', seed: s(4) }));
+    const [c0, c1, c2] = ganChannels(width).g;
+    this.dense = this.addModule('dense', new Dense({ inFeatures, units: 7 * 7 * c0, useBias: false, seed: s(1) }));
+    this.bn0 = this.addModule('bn0', new BatchNorm({ features: 7 * 7 * c0 }));
+    this.reshape = new Reshape([7, 7, c0]);
+    this.deconv1 = this.addModule('deconv1', new Conv2dTranspose({ inChannels: c0, filters: c1, kernelSize: 5, strides: 1, padding: 'same', useBias: false, seed: s(2) }));
+    this.bn1 = this.addModule('bn1', new BatchNorm({ features: c1 }));
+    this.deconv2 = this.addModule('deconv2', new Conv2dTranspose({ inChannels: c1, filters: c2, kernelSize: 5, strides: 2, padding: 'same', useBias: false, seed: s(3) }));
+    this.bn2 = this.addModule('bn2', new BatchNorm({ features: c2 }));
+    this.deconv3 = this.addModule('deconv3', new Conv2dTranspose({ inChannels: c2, filters: 1, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'tanh', seed: s(4) }));
   }
 
   /** Noise (with the one-hot label appended, for the cGAN) [B, in] → images [B, 28, 28, 1] in [−1, 1]. */
@@ -75,15 +91,16 @@ export class Discriminator extends Module {
   readonly flatten = new Flatten();
   readonly dense: Dense;
 
-  constructor(inChannels: number, seed: number) {
+  constructor(inChannels: number, seed: number, width = 1) {
     super();
     const s = (i: number) => deriveSeed(seed, 4, i);
+    const [c1, c2] = ganChannels(width).d;
     const leaky = { activation: 'leakyRelu', alpha: KERAS_LEAKY_ALPHA } as const;
-    this.conv1 = this.addModule('conv1', new Conv2d({ inChannels, filters: 64, kernelSize: 5, strides: 2, padding: 'same', ...leaky, seed: s(1) }));
+    this.conv1 = this.addModule('conv1', new Conv2d({ inChannels, filters: c1, kernelSize: 5, strides: 2, padding: 'same', ...leaky, seed: s(1) }));
     this.drop1 = this.addModule('drop1', new Dropout({ rate: 0.3, seed: s(2) }));
-    this.conv2 = this.addModule('conv2', new Conv2d({ inChannels: 64, filters: 128, kernelSize: 5, strides: 2, padding: 'same', ...leaky, seed: s(3) }));
+    this.conv2 = this.addModule('conv2', new Conv2d({ inChannels: c1, filters: c2, kernelSize: 5, strides: 2, padding: 'same', ...leaky, seed: s(3) }));
     this.drop2 = this.addModule('drop2', new Dropout({ rate: 0.3, seed: s(4) }));
-    this.dense = this.addModule('dense', new Dense({ inFeatures: 7 * 7 * 128, units: 1, seed: s(5) }));
+    this.dense = this.addModule('dense', new Dense({ inFeatures: 7 * 7 * c2, units: 1, seed: s(5) }));
   }
 
   /** Images (with label planes, for the cGAN) [B, 28, 28, C] → logits [B, 1]. */
@@ -110,12 +127,12 @@ export class Gan implements TrainableModel {
 
   constructor(config: Partial<GanConfig> = {}) {
     this.config = { ...GAN_DEFAULTS, ...config };
-    const { noiseDim, numClasses, conditional, seed, lr } = this.config;
+    const { noiseDim, numClasses, conditional, seed, lr, beta1, width } = this.config;
     this.name = conditional ? 'cgan' : 'gan';
-    this.generator = new Generator(noiseDim + (conditional ? numClasses : 0), seed);
-    this.discriminator = new Discriminator(1 + (conditional ? numClasses : 0), seed);
-    this.gOptimizer = new Adam(this.generator, { lr });
-    this.dOptimizer = new Adam(this.discriminator, { lr });
+    this.generator = new Generator(noiseDim + (conditional ? numClasses : 0), seed, width);
+    this.discriminator = new Discriminator(1 + (conditional ? numClasses : 0), seed, width);
+    this.gOptimizer = new Adam(this.generator, { lr, beta1 });
+    this.dOptimizer = new Adam(this.discriminator, { lr, beta1 });
   }
 
   get modules(): Record<string, Module> {
@@ -195,7 +212,8 @@ export class Gan implements TrainableModel {
     const dLoss = tidy(() => {
       this.discriminator.setStep(2 * step);
       this.dOptimizer.zeroGrad();
-      const fake = detach(this.generate(this.noise(batch.size, deriveSeed(seed, 300, step)), batch.y));
+      // D's update needs G's images, not a tape through G (BatchNorm still runs in training mode).
+      const fake = noGrad(() => this.generate(this.noise(batch.size, deriveSeed(seed, 300, step)), batch.y));
       const realLogits = this.discriminate(batch.x, batch.y);
       const fakeLogits = this.discriminate(fake, batch.y);
       const loss = add(binaryCrossEntropyWithLogits(realLogits, 1), binaryCrossEntropyWithLogits(fakeLogits, 0));
