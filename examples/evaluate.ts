@@ -1,5 +1,8 @@
-// Measures a trained checkpoint: Fréchet distance of the judge's features, the judge's accuracy
-// (per digit for the cGAN, on reconstructions for the VAE), the VAE's test negative ELBO.
+// Measures a trained checkpoint: Fréchet distance of the judge's features (beside its floor, the
+// distance of real training digits), the judge's confidence and the coverage of its labels on
+// generated samples, the judge's accuracy (per digit for the cGAN, on reconstructions for the
+// VAE), the VAE's test negative ELBO. GANs are sampled in inference mode with the BatchNorm
+// statistics their checkpoint holds (recomputed for the final weights at the end of training).
 //
 //   npm run evaluate -- --model vae [--checkpoint FILE] [--samples 10000] [--judge FILE]
 
@@ -10,7 +13,7 @@ import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { createModel, loadJudge, measureQuality, MODEL_KINDS, type ModelKind } from '../src/models/run.ts';
 import { MnistGpu } from '../src/data/batches.ts';
-import { formatQuality } from './report.ts';
+import { batchNormNote, formatQuality } from './report.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -31,6 +34,8 @@ try {
   const test = MnistGpu.load('test', { range: [0, 1] });
   const judge = await loadJudge(test, flags.judge);
   const quality = await measureQuality(model, judge, test, flags.samples);
+  const note = batchNormNote(kind, info.extra);
+  if (note) console.log(note);
   console.log(`${kind} from ${checkpoint} (epoch ${info.progress.epoch}):`);
   for (const line of formatQuality(quality, kind)) console.log(line);
   const path = join(dirname(checkpoint), 'evaluation.json');

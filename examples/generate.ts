@@ -12,6 +12,7 @@ import { saveGrid } from '../src/models/pictures.ts';
 import { Vae } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { randn } from '../src/core/creation.ts';
+import { batchNormNote } from './report.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -37,6 +38,8 @@ try {
   const model = createModel(kind, info.config as Record<string, unknown>);
   await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
   model.eval();
+  const note = batchNormNote(kind, info.extra);
+  if (note) console.log(note);
   const cols = Math.ceil(Math.sqrt(flags.count));
   if (model instanceof Vae) {
     await saveGrid(out, () => model.decode(randn([flags.count, model.config.latentDim], { seed: flags.seed })), flags.count, cols, [0, 1]);

@@ -3,8 +3,19 @@
 import { join } from 'node:path';
 import type { QualityFigures, TrainRunSummary } from '../src/models/run.ts';
 
+const percent = (share: number, digits = 1): string => `${(100 * share).toFixed(digits)}%`;
+
 export function formatQuality(q: QualityFigures, kind: string): string[] {
-  const lines = [`Fréchet distance (judge features, ${q.samples} samples vs ${q.referenceImages.toLocaleString('en-US')} test digits): ${q.fid.toFixed(2)}`];
+  // Summaries written before the floor and the label figures existed lack them.
+  const floor = typeof q.fidFloor === 'number' ? ` (floor ${q.fidFloor.toFixed(2)}: ${q.floorImages.toLocaleString('en-US')} real training digits)` : '';
+  const lines = [`Fréchet distance (judge features, ${q.samples} samples vs ${q.referenceImages.toLocaleString('en-US')} test digits): ${q.fid.toFixed(2)}${floor}`];
+  if (typeof q.confidence === 'number') {
+    lines.push(`confidence (share of samples the judge gives ≥ ${q.confidenceThreshold} probability for one digit): ${percent(q.confidence)}`);
+  }
+  if (typeof q.coverage === 'number') {
+    lines.push(`coverage (normalised entropy of the judge's labels: 1 = all 10 digits equally, 0 = one digit): ${q.coverage.toFixed(3)}`);
+    lines.push('  labels: ' + q.labelShares.map((share, d) => `${d}: ${percent(share, 0)}`).join('  '));
+  }
   if (kind === 'vae') {
     lines.push(`test negative ELBO (${q.testImages.toLocaleString('en-US')} test digits): ${q.testLoss!.toFixed(2)} per image (reconstruction ${q.testReconstruction!.toFixed(2)} + KL ${q.testKl!.toFixed(2)})`);
     lines.push(`judge accuracy on reconstructions of test digits: ${(100 * q.judgeAccuracy!).toFixed(2)}%`);
@@ -21,7 +32,17 @@ export function printTrainSummary(s: TrainRunSummary, out: string): void {
   const losses = Object.entries(s.finalLosses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
   console.log(`\n${s.model}: ${s.epochs} epoch(s) on ${s.trainImages} images in ${s.seconds.toFixed(1)} s (${Math.round(s.imagesPerSecond)} images/s); last step: ${losses}`);
   if (s.interrupted) console.log('stopped early: run again with --resume to continue');
+  if (s.batchNormStatistics) {
+    const b = s.batchNormStatistics;
+    console.log(`generator BatchNorm statistics: recomputed for the final weights over ${b.batches} batches of ${b.batchSize} (the pictures and figures use them, as does the checkpoint)`);
+  }
   if (s.quality) for (const line of formatQuality(s.quality, s.model)) console.log(line);
   console.log(`pictures: ${s.pictures.join(', ')}`);
   console.log(`summary: ${join(out, 'summary.json')}; checkpoint: ${join(out, 'checkpoint.safetensors')}`);
+}
+
+/** A note for a GAN checkpoint whose BatchNorm statistics are still training's moving averages. */
+export function batchNormNote(kind: string, extra: Record<string, string>): string | undefined {
+  if (kind === 'vae' || extra.batchNormStatistics) return undefined;
+  return "note: this checkpoint's generator BatchNorm statistics are training's moving averages (an unfinished run, or one from before they were recomputed at the end of training)";
 }

@@ -3,7 +3,11 @@
 //    those of the 10,000 test digits → Fréchet distance ("FID on MNIST features");
 //  - the judge's labels for generated digits → accuracy per requested digit (cGAN), and on VAE
 //    reconstructions of test digits;
-//  - the VAE's negative ELBO per test image.
+//  - the VAE's negative ELBO per test image;
+//  - the judge's softmax on generated digits → confidence (share with a top probability ≥ 0.9)
+//    and coverage (the labels' spread over the 10 digits; src/metrics/judge-labels.ts);
+//  - the floor: the Fréchet distance of real training digits to the same test digits, i.e. what
+//    a generator that drew perfect digits would score (src/models/run.ts loadJudge caches it).
 
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';
@@ -12,11 +16,14 @@ import { addScalar, mulScalar } from '../core/ops.ts';
 import { sync } from '../core/dispatch.ts';
 import type { MnistGpu } from '../data/batches.ts';
 import { featureStats, frechetDistance, accuracyByDigit, type GaussianStats, type DigitAccuracy } from '../metrics/frechet.ts';
+import { maxSoftmax, confidentShare, labelCoverage, CONFIDENCE_THRESHOLD, type LabelCoverage } from '../metrics/judge-labels.ts';
 import type { MnistClassifier } from './classifier.ts';
 
 export interface JudgeOutputs {
   features: Float32Array;
   predictions: Uint8Array;
+  /** The judge's softmax probability of its predicted digit, per image. */
+  topProbabilities: Float64Array;
   count: number;
   dim: number;
 }
@@ -45,6 +52,7 @@ export async function judge(
   const dim = classifier.config.features;
   const features = new Float32Array(count * dim);
   const predictions = new Uint8Array(count);
+  const topProbabilities = new Float64Array(count);
   for (let start = 0; start < count; start += batchSize) {
     const size = Math.min(batchSize, count - start);
     const images = noGrad(() => tidy(() => makeBatch(start, size)));
@@ -58,12 +66,14 @@ export async function judge(
     );
     images.dispose();
     features.set(await f.toArray(), start * dim);
-    argmaxRows(await logits.toArray(), size, 10, predictions, start);
+    const values = await logits.toArray();
+    argmaxRows(values, size, 10, predictions, start);
+    topProbabilities.set(maxSoftmax(values, size, 10), start);
     f.dispose();
     logits.dispose();
   }
   await sync();
-  return { features, predictions, count, dim };
+  return { features, predictions, topProbabilities, count, dim };
 }
 
 /** The judge on a real split (the Fréchet reference and its accuracy check). */
@@ -86,4 +96,14 @@ export function frechetTo(reference: GaussianStats, outputs: JudgeOutputs): numb
 
 export function accuracyAgainst(outputs: JudgeOutputs, requested: ArrayLike<number>): DigitAccuracy {
   return accuracyByDigit(outputs.predictions, requested);
+}
+
+/** Share of the images to which the judge gives probability ≥ `threshold` (0.9) for one digit. */
+export function confidenceOf(outputs: JudgeOutputs, threshold = CONFIDENCE_THRESHOLD): number {
+  return confidentShare(outputs.topProbabilities, threshold);
+}
+
+/** The spread of the judge's labels over the 10 digits (shares, and their normalised entropy). */
+export function coverageOf(outputs: JudgeOutputs): LabelCoverage {
+  return labelCoverage(outputs.predictions, 10);
 }

@@ -9,20 +9,23 @@ import { getGpu } from '../core/device.ts';
 import { randn, deriveSeed } from '../core/creation.ts';
 import { MnistGpu } from '../data/batches.ts';
 import { Adam } from '../nn/optim.ts';
-import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo, saveCheckpoint, type TrainingProgress } from '../nn/checkpoint.ts';
 import { evaluateClassifier, trainClassifier } from './train-classifier.ts';
 import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
 import { Vae, type VaeConfig } from './vae.ts';
 import { Gan, type GanConfig } from './gan.ts';
 import { trainLoop, type LossHistory } from './trainer.ts';
-import { judge, judgeDataset, statsOf, accuracyAgainst, frechetTo } from './quality.ts';
+import { judge, judgeDataset, statsOf, accuracyAgainst, frechetTo, confidenceOf, coverageOf, type JudgeOutputs } from './quality.ts';
+import { CONFIDENCE_THRESHOLD } from '../metrics/judge-labels.ts';
+import { recomputeBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import {
   saveGrid, saveReconstructions, saveLatentMap, saveLatentScatter, saveInterpolation,
   saveDigitRows, saveNoiseInterpolation, saveLossCurves,
 } from './pictures.ts';
 import { noGrad } from '../core/autograd.ts';
 import { tidy } from '../core/scope.ts';
-import type { GaussianStats } from '../metrics/frechet.ts';
+import { frechetDistance, type GaussianStats } from '../metrics/frechet.ts';
 
 export type ModelKind = 'vae' | 'gan' | 'cgan';
 export const MODEL_KINDS: ModelKind[] = ['vae', 'gan', 'cgan'];
@@ -82,11 +85,32 @@ export interface TrainRunOptions {
   maxSteps?: number;
   /** Test images for the pictures and quality figures (undefined: all 10,000; tests use a few hundred). */
   testLimit?: number;
+  /** GANs: batches behind the recomputed BatchNorm statistics (default 50; see recomputeGeneratorStatistics). */
+  batchNormBatches?: number;
+  /** Extra model constructor options for a fresh run (tests: a narrow GAN); a resumed run keeps its checkpoint's. */
+  modelConfig?: Record<string, unknown>;
   log?: (line: string) => void;
 }
 
 export interface QualityFigures {
+  /** Fréchet distance of the judge's features of `samples` generated digits to those of the test digits. */
   fid: number;
+  /**
+   * The floor: the same distance for `floorImages` real training digits (the first ones), i.e.
+   * what a perfect generator would score with as many samples. Cached per judge (out/.cache).
+   */
+  fidFloor: number;
+  floorImages: number;
+  /** Share of generated samples to which the judge gives probability ≥ confidenceThreshold (0.9) for one digit. */
+  confidence: number;
+  confidenceThreshold: number;
+  /**
+   * Coverage: the normalised entropy of the judge's labels of the generated samples over the 10
+   * digits, H(labelShares)/ln 10 — 1 = every digit a tenth, 0 = all one digit (mode collapse).
+   */
+  coverage: number;
+  /** Share of the generated samples the judge labels as each digit 0..9. */
+  labelShares: number[];
   /** Judge accuracy on generated digits of the requested class (cGAN) or on reconstructions (VAE). */
   judgeAccuracy?: number;
   perDigitAccuracy?: number[];
@@ -116,7 +140,46 @@ export interface TrainRunSummary {
   adapter: string;
   interrupted: boolean;
   pictures: string[];
+  /** GANs: how the generator's BatchNorm statistics behind the pictures and figures were recomputed. */
+  batchNormStatistics?: BatchNormRecompute;
   quality?: QualityFigures;
+}
+
+/** What recomputeGeneratorStatistics did; kept in the checkpoint (extra.batchNormStatistics). */
+export interface BatchNormRecompute {
+  /** Batches averaged, of batchSize noise vectors each. */
+  batches: number;
+  batchSize: number;
+  /** Noise seed. */
+  seed: number;
+  /** The training step of the weights they were computed for. */
+  step: number;
+}
+
+/** Batches averaged for the generator's BatchNorm statistics at the end of training. */
+export const BATCHNORM_BATCHES = 50;
+/** Noise seed of those batches (fixed: the statistics depend on the weights only). */
+const BATCHNORM_SEED = 5150;
+
+/**
+ * Replaces the generator's BatchNorm moving statistics (an exponential average over training,
+ * momentum 0.99, which lags the final weights after a short run) by the plain average of the
+ * batch statistics of `batches` batches of `batchSize` fixed-seed noise vectors (for the cGAN
+ * with the digits 0–9 in turn, i.e. uniform), in training mode under noGrad; the weights are
+ * untouched (src/nn/batchnorm-statistics.ts). The pictures, the quality figures, `generate` and
+ * `evaluate` all use inference mode, so they all see these statistics: runTraining saves them
+ * into the checkpoint.
+ */
+export function recomputeGeneratorStatistics(gan: Gan, batches: number, batchSize: number, step: number): BatchNormRecompute {
+  if (!Number.isInteger(batchSize) || batchSize < 2) {
+    throw new RangeError(`recomputeGeneratorStatistics: batchSize must be a whole number ≥ 2 (a batch variance needs two samples), got ${batchSize}`);
+  }
+  const k = gan.config.numClasses;
+  recomputeBatchNormStatistics(gan.generator, batches, (b) => {
+    const labels = gan.config.conditional ? Gan.digits(Array.from({ length: batchSize }, (_, i) => (b * batchSize + i) % k)) : undefined;
+    return gan.generate(gan.noise(batchSize, deriveSeed(BATCHNORM_SEED, b)), labels);
+  });
+  return { batches, batchSize, seed: BATCHNORM_SEED, step };
 }
 
 function lastOf(history: LossHistory): Record<string, number> {
@@ -173,10 +236,22 @@ export interface Judge {
   /** Its accuracy on the 10,000 test digits, measured now. */
   testAccuracy: number;
   testStats: GaussianStats;
+  /** The floor: Fréchet distance of `images` training digits to the test digits under this judge. */
+  floor: { fid: number; images: number };
 }
 
-/** Loads the judge (a path, the last trained one in out/classifier, or the shipped one). */
-export async function loadJudge(test: MnistGpu, path?: string, out = 'out'): Promise<Judge> {
+/** Training digits behind the floor (as many as the test digits it is compared with). */
+export const FLOOR_IMAGES = 10_000;
+
+/**
+ * Loads the judge (a path, the last trained one in out/classifier, or the shipped one), with its
+ * view of the test digits and its floor: both depend only on the judge file and the data, so they
+ * are computed once and cached in <out>/.cache (each costs one judge pass over 10,000 digits).
+ * `floorImages` (default: 10,000, or fewer when the test split was limited) training digits,
+ * the first ones, make the floor.
+ */
+export async function loadJudge(test: MnistGpu, path?: string, out = 'out', floorImages = Math.min(FLOOR_IMAGES, test.count)): Promise<Judge> {
+  if (!Number.isInteger(floorImages) || floorImages < 2) throw new RangeError(`loadJudge: floorImages must be a whole number ≥ 2, got ${floorImages}`);
   const candidates = path ? [path] : [join(out, 'classifier', 'checkpoint.safetensors'), SHIPPED_JUDGE];
   const found = candidates.find((c) => existsSync(c));
   if (!found) {
@@ -185,34 +260,74 @@ export async function loadJudge(test: MnistGpu, path?: string, out = 'out'): Pro
   const info = readCheckpointInfo(found, 'classifier');
   const classifier = new MnistClassifier(info.config as Partial<ClassifierConfig>);
   await loadCheckpoint(found, { model: 'classifier', modules: { classifier } });
-  // The judge's view of the test set depends only on the judge file and the test digits: cache
-  // it (its features cost as much as judging every generated sample again).
   const digest = createHash('sha256').update(readFileSync(found)).update(test.hostLabels).update(String(test.count)).digest('hex').slice(0, 16);
-  const cachePath = join(out, '.cache', `judge-test-${digest}.json`);
-  if (existsSync(cachePath)) {
-    try {
-      const c = JSON.parse(readFileSync(cachePath, 'utf8')) as { accuracy: number; dim: number; count: number; mean: number[]; cov: number[] };
-      if (c.dim * c.dim === c.cov.length && c.mean.length === c.dim) {
-        const testStats: GaussianStats = { dim: c.dim, count: c.count, mean: Float64Array.from(c.mean), cov: Float64Array.from(c.cov) };
-        return { classifier, path: found, testAccuracy: c.accuracy, testStats };
-      }
-    } catch {
-      // A damaged cache is recomputed below.
-    }
+  try {
+    const { accuracy, stats: testStats } = await cachedTestView(classifier, test, join(out, '.cache', `judge-test-${digest}.json`));
+    const floor = await cachedFloor(classifier, testStats, floorImages, join(out, '.cache', `judge-floor-${digest}-${floorImages}.json`));
+    return { classifier, path: found, testAccuracy: accuracy, testStats, floor };
+  } catch (error) {
+    classifier.dispose();
+    throw error;
   }
+}
+
+function readCache<T>(path: string, valid: (value: T) => boolean): T | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const value = JSON.parse(readFileSync(path, 'utf8')) as T;
+    return valid(value) ? value : undefined;
+  } catch {
+    return undefined; // a damaged cache is recomputed
+  }
+}
+
+function writeCache(path: string, value: unknown): void {
+  writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(value)));
+}
+
+/** The judge's accuracy on the test digits and the Gaussian of its features there. */
+async function cachedTestView(classifier: MnistClassifier, test: MnistGpu, cachePath: string): Promise<{ accuracy: number; stats: GaussianStats }> {
+  type Cached = { accuracy: number; dim: number; count: number; mean: number[]; cov: number[] };
+  const c = readCache<Cached>(cachePath, (v) => Array.isArray(v.mean) && Array.isArray(v.cov) && v.dim * v.dim === v.cov.length && v.mean.length === v.dim);
+  if (c) return { accuracy: c.accuracy, stats: { dim: c.dim, count: c.count, mean: Float64Array.from(c.mean), cov: Float64Array.from(c.cov) } };
   const real = await judgeDataset(classifier, test);
   let correct = 0;
   for (let i = 0; i < test.count; i++) if (real.predictions[i] === test.hostLabels[i]) correct++;
-  const testStats = statsOf(real);
-  mkdirSync(dirname(cachePath), { recursive: true });
-  writeFileSync(cachePath, JSON.stringify({ accuracy: correct / test.count, dim: testStats.dim, count: testStats.count, mean: [...testStats.mean], cov: [...testStats.cov] }));
-  return { classifier, path: found, testAccuracy: correct / test.count, testStats };
+  const stats = statsOf(real);
+  writeCache(cachePath, { accuracy: correct / test.count, dim: stats.dim, count: stats.count, mean: [...stats.mean], cov: [...stats.cov] });
+  return { accuracy: correct / test.count, stats };
+}
+
+/** The floor: Fréchet distance of the first `images` training digits to the test statistics. */
+async function cachedFloor(classifier: MnistClassifier, testStats: GaussianStats, images: number, cachePath: string): Promise<{ fid: number; images: number }> {
+  const c = readCache<{ fid: number; images: number }>(cachePath, (v) => typeof v.fid === 'number' && Number.isFinite(v.fid) && v.images === images);
+  if (c) return { fid: c.fid, images: c.images };
+  const train = MnistGpu.load('train', { limit: images, range: [0, 1] });
+  try {
+    if (train.count < images) throw new RangeError(`loadJudge: the floor needs ${images} training digits, the training split has ${train.count}`);
+    const real = await judgeDataset(classifier, train);
+    const floor = { fid: frechetDistance(testStats, statsOf(real)), images };
+    writeCache(cachePath, floor);
+    return floor;
+  } finally {
+    train.dispose();
+  }
+}
+
+/** Confidence and coverage of judged generated samples, and the judge's reference figures. */
+function labelFigures(outputs: JudgeOutputs): Pick<QualityFigures, 'confidence' | 'confidenceThreshold' | 'coverage' | 'labelShares'> {
+  const coverage = coverageOf(outputs);
+  return { confidence: confidenceOf(outputs), confidenceThreshold: CONFIDENCE_THRESHOLD, coverage: coverage.entropy, labelShares: coverage.shares };
 }
 
 /** The quality figures of MODELS.md for a trained model. */
 export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: MnistGpu, samples: number, seed = 777): Promise<QualityFigures> {
   model.eval();
-  const base = { samples, testImages: test.count, referenceImages: judgeModel.testStats.count, judge: judgeModel.path, judgeTestAccuracy: judgeModel.testAccuracy };
+  if (!Number.isInteger(samples) || samples < 2) throw new RangeError(`measureQuality: samples must be a whole number ≥ 2, got ${samples}`);
+  const base = {
+    samples, testImages: test.count, referenceImages: judgeModel.testStats.count, judge: judgeModel.path, judgeTestAccuracy: judgeModel.testAccuracy,
+    fidFloor: judgeModel.floor.fid, floorImages: judgeModel.floor.images,
+  };
   if (model instanceof Vae) {
     const dim = model.config.latentDim;
     const generated = await judge(judgeModel.classifier, samples, (start, size) =>
@@ -231,6 +346,8 @@ export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: 
     return {
       ...base,
       fid: frechetTo(judgeModel.testStats, generated),
+      // The VAE's samples are decoded random latent points, like a GAN's.
+      ...labelFigures(generated),
       judgeAccuracy: reconAccuracy.overall,
       perDigitAccuracy: reconAccuracy.perDigit,
       testLoss: elbo.loss,
@@ -247,7 +364,7 @@ export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: 
       model.generate(model.noise(size, deriveSeed(seed, start)), conditional ? Gan.digits(requested.slice(start, start + size)) : undefined),
     [-1, 1],
   );
-  const figures: QualityFigures = { ...base, fid: frechetTo(judgeModel.testStats, outputs) };
+  const figures: QualityFigures = { ...base, fid: frechetTo(judgeModel.testStats, outputs), ...labelFigures(outputs) };
   if (conditional) {
     const acc = accuracyAgainst(outputs, requested);
     figures.judgeAccuracy = acc.overall;
@@ -291,7 +408,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
     const info = readCheckpointInfo(typeof o.resume === 'string' ? o.resume : checkpointPath, o.kind);
     model = createModel(o.kind, info.config as Record<string, unknown>);
   } else {
-    model = createModel(o.kind, { seed: o.seed, ...(o.lr !== undefined ? { lr: o.lr } : {}) });
+    model = createModel(o.kind, { ...o.modelConfig, seed: o.seed, ...(o.lr !== undefined ? { lr: o.lr } : {}) });
   }
   try {
     mkdirSync(join(o.out, 'epochs'), { recursive: true });
@@ -310,6 +427,12 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
         await drawEpochSamples(model, join(o.out, 'epochs', `samples-epoch-${String(epoch + 1).padStart(3, '0')}.png`));
       },
     });
+    // A finished GAN's BatchNorm statistics are recomputed for its final weights before anything
+    // is drawn or measured, and saved with them; an interrupted run keeps training's moving
+    // averages (its checkpoint must continue exactly as an uninterrupted run), and so do its pictures.
+    const batchNormStatistics = model instanceof Gan && !result.interrupted
+      ? await settleBatchNorm(model, checkpointPath, o.batchNormBatches ?? BATCHNORM_BATCHES, Math.max(2, o.batchSize), result.progress, log)
+      : undefined;
     const pictures = await drawPictures(model, o.out, result.history, test);
     const summary: TrainRunSummary = {
       model: o.kind,
@@ -323,6 +446,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
       adapter: gpu.info.description,
       interrupted: result.interrupted,
       pictures,
+      ...(batchNormStatistics ? { batchNormStatistics } : {}),
     };
     if (o.evaluate && !result.interrupted) {
       const judgeModel = await loadJudge(test, o.judgePath);
@@ -340,6 +464,39 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
     train.dispose();
     test.dispose();
   }
+}
+
+/**
+ * The end of a finished GAN run: the generator's BatchNorm statistics recomputed for the final
+ * weights (recomputeGeneratorStatistics) and written into the checkpoint, with a record of how
+ * (extra.batchNormStatistics). A checkpoint that already records them for this step and these
+ * settings (a finished run resumed) was loaded with them and is left alone.
+ */
+async function settleBatchNorm(gan: Gan, checkpointPath: string, batches: number, batchSize: number, progress: TrainingProgress, log: (line: string) => void): Promise<BatchNormRecompute> {
+  // (No checkpoint here yet when a finished run was resumed from a checkpoint elsewhere.)
+  const info = existsSync(checkpointPath) ? readCheckpointInfo(checkpointPath, gan.name) : { progress, extra: {} as Record<string, string> };
+  const step = progress.step;
+  const wanted: BatchNormRecompute = { batches, batchSize, seed: BATCHNORM_SEED, step };
+  if (info.extra.batchNormStatistics) {
+    try {
+      const saved = JSON.parse(info.extra.batchNormStatistics) as Partial<BatchNormRecompute>;
+      if (saved.batches === batches && saved.batchSize === batchSize && saved.seed === BATCHNORM_SEED && saved.step === step && info.progress.step === step) return wanted;
+    } catch {
+      // An unreadable record: recompute.
+    }
+  }
+  const started = performance.now();
+  const done = recomputeGeneratorStatistics(gan, batches, batchSize, step);
+  await saveCheckpoint(checkpointPath, {
+    model: gan.name,
+    config: gan.config,
+    modules: gan.modules,
+    optimizers: gan.optimizers,
+    progress: info.progress,
+    extra: { ...info.extra, batchNormStatistics: JSON.stringify(done) },
+  });
+  log(`generator BatchNorm statistics recomputed over ${batches} batches of ${batchSize} (${((performance.now() - started) / 1000).toFixed(1)} s) and saved in ${checkpointPath}`);
+  return done;
 }
 
 export interface ClassifierRunOptions {
