@@ -28,7 +28,20 @@ export function convTransposeOutSize(inSize: number, k: number, stride: number, 
 }
 
 /** A whole training step a peer can run: the seed's model of that name at a batch size. */
-export interface PeerTrainStep {
-  model: 'vae';
+export type PeerTrainStep = { model: 'vae'; batch: number } | PeerGanStep;
+
+/**
+ * The DCGAN ('gan') or conditional GAN ('cgan') step of src/models/gan.ts, with the model's
+ * sizes and optimiser settings as plain numbers (read from its GanConfig by the case).
+ */
+export interface PeerGanStep {
+  model: 'gan' | 'cgan';
   batch: number;
+  noiseDim: number;
+  numClasses: number;
+  /** Channels of the generator's dense layer (per pixel of 7×7) and two transposed convs, then the discriminator's two convs. */
+  channels: { g: readonly [number, number, number]; d: readonly [number, number] };
+  /** Adam's learning rate and β1, the same for both networks. */
+  lr: number;
+  beta1: number;
 }

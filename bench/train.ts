@@ -25,6 +25,7 @@ import { uniformData } from './case-kit.ts';
 import { MLP_BATCH } from './model-shapes.ts';
 import { MnistGpu } from '../src/data/batches.ts';
 import { createModel, type ModelKind } from '../src/models/run.ts';
+import { GAN_DEFAULTS, ganChannels, type GanConfig } from '../src/models/gan.ts';
 
 export interface KernelShare {
   name: string;
@@ -229,19 +230,30 @@ export function mlpTrainCase(hidden = 256, batch = MLP_BATCH): TrainCase {
   };
 }
 
+/** The step a peer runs for a seed model built from `config`: the same sizes and optimiser settings. */
+function peerTrainStep(kind: ModelKind, batch: number, config: Partial<GanConfig>): PeerTrainStep {
+  if (kind === 'vae') return { model: 'vae', batch };
+  const gan: GanConfig = { ...GAN_DEFAULTS, ...config, conditional: kind === 'cgan' };
+  return { model: kind, batch, noiseDim: gan.noiseDim, numClasses: gan.numClasses, channels: ganChannels(gan.width), lr: gan.lr, beta1: gan.beta1 };
+}
+
 /**
  * One training step of a seed model (src/models) at its batch size, on a fixed batch of real
  * digits: exactly what `npm run train` runs per step (its losses are read back and dropped).
+ * `width` scales a GAN's channels (GanConfig.width; tests run narrow copies), default 1.
  */
-export function modelTrainCase(kind: ModelKind, batch: number): TrainCase {
+export function modelTrainCase(kind: ModelKind, batch: number, options: { width?: number } = {}): TrainCase {
+  if (kind === 'vae' && options.width !== undefined) throw new RangeError('modelTrainCase: width is a GAN setting');
+  const width = options.width;
+  const config = width === undefined ? { seed: 0 } : { seed: 0, width };
   return {
-    model: kind,
+    model: width === undefined || width === 1 ? kind : `${kind} width ${width}`,
     batch,
     steps: kind === 'vae' ? 5 : 2,
-    peer: kind === 'vae' ? { model: 'vae', batch } : undefined,
+    peer: peerTrainStep(kind, batch, config),
     setup() {
       const data = MnistGpu.load('train', { limit: batch, range: kind === 'vae' ? [0, 1] : [-1, 1] });
-      const model = createModel(kind, { seed: 0 });
+      const model = createModel(kind, config);
       const fixed = data.gather(Array.from({ length: batch }, (_, i) => i));
       let t = 0;
       const step = async () => {

@@ -134,10 +134,14 @@ test('matmul vec4 variant matches the reference (vec4 path and fallback)', async
 });
 
 
-test('--peer tfjs: the same matmul and the VAE training step run in TensorFlow.js, verified first', async () => {
+test('--peer tfjs: the same matmul and the VAE, DCGAN and cGAN training steps run in TensorFlow.js, verified first', async () => {
   const { loadTfjsPeer } = await import('../bench/peer-tfjs.ts');
   const peer = await loadTfjsPeer();
   try {
+    const liveBefore = peer.tf.memory().numTensors;
+    // The GANs at batch 4 and 1/8 of their channels: the whole step (both networks, both
+    // updates, the cGAN's two phases) in seconds, not the minutes width 1 takes on a CPU.
+    const gan = (kind: 'gan' | 'cgan') => ({ ...modelTrainCase(kind, 4, { width: 1 / 8 }), quick: true });
     const report = await runBench(
       {
         quick: true,
@@ -145,7 +149,7 @@ test('--peer tfjs: the same matmul and the VAE training step run in TensorFlow.j
         peak: false,
         reps: 2,
         cases: matmulLadderCases([33], ['blocked']),
-        trainCases: [{ ...modelTrainCase('vae', 8), quick: true }],
+        trainCases: [{ ...modelTrainCase('vae', 8), quick: true }, gan('gan'), gan('cgan')],
         log: () => {},
       },
       peer,
@@ -154,11 +158,14 @@ test('--peer tfjs: the same matmul and the VAE training step run in TensorFlow.j
     assert.is(row.verdict, 'OK', row.detail);
     assert.ok(row.peer && !row.peer.error, row.peer?.error);
     assert.ok(row.peer!.theirs!.median > 0 && row.peer!.ratio! > 0, 'their time and the ratio');
-    assert.is(report.training.length, 1, report.trainingErrors.join('; '));
-    const step = report.training[0].peer!;
-    assert.ok(step, 'the VAE row has a peer step');
-    assert.is(step.error, undefined, step.error);
-    assert.ok(step.imagesPerSec! > 0 && step.speedup! > 0);
+    assert.equal(report.training.map((t) => t.model), ['vae', 'gan width 0.125', 'cgan width 0.125'], report.trainingErrors.join('; '));
+    for (const t of report.training) {
+      const step = t.peer!;
+      assert.ok(step, `the ${t.model} row has a peer step`);
+      assert.is(step.error, undefined, `${t.model}: ${step.error}`);
+      assert.ok(step.imagesPerSec! > 0 && step.speedup! > 0, `${t.model}: their images/s and the ratio`);
+    }
+    assert.is(peer.tf.memory().numTensors, liveBefore, 'every tfjs tensor of the peer steps released');
   } finally {
     peer.close();
   }
