@@ -240,7 +240,7 @@ export function readmeFor(rows: readonly ReproduceRow[], context: { adapter: str
     rows.every((r) => r.state === 'finished') ? '' : '\n**Unfinished**: run `npm run reproduce -- --resume` (with the same flags) to continue.\n',
     ...table,
     '',
-    'Figures (generated samples judged by the classifier in assets/ or out/classifier; see docs/models.md):',
+    'Figures (generated samples judged by the classifier in assets/ or out/classifier; definitions in src/models/quality.ts and src/metrics/judge-labels.ts):',
     `- **Fréchet**: Fréchet distance between Gaussians fitted to the judge's penultimate features of the generated samples and of the ${anyQuality ? count(anyQuality.referenceImages) : '10,000'} test digits (lower is better).`,
     `- **Floor**: the same distance for ${anyQuality ? count(anyQuality.floorImages) : '10,000'} real training digits — what a perfect generator scores.`,
     '- **Confidence**: share of generated samples to which the judge gives softmax probability ≥ 0.9 for one digit.',

@@ -5,5 +5,6 @@ export { Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Reshape, KERAS
 export { Sequential } from './sequential.ts';
 export * as init from './init.ts';
 export * from './losses.ts';
+export { recomputeBatchNormStatistics, batchNormLayers } from './batchnorm-statistics.ts';
 export { Conv2d, Conv2dTranspose, BatchNorm, Dropout, GlobalMaxPool2d, type ConvLayerOptions, type BatchNormLayerOptions, type DropoutLayerOptions } from './conv-layers.ts';
 export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, type CheckpointParts, type CheckpointInfo, type TrainingProgress } from './checkpoint.ts';
