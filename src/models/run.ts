@@ -186,7 +186,11 @@ function lastOf(history: LossHistory): Record<string, number> {
   return Object.fromEntries(Object.entries(history).map(([k, v]) => [k, v.length ? v[v.length - 1] : NaN]));
 }
 
-/** Fixed noise (or latent points) decoded after every epoch, so training can be watched. */
+/**
+ * Fixed noise (or latent points) decoded after every epoch, so training can be watched. A GAN's
+ * epoch pictures use training's moving BatchNorm statistics (recomputing them every epoch would
+ * cost BATCHNORM_BATCHES generator passes each time); the final pictures use recomputed ones.
+ */
 async function drawEpochSamples(model: Vae | Gan, path: string): Promise<void> {
   model.eval();
   if (model instanceof Vae) {
