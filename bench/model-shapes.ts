@@ -1,4 +1,4 @@
-// The layer shapes of the models in /work/shared/MODELS.md (and the MLP example), at their
+// The layer shapes of the models in docs/models.md (and the MLP example), at their
 // training batch sizes: what the bench measures kernels on, so that a row's number says something
 // about a training step. Shapes per layer, NHWC; B is the batch.
 

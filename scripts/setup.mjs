@@ -359,7 +359,8 @@ function hasBackportsSource() {
 
 /**
  * What to install for the backend that was asked for, as steps a root shell can run.
- * Debian 12's own Vulkan driver is too old for Dawn (see DESIGN.md), hence backports there.
+ * Debian 12's own Vulkan driver (Mesa 22.3) is too old for Dawn: it refuses the adapter
+ * ("Vulkan shaderUniform*ArrayDynamicIndexing required"), hence backports there.
  */
 function installPlan(backend) {
   const release = osRelease();

@@ -20,7 +20,7 @@ test.before(async () => {
 
 const B = 2;
 
-/** Runs `x` through `layers`, asserting each output shape (per image, as MODELS.md lists them). */
+/** Runs `x` through `layers`, asserting each output shape (per image, as docs/models.md lists them). */
 function expectShapes(name: string, x: Tensor, steps: [Module | ((t: Tensor) => Tensor), number[]][]): void {
   noGrad(() =>
     tidy(() => {
@@ -44,7 +44,7 @@ function oneHotRows(labels: number[]): Tensor {
   return tensor(data, [labels.length, 10]);
 }
 
-test("output shapes equal Keras's for every layer of MODELS.md", () => {
+test("output shapes equal Keras's for every layer of docs/models.md", () => {
   manualSeed(1);
   const image = zeros([B, 28, 28, 1]);
   const relu = { activation: 'relu', padding: 'same' } as const;

@@ -127,7 +127,7 @@ function withLabelPlanes(images: Float32Array, labels: number[]): Float32Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Shapes and parameter counts (Keras's model.summary() numbers, by hand from MODELS.md).
+// 1. Shapes and parameter counts (Keras's model.summary() numbers, by hand from docs/models.md).
 
 test('VAE: encoder heads [B, 2], decoder logits [B, 28, 28, 1], images in [0, 1]; Keras parameter counts', async () => {
   const vae = new Vae({ seed: 1 });

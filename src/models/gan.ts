@@ -1,5 +1,5 @@
 // The seed's DCGAN (TensorFlow's DCGAN tutorial) and its conditional variant; see
-// shared/MODELS.md for every layer. Images live in [−1, 1] (tanh output).
+// docs/models.md for every layer. Images live in [−1, 1] (tanh output).
 //
 //   generator:     noise(100) [+ one-hot(10)] → Dense 7·7·256 (no bias) → BN → LeakyReLU → Reshape
 //                  → ConvT 128 5×5 s1 → BN → LReLU → ConvT 64 5×5 s2 → BN → LReLU → ConvT 1 5×5 s2 tanh

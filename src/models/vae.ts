@@ -1,4 +1,4 @@
-// The seed's VAE (keras.io "Variational AutoEncoder"), layer for layer; see shared/MODELS.md.
+// The seed's VAE (keras.io "Variational AutoEncoder"), layer for layer; see docs/models.md.
 //
 //   encoder: 28×28×1 → Conv 32 s2 → Conv 64 s2 → Flatten → Dense 16 → (zMean, zLogVar) ∈ R²
 //   decoder: z → Dense 7·7·64 → Reshape → ConvT 64 s2 → ConvT 32 s2 → ConvT 1 s1 → logits 28×28×1

@@ -34,7 +34,7 @@
 //           then each computes a 4×4 block from it, so every global load is reused 16 times.
 //           The im2col address of every staged element is computed with divisions. Outputs
 //           with fewer than 16 columns (channels) would be mostly padding; they run direct.
-// On llvmpipe (the CPU driver this project is developed on) direct runs the MODELS.md layers at
+// On llvmpipe (the CPU driver this project is developed on) direct runs the models' layers (docs/models.md) at
 // 2–10 GFLOP/s, 2–4× faster than tiled and at least as fast as TensorFlow.js's WebGPU backend
 // (its implicit-GEMM conv2d, its naive weight-gradient) on every one; see docs/kernels.md and
 // `npm run bench -- --filter conv`. Whether tiled wins on a discrete GPU has not been measured yet.
