@@ -31,6 +31,10 @@ export function formatQuality(q: QualityFigures, kind: string): string[] {
 export function printTrainSummary(s: TrainRunSummary, out: string): void {
   const losses = Object.entries(s.finalLosses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
   console.log(`\n${s.model}: ${s.epochs} epoch(s) on ${s.trainImages} images in ${s.seconds.toFixed(1)} s (${Math.round(s.imagesPerSecond)} images/s); last step: ${losses}`);
+  if (s.channels && s.channels.width !== 1) {
+    const c = s.channels;
+    console.log(`channels: ${c.width} of the tutorial's (generator ${c.generator.join('/')}, discriminator ${c.discriminator.join('/')}; the tutorial's: 256/128/64, 64/128)`);
+  }
   if (s.interrupted) console.log('stopped early: run again with --resume to continue');
   if (s.batchNormStatistics) {
     const b = s.batchNormStatistics;

@@ -65,6 +65,7 @@ try {
       evalImages: preset.evalImages,
       evaluate: flags.evaluate,
       judgePath: flags.judge,
+      modelConfig: preset.model,
     });
     printTrainSummary(summary, out);
   }
