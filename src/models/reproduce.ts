@@ -291,7 +291,7 @@ export async function reproduce(o: ReproduceOptions = {}): Promise<ReproduceResu
       continue;
     }
     const imagesPerEpoch = Math.min(row.plan.limit ?? Infinity, 60_000);
-    const speed = await measureSpeed(row.plan, timingSteps, o.modelConfig?.[row.plan.kind]);
+    const speed = await measureSpeed(row.plan, timingSteps, { ...row.plan.preset.model, ...o.modelConfig?.[row.plan.kind] });
     estimates.push(estimateFor(row, speed, imagesPerEpoch));
   }
   const estimate = estimates.length ? formatEstimate(estimates, adapter, timingSteps) : ['nothing left to train'];
@@ -317,7 +317,7 @@ export async function reproduce(o: ReproduceOptions = {}): Promise<ReproduceResu
       judgePath: o.judgePath,
       progress: o.progress,
       testLimit: o.testLimit,
-      modelConfig: o.modelConfig?.[plan.kind],
+      modelConfig: { ...plan.preset.model, ...o.modelConfig?.[plan.kind] },
       batchNormBatches: o.batchNormBatches,
       log,
     });

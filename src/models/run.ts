@@ -199,6 +199,12 @@ export function recomputeGeneratorStatistics(gan: Gan, batches: number, batchSiz
   return { batches, batchSize, seed: BATCHNORM_SEED, step };
 }
 
+/** A GAN's width and the channel counts it gives, for the summary. */
+function channelsOf(width: number): NonNullable<TrainRunSummary['channels']> {
+  const { g, d } = ganChannels(width);
+  return { width, generator: g, discriminator: d };
+}
+
 function lastOf(history: LossHistory): Record<string, number> {
   return Object.fromEntries(Object.entries(history).map(([k, v]) => [k, v.length ? v[v.length - 1] : NaN]));
 }
@@ -466,7 +472,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
       finalLosses: lastOf(result.history),
       adapter: gpu.info.description,
       interrupted: result.interrupted,
-      ...(model instanceof Gan ? { channels: { width: model.config.width, generator: ganChannels(model.config.width).g, discriminator: ganChannels(model.config.width).d } } : {}),
+      ...(model instanceof Gan ? { channels: channelsOf(model.config.width) } : {}),
       pictures,
       ...(batchNormStatistics ? { batchNormStatistics } : {}),
     };
