@@ -93,4 +93,18 @@ test('progress prints plain lines about every 10% when not on a terminal', () =>
   assert.is(formatDuration(3700), '1h01m');
 });
 
+test('a resumed epoch counts only the images trained since it resumed in its img/s', async () => {
+  const stream = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
+  const resumed = new EpochProgress({ epoch: 2, epochs: 3, total: 60000, stream, startAt: 50000 });
+  const fresh = new EpochProgress({ epoch: 2, epochs: 3, total: 60000, stream });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  resumed.update(50100, 1);
+  fresh.update(100, 1);
+  resumed.stop();
+  fresh.stop();
+  // 100 images in about 50 ms either way (the resumed bar once claimed 50,100 in that time).
+  assert.ok(resumed.imagesPerSecond < 3000, `resumed: ${resumed.imagesPerSecond} img/s`);
+  assert.ok(Math.abs(resumed.imagesPerSecond - fresh.imagesPerSecond) / fresh.imagesPerSecond < 0.5, `${resumed.imagesPerSecond} vs ${fresh.imagesPerSecond}`);
+});
+
 test.run();

@@ -15,6 +15,8 @@ export interface EpochProgressOptions {
   enabled?: boolean;
   /** Force the plain-line form even on a terminal. */
   plain?: boolean;
+  /** Images of this epoch done before this bar started (a resumed run): not counted in img/s. */
+  startAt?: number;
 }
 
 export function formatDuration(seconds: number): string {
@@ -39,6 +41,7 @@ export class EpochProgress {
   private readonly prefix: string;
   private nextPlainAt: number;
   private done = 0;
+  private readonly startAt: number;
   private loss: number | undefined;
   // Images and time at the last loss read-back. Steps are recorded faster than the GPU runs
   // them, so only a read-back (which waits for the GPU) tells how fast training really goes.
@@ -50,6 +53,8 @@ export class EpochProgress {
     this.enabled = options.enabled ?? true;
     const width = String(options.epochs).length;
     this.prefix = `epoch ${String(options.epoch).padStart(width)}/${options.epochs}`;
+    this.startAt = options.startAt ?? 0;
+    this.done = this.syncedDone = this.startAt;
     this.nextPlainAt = options.total / 10;
     if (this.enabled && this.stream.isTTY && !options.plain) {
       this.bar = new SingleBar({
@@ -76,8 +81,8 @@ export class EpochProgress {
 
   /** Images per second up to the last read-back (or stop()). */
   get imagesPerSecond(): number {
-    if (this.stopped !== undefined) return this.done / Math.max(this.elapsed, 1e-9);
-    return this.syncedDone / Math.max(this.syncedAt, 1e-9);
+    if (this.stopped !== undefined) return (this.done - this.startAt) / Math.max(this.elapsed, 1e-9);
+    return (this.syncedDone - this.startAt) / Math.max(this.syncedAt, 1e-9);
   }
 
   /**
@@ -93,7 +98,7 @@ export class EpochProgress {
     }
     if (!this.enabled) return;
     const rate = this.imagesPerSecond;
-    const known = this.syncedDone > 0;
+    const known = this.syncedDone > this.startAt;
     const eta = known ? formatDuration((this.options.total - done) / Math.max(rate, 1e-9)) : '…';
     if (this.bar) {
       this.bar.update(done, { loss: formatLoss(this.loss), rate: known ? Math.round(rate) : '…', eta });

@@ -150,8 +150,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   try {
     for (let epoch = progress.epoch; epoch < epochs && !interrupted; epoch++) {
       const startBatch = progress.batchInEpoch;
-      const bar = new EpochProgress({ epoch: epoch + 1, epochs, total: data.count, enabled: o.progress ?? true });
       let done = Math.min(startBatch * batchSize, data.count);
+      const bar = new EpochProgress({ epoch: epoch + 1, epochs, total: data.count, enabled: o.progress ?? true, startAt: done });
       const epochFirstStep = progress.step - startBatch; // history holds every step since the run began
       for (const batch of data.batches(epoch, { batchSize, seed: runSeed })) {
         if (batch.index < startBatch) continue;
