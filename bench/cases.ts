@@ -15,7 +15,8 @@ import { randomProgram, randomReference, type Distribution } from '../src/kernel
 import { sizeOf } from '../src/kernels/shapes.ts';
 import { matmulTarget, sum } from '../src/core/ops.ts';
 import { batchNorm, conv2dFilterGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose, getConvVariant } from '../src/core/conv-ops.ts';
-import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference } from '../src/kernels/conv/conv2d.ts';
+import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
+import { getGpu } from '../src/core/device.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { batchNormReference } from '../src/kernels/conv/batchnorm.ts';
 import { dropoutProgram, dropoutReference } from '../src/kernels/conv/dropout.ts';
@@ -412,7 +413,7 @@ type ConvPass = 'fwd' | 'dX' | 'dW';
  * it, the weight-gradient's split-K sum included). `g` is the forward convolution's view: for a
  * transposed layer it maps the transposed output back to the transposed input.
  */
-function convSetup(l: ConvLayer, pass: ConvPass): () => CaseRun {
+function convSetup(l: ConvLayer, pass: ConvPass, variant: ConvVariant): () => CaseRun {
   return () => {
     const xShape = [l.batch, l.inH, l.inW, l.inC];
     const wShape = convWeightShape(l);
@@ -432,21 +433,21 @@ function convSetup(l: ConvLayer, pass: ConvPass): () => CaseRun {
     const conv = (src: number[]): CaseRun =>
       opCase({
         inputs: [{ data: uniformData(sizeOf(src), 21), shape: src }, w],
-        fn: ([a, b]) => conv2dRaw(a, b, g),
+        fn: ([a, b]) => conv2dRaw(a, b, g, undefined, undefined, variant),
         reference: ([a, b]) => [perImageExpected(conv2dReference, a, b, g, inPer, outPer)],
         tolerance: matmulTolerance(kConv),
       });
     const inputGrad = (src: number[], transposeOp: boolean): CaseRun =>
       opCase({
         inputs: [{ data: uniformData(sizeOf(src), 21), shape: src }, w],
-        fn: ([a, b]) => (transposeOp ? conv2dTranspose(a, b, { stride: l.stride, padding: l.padding }) : conv2dInputGradRaw(a, b, g)),
+        fn: ([a, b]) => (transposeOp ? conv2dTranspose(a, b, { stride: l.stride, padding: l.padding, variant }) : conv2dInputGradRaw(a, b, g, variant)),
         reference: ([a, b]) => [perImageExpected(transposeOp ? conv2dTransposeReference : conv2dInputGradReference, a, b, g, outPer, inPer)],
         tolerance: matmulTolerance(kGrad),
       });
     const weightGrad = (): CaseRun =>
       opCase({
         inputs: [{ data: uniformData(sizeOf(gIn), 21), shape: gIn }, { data: uniformData(sizeOf(gOut), 23), shape: gOut }],
-        fn: ([a, b]) => conv2dFilterGradRaw(a, b, g),
+        fn: ([a, b]) => conv2dFilterGradRaw(a, b, g, variant),
         reference: ([a, b]) => [weightGradExpected(a, b, g)],
         tolerance: matmulTolerance(kW),
       });
@@ -507,10 +508,15 @@ function batchNormSetup(shape: number[], backward: boolean): () => CaseRun {
  * Rows for conv2d / conv2dTranspose (forward, input-gradient, weight-gradient), batchNorm and
  * dropout at the models' shapes, through the core functions the models call. Large layers are
  * verified on a sample (first and last images; one input channel of the weight-gradient).
+ * Each convolution pass has a row per register-blocked variant the device runs (direct, and
+ * subgroup where it has subgroups); the default one is the quick row and the peer's.
  */
 export function convFamilyCases(): BenchCase[] {
   const out: BenchCase[] = [];
-  for (const l of CONV_LAYERS) {
+  const chosen = getConvVariant();
+  const variants: ConvVariant[] = getGpu().info.hasSubgroups ? ['direct', 'subgroup'] : ['direct'];
+  if (!variants.includes(chosen)) variants.push(chosen);
+  for (const l of CONV_LAYERS) for (const variant of variants) {
     const x = [l.batch, l.inH, l.inW, l.inC];
     const w = convWeightShape(l);
     const y = convOutShape(l);
@@ -523,12 +529,12 @@ export function convFamilyCases(): BenchCase[] {
       out.push({
         group: 'conv',
         kernel: `${l.name} ${short}`,
-        variant: getConvVariant(),
+        variant,
         shape: `${dims(x)} * ${dims(w)} s${l.stride} → ${dims(y)}`,
         metric: 'flops',
-        quick: l.name === 'vae.enc.conv1' && short !== 'dX',
-        setup: convSetup(l, short),
-        peer: { op, x, w, stride: l.stride, padding: l.padding },
+        quick: variant === chosen && l.name === 'vae.enc.conv1' && short !== 'dX',
+        setup: convSetup(l, short, variant),
+        ...(variant === chosen ? { peer: { op, x, w, stride: l.stride, padding: l.padding } } : {}),
         work: { flops: convFlops(l) },
       });
     }

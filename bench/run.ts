@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { init, getGpu } from '../src/core/device.ts';
 import { MATMUL_VARIANTS } from '../src/kernels/matmul.ts';
+import { CONV_VARIANTS } from '../src/kernels/conv/conv2d.ts';
 import { allCases, peakCases, DEFAULT_SIZES, QUICK_SIZES } from './cases.ts';
 import { bestClock, runCase, DEFAULT_OPTIONS, type BenchCase, type HarnessOptions, type Peak, type PeerRunner, type Row } from './harness.ts';
 import { printTraining, TablePrinter, SCHEMA, type BenchReport } from './report.ts';
@@ -29,7 +30,7 @@ export interface BenchOptions {
 }
 
 /** Every known variant name (for --variant's check). */
-export const KNOWN_VARIANTS: string[] = [...MATMUL_VARIANTS, 'auto'];
+export const KNOWN_VARIANTS: string[] = [...new Set([...MATMUL_VARIANTS, 'auto', ...CONV_VARIANTS])];
 
 function gitCommit(): string | null {
   try {

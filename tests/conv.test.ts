@@ -4,7 +4,8 @@ import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { conv2d, conv2dInputGradRaw, conv2dFilterGradRaw } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dInputGradRaw, conv2dFilterGradRaw, getConvVariant, setConvVariant } from '../src/core/conv-ops.ts';
+import { getGpu } from '../src/core/device.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dFilterGradReference, filterGradSplits, type ConvVariant,
 } from '../src/kernels/conv/conv2d.ts';
@@ -93,6 +94,39 @@ test('direct: forward (bias + leakyRelu), input- and weight-gradient vs referenc
   for (const c of allCases()) await checkCase(c, 'direct', seed++);
 });
 
+// The subgroup variant is direct with the column operand loaded once per subgroup and broadcast;
+// its blocks are laid out differently (a workgroup shares one column block, rows padded to whole
+// workgroups), so it is checked on the same cases. Devices without subgroups skip it.
+test('subgroup: forward, input- and weight-gradient vs references, every kernel × stride × padding', async () => {
+  if (!getGpu().info.hasSubgroups) {
+    console.log('  (skipped: this device has no subgroups)');
+    return;
+  }
+  let seed = 400;
+  for (const c of allCases()) await checkCase(c, 'subgroup', seed++);
+  // Many row blocks (3·28·28 = 2,352 rows: 294 blocks of 8, padded to 320) over 3 column blocks.
+  await checkCase({ batch: 3, h: 28, w: 28, inC: 3, outC: 20, k: 5, s: 1, padding: 'same' }, 'subgroup', 450);
+  await checkCase({ batch: 3, h: 28, w: 28, inC: 7, outC: 33, k: 5, s: 2, padding: 'same' }, 'subgroup', 451);
+});
+
+test('the default variant: subgroup where the device has subgroups, else direct; asking for subgroup without them is refused', () => {
+  const info = getGpu().info;
+  assert.is(getConvVariant(), info.hasSubgroups ? 'subgroup' : 'direct');
+  const had = info.hasSubgroups;
+  try {
+    info.hasSubgroups = false;
+    assert.is(getConvVariant(), 'direct');
+    assert.throws(() => setConvVariant('subgroup'), /subgroups/);
+    assert.throws(() => conv2d(tensor([1], [1, 1, 1, 1]), tensor([1], [1, 1, 1, 1]), { variant: 'subgroup' }), /conv2d: variant 'subgroup' needs WebGPU's 'subgroups'/);
+    setConvVariant('direct');
+    assert.is(getConvVariant(), 'direct');
+  } finally {
+    info.hasSubgroups = had;
+    setConvVariant('auto');
+  }
+  assert.is(getConvVariant(), had ? 'subgroup' : 'direct');
+});
+
 test('every fused activation', async () => {
   for (const activation of ACTIVATIONS) await checkCase({ batch: 2, h: 9, w: 7, inC: 5, outC: 3, k: 3, s: 2, padding: 'same' }, 'direct', 50, activation);
 });
@@ -106,7 +140,8 @@ test('naive and tiled variants agree with the references', async () => {
 });
 
 test('wider layers: channels past the 8×8 blocks and 64-wide tiles, non-square stride', async () => {
-  for (const variant of ['direct', 'tiled'] as const) {
+  const variants: ConvVariant[] = getGpu().info.hasSubgroups ? ['direct', 'subgroup', 'tiled'] : ['direct', 'tiled'];
+  for (const variant of variants) {
     await checkCase({ batch: 2, h: 6, w: 5, inC: 13, outC: 70, k: 3, s: 2, padding: 'same' }, variant, 200);
     await checkCase({ batch: 1, h: 5, w: 9, inC: 65, outC: 3, k: 4, s: 1, padding: 'valid' }, variant, 201);
   }

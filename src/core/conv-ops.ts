@@ -13,8 +13,9 @@ import { launch, assertFloat, reduceRaw, sumTo, activationGradFromOutput, max } 
 import { ACTIVATIONS, type Activation } from '../kernels/matmul.ts';
 import {
   conv2dFilterGradProgram, conv2dInputGradProgram, conv2dProgram, filterGradSplits,
-  CONV_VARIANTS, type ConvEpilogue, type ConvVariant,
+  CONV_VARIANTS, SUBGROUP_CONV_VARIANTS, type ConvEpilogue, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
+import { getGpu } from './device.ts';
 import { conv2dTransposeProgram } from '../kernels/conv/conv2d-transpose.ts';
 import {
   bnApplyProgram, bnChunks, bnFinalizeProgram, bnGradFinalizeProgram, bnGradInputProgram, bnGradPartialProgram,
@@ -36,14 +37,25 @@ function assertLive(op: string, ...ts: Tensor[]): void {
 
 // ---------------------------------------------------------------- convolution
 
-let defaultConvVariant: ConvVariant = 'direct';
-/** Chooses the convolution kernels every op uses (the bench switches it). */
-export function setConvVariant(v: ConvVariant): void {
-  if (!CONV_VARIANTS.includes(v)) throw new RangeError(`setConvVariant: '${v}' is not one of ${CONV_VARIANTS.join(', ')}`);
-  defaultConvVariant = v;
+let chosenConvVariant: ConvVariant | undefined;
+/**
+ * Chooses the convolution kernels every op uses (the bench switches it); 'auto' (the start):
+ * 'subgroup' where the device has subgroups, else 'direct'.
+ */
+export function setConvVariant(v: ConvVariant | 'auto'): void {
+  if (v !== 'auto') checkVariant('setConvVariant', v);
+  chosenConvVariant = v === 'auto' ? undefined : v;
 }
+/** The variant ops use unless told otherwise: setConvVariant's, else the fastest this device runs. */
 export function getConvVariant(): ConvVariant {
-  return defaultConvVariant;
+  return chosenConvVariant ?? (getGpu().info.hasSubgroups ? 'subgroup' : 'direct');
+}
+
+function checkVariant(op: string, v: ConvVariant): void {
+  if (!CONV_VARIANTS.includes(v)) throw new RangeError(`${op}: variant '${v}' is not one of ${CONV_VARIANTS.join(', ')}`);
+  if (SUBGROUP_CONV_VARIANTS.includes(v) && !getGpu().info.hasSubgroups) {
+    throw new RangeError(`${op}: variant '${v}' needs WebGPU's 'subgroups' feature with subgroups of at least 8, which this device (${getGpu().info.description}) lacks; use 'direct'`);
+  }
 }
 
 export interface Conv2dOptions {
@@ -73,24 +85,22 @@ function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogu
       throw new RangeError(`${op}: bias ${formatShape(o.bias.shape)} must be [${channels}], one per output channel`);
     }
   }
-  if (o.variant !== undefined && !CONV_VARIANTS.includes(o.variant)) {
-    throw new RangeError(`${op}: variant '${o.variant}' is not one of ${CONV_VARIANTS.join(', ')}`);
-  }
+  if (o.variant !== undefined) checkVariant(op, o.variant);
   return { hasBias: !!o.bias, activation, alpha };
 }
 
 /** Forward-only conv2d for a checked geometry (also the transposed convolution's dx). */
-export function conv2dRaw(x: Tensor, w: Tensor, g: ConvGeometry, epilogue?: ConvEpilogue, bias?: Tensor, variant = defaultConvVariant): Tensor {
+export function conv2dRaw(x: Tensor, w: Tensor, g: ConvGeometry, epilogue?: ConvEpilogue, bias?: Tensor, variant = getConvVariant()): Tensor {
   return launch(conv2dProgram(g, epilogue, variant), [x, w, bias ?? x], convOutputShape(g));
 }
 
 /** Forward-only input-gradient of conv2d: dy [batch, outH, outW, outC] → dx. */
-export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, variant = defaultConvVariant): Tensor {
+export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, variant = getConvVariant()): Tensor {
   return launch(conv2dInputGradProgram(g, undefined, variant), [dy, w, dy], convInputShape(g));
 }
 
 /** Forward-only weight-gradient of conv2d: x, dy → dw [kh, kw, inC, outC] (split-K, then a sum). */
-export function conv2dFilterGradRaw(x: Tensor, dy: Tensor, g: ConvGeometry, variant = defaultConvVariant): Tensor {
+export function conv2dFilterGradRaw(x: Tensor, dy: Tensor, g: ConvGeometry, variant = getConvVariant()): Tensor {
   const splits = filterGradSplits(g, variant);
   const wShape = convWeightShape(g);
   const partial = launch(conv2dFilterGradProgram(g, splits, variant), [x, dy], [splits, ...wShape]);
@@ -119,7 +129,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   checkInputs('conv2d', x, w);
   const g = conv2dGeometry(x.shape, w.shape, options.stride ?? 1, options.padding ?? 'valid');
   const epilogue = epilogueOf('conv2d', options, g.outC);
-  const variant = options.variant ?? defaultConvVariant;
+  const variant = options.variant ?? getConvVariant();
   const bias = options.bias;
   const y = conv2dRaw(x, w, g, epilogue, bias, variant);
   const inputs = bias ? [x, w, bias] : [x, w];
@@ -144,7 +154,7 @@ export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {
   checkInputs('conv2dTranspose', x, w);
   const g = conv2dTransposeGeometry(x.shape, w.shape, options.stride ?? 1, options.padding ?? 'valid');
   const epilogue = epilogueOf('conv2dTranspose', options, g.inC);
-  const variant = options.variant ?? defaultConvVariant;
+  const variant = options.variant ?? getConvVariant();
   const bias = options.bias;
   const y = launch(conv2dTransposeProgram(g, epilogue, variant), [x, w, bias ?? x], convInputShape(g));
   const inputs = bias ? [x, w, bias] : [x, w];

@@ -17,6 +17,11 @@ export interface DeviceInfo {
   architecture: string;
   isSoftware: boolean;
   hasTimestampQuery: boolean;
+  /**
+   * The device has WGSL's subgroup operations (the 'subgroups' feature) with subgroups of at
+   * least 8 invocations, as the 'subgroup' convolution kernels need (llvmpipe: 8; GPUs: 8–128).
+   */
+  hasSubgroups: boolean;
 }
 
 export interface Gpu {
@@ -119,6 +124,8 @@ async function open(): Promise<Gpu> {
   for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  const subgroupMin = adapter.info.subgroupMinSize ?? 0;
+  if (adapter.features.has('subgroups') && subgroupMin >= 8) requiredFeatures.push('subgroups');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
 
   lostReason = undefined;
@@ -139,6 +146,7 @@ async function open(): Promise<Gpu> {
     architecture: a.architecture,
     isSoftware,
     hasTimestampQuery: device.features.has('timestamp-query'),
+    hasSubgroups: device.features.has('subgroups'),
   };
   current = { device, adapter, info, limits: device.limits };
   return current;

@@ -29,6 +29,12 @@
 //           inside — so each step reads 8 + 8 values and does 64 FMAs, with no index arithmetic
 //           in the inner loop (the im2col addresses change only per tap). Operands come straight
 //           from global memory (caches do the sharing), with no barriers.
+//   subgroup direct, but the TN column values of a step (the weights, or dy for the weight-
+//           gradient), which every invocation of a subgroup needs alike, are loaded once per
+//           subgroup, one per lane, and handed round with subgroupBroadcast: 8 loads + 1 load
+//           per 64 FMAs instead of 8 + 8. On a CPU driver every load is a gather of one value
+//           per SIMD lane, the dearest instruction in the loop; a broadcast is a register
+//           shuffle. Needs WebGPU's 'subgroups' feature (the default where the device has it).
 //   tiled   the matmul's workgroup tiling (matmul.ts v3): 256 invocations stage a 64×8 slice
 //           of the im2col matrix and an 8×64 slice of the other operand in workgroup memory,
 //           then each computes a 4×4 block from it, so every global load is reused 16 times.
@@ -41,7 +47,8 @@
 // Thread layout of naive and direct: 64 invocations per workgroup; invocation i of the launch
 // owns row block i / colBlocks and column block i % colBlocks, so neighbouring invocations
 // share the rows (same input pixels: one broadcast load) and read neighbouring channels of the
-// weights (coalesced). Thread layout of tiled: 16×16 invocations per workgroup, one 64×64 output
+// weights (coalesced). Subgroup turns this round: a whole workgroup owns one column block and
+// 64 consecutive row blocks (see SHARED_BLOCK_WGSL). Thread layout of tiled: 16×16 invocations per workgroup, one 64×64 output
 // tile per workgroup, grid (N/64, M/64, z). All variants fuse the epilogue (bias, activation)
 // into the single write of the output.
 
@@ -49,8 +56,10 @@ import { activationCode, ACTIVATION_WGSL, activationReference, type Activation }
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Grid, type Program } from '../program.ts';
 import { convFlops, type ConvGeometry } from './geometry.ts';
 
-export type ConvVariant = 'naive' | 'direct' | 'tiled';
-export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'tiled'];
+export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'tiled';
+export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'tiled'];
+/** Variants whose WGSL needs the device's 'subgroups' feature (with subgroups of at least 8). */
+export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup'];
 
 export interface ConvEpilogue {
   hasBias: boolean;
@@ -106,8 +115,8 @@ function uniforms(g: ConvGeometry, colBlocks: number, chunk: number, alpha: numb
 // Shared head of the register-blocked kernels: bindings (inputs a, b, bias; output out) and the
 // invocation's block. Rows past the end are clamped to the last row (computed, never stored), so
 // the inner loops need no bounds checks.
-function directHead(tm: number, tn: number, rowsExpr: string, epilogue = true): string {
-  return /* wgsl */ `
+function directHead(tm: number, tn: number, rowsExpr: string, epilogue: boolean, shared: boolean): string {
+  return /* wgsl */ `${shared ? 'enable subgroups;' : ''}
 ${PARAMS_WGSL}
 ${bindingsWgsl(epilogue)}
 ${LINEAR_WORKGROUP_WGSL}
@@ -116,12 +125,59 @@ const TN = ${tn}u;
 
 // The output block of this invocation: rows m0 … m0+TM−1, columns n0 … n0+TN−1.
 struct Block { m0: u32, n0: u32, rows: u32, valid: bool }
-fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
+${shared ? SHARED_BLOCK_WGSL : `fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
   let item = linearWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
   let m0 = (item / params.colBlocks) * TM;
   let n0 = (item % params.colBlocks) * TN;
   return Block(m0, n0, rows, m0 < ${rowsExpr});
+}`}`;
+}
+
+// The subgroup variant's block: every invocation of a workgroup (so of each of its subgroups)
+// works on the same columns n0 … n0+TN−1 and on its own rows, so the TN column values of a step
+// are the same for the whole subgroup: TN lanes load one each, and subgroupBroadcast hands them
+// round. Row blocks are padded to a multiple of the workgroup, so the column block is a function
+// of the workgroup alone (uniform), and rows past the end are computed on clamped addresses and
+// never stored (they cannot leave early: a subgroup operation needs every lane).
+const SHARED_BLOCK_WGSL = /* wgsl */ `
+fn paddedRowBlocks(rows: u32) -> u32 { return ((rows + TM - 1u) / TM + ${WORKGROUP - 1}u) / ${WORKGROUP}u * ${WORKGROUP}u; }
+// The workgroup's first column (uniform: WGSL's analysis must see that lid plays no part).
+fn sharedColumn(wid: vec3u, nwg: vec3u, rows: u32) -> u32 {
+  return (linearWorkgroup(wid, nwg) * ${WORKGROUP}u / paddedRowBlocks(rows)) * TN;
+}
+fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
+  let m0 = (linearWorkgroup(wid, nwg) * ${WORKGROUP}u % paddedRowBlocks(rows) + lid) * TM;
+  return Block(m0, sharedColumn(wid, nwg, rows), rows, m0 < rows);
 }`;
+
+// The TN column values of one step, \`bv\`: loaded by every invocation (direct), or loaded once
+// per subgroup, 8 columns per load, lane l holding column n0 + 8q + l, and broadcast (subgroup).
+// \`at\` is the index expression of a column.
+function columnValuesWgsl(tn: number, shared: boolean, at: (col: string) => string): string {
+  if (!shared) return `var bv: array<f32, TN>;
+        for (var j = 0u; j < TN; j++) { bv[j] = b[${at('col[j]')}]; }`;
+  const loads = Math.ceil(tn / 8);
+  const mine = Array.from({ length: loads }, (_, q) => `let mine${q} = b[${at(`lane[${q}]`)}];`).join('\n        ');
+  const lanes = Array.from({ length: tn }, (_, j) => `subgroupBroadcast(mine${j >> 3}, ${j & 7}u)`).join(', ');
+  return `${mine}
+        var bv = array<f32, TN>(${lanes});`;
+}
+
+// How an invocation leaves before its loops: at once when its rows are past the end (direct);
+// only with its whole workgroup (subgroup), when the workgroup is past the last column block.
+function earlyExitWgsl(shared: boolean, cols: string): string {
+  return shared
+    ? `if (sharedColumn(wid, nwg, rows) >= ${cols}) { return; }
+  // The columns this lane loads for its subgroup (subgroups have at least 8 lanes).
+  var lane: array<u32, (TN + 7u) / 8u>;
+  for (var q = 0u; q < (TN + 7u) / 8u; q++) { lane[q] = min(blk.n0 + 8u * q + sid % 8u, ${cols} - 1u); }`
+    : 'if (!blk.valid) { return; }';
+}
+
+function entryWgsl(shared: boolean): string {
+  return `@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32${shared ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {`;
 }
 
 function storeWgsl(rowsVar: string, cols: string, index: string, epilogue: boolean): string {
@@ -141,15 +197,12 @@ function storeWgsl(rowsVar: string, cols: string, index: string, epilogue: boole
 }
 
 // Forward: a = x [batch, inH, inW, inC], b = w [kH, kW, inC, outC], out = y.
-function directForwardWgsl(tm: number, tn: number): string {
-  return /* wgsl */ `
-${directHead(tm, tn, 'rows')}
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+function directForwardWgsl(tm: number, tn: number, shared: boolean): string {
+  return /* wgsl */ `${directHead(tm, tn, 'rows', true, shared)}
+${entryWgsl(shared)}
   let rows = params.batch * params.outH * params.outW;
   let blk = blockOf(wid, nwg, lid, rows);
-  if (!blk.valid) { return; }
+  ${earlyExitWgsl(shared, 'params.outC')}
   // Where each output row's receptive field starts (may be negative: padding).
   var xBatch: array<u32, TM>;
   var ihBase: array<i32, TM>;
@@ -177,8 +230,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
       var wAt = (kh * params.kW + kw) * params.inC * params.outC;
       for (var c = 0u; c < params.inC; c++) {
-        var bv: array<f32, TN>;
-        for (var j = 0u; j < TN; j++) { bv[j] = b[wAt + col[j]]; }
+        ${columnValuesWgsl(tn, shared, (n) => `wAt + ${n}`)}
         for (var i = 0u; i < TM; i++) {
           let av = select(0.0, a[xAt[i] + c], inside[i]);
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
@@ -212,17 +264,14 @@ fn phaseOf(z: u32) -> Phase {
 }`;
 
 // Input-gradient: a = dy [batch, outH, outW, outC], b = w [kH, kW, inC, outC], out = dx.
-function directInputGradWgsl(tm: number, tn: number): string {
-  return /* wgsl */ `
-${directHead(tm, tn, 'rows')}
+function directInputGradWgsl(tm: number, tn: number, shared: boolean): string {
+  return /* wgsl */ `${directHead(tm, tn, 'rows', true, shared)}
 ${PHASE_WGSL}
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${entryWgsl(shared)}
   let p = phaseOf(wid.z);
   let rows = params.batch * p.nH * p.nW;
   let blk = blockOf(wid, nwg, lid, rows);
-  if (!blk.valid) { return; }
+  ${earlyExitWgsl(shared, 'params.inC')}
   var dyBatch: array<u32, TM>;
   var qh: array<i32, TM>; // the output row that tap jh = 0 reads; tap jh reads qh − jh
   var qw: array<i32, TM>;
@@ -254,11 +303,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         inside[i] = oh >= 0 && oh < i32(params.outH) && ow >= 0 && ow < i32(params.outW);
         dyAt[i] = select(0u, dyBatch[i] + (u32(oh) * params.outW + u32(ow)) * params.outC, inside[i]);
       }
-      var wAt: array<u32, TN>;
-      for (var j = 0u; j < TN; j++) { wAt[j] = ((kh * params.kW + kw) * params.inC + col[j]) * params.outC; }
+      let tapAt = (kh * params.kW + kw) * params.inC;
       for (var c = 0u; c < params.outC; c++) {
-        var bv: array<f32, TN>;
-        for (var j = 0u; j < TN; j++) { bv[j] = b[wAt[j] + c]; }
+        ${columnValuesWgsl(tn, shared, (n) => `(tapAt + ${n}) * params.outC + c`)}
         for (var i = 0u; i < TM; i++) {
           let av = select(0.0, a[dyAt[i] + c], inside[i]);
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
@@ -273,16 +320,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // Weight-gradient, one split of K: a = x, b = dy, out = partial dw [splits, kH, kW, inC, outC].
 // SHARED_TAP (inC a multiple of TM): the TM rows of a block are TM consecutive input channels of
 // one tap, so they share one bounds check and one address.
-function directFilterGradWgsl(tm: number, tn: number): string {
-  return /* wgsl */ `
-${directHead(tm, tn, 'rows', false)}
+function directFilterGradWgsl(tm: number, tn: number, shared: boolean): string {
+  return /* wgsl */ `${directHead(tm, tn, 'rows', false, shared)}
 override SHARED_TAP: bool = false;
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${entryWgsl(shared)}
   let rows = params.kH * params.kW * params.inC;
   let blk = blockOf(wid, nwg, lid, rows);
-  if (!blk.valid) { return; }
+  ${earlyExitWgsl(shared, 'params.outC')}
   var tapH: array<i32, TM>;
   var tapW: array<i32, TM>;
   var chan: array<u32, TM>;
@@ -305,8 +349,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let batchStride = params.inH * params.inW * params.inC;
   var acc: array<array<f32, TN>, TM>;
   for (var k = kStart; k < kEnd; k++) {
-    var bv: array<f32, TN>;
-    for (var j = 0u; j < TN; j++) { bv[j] = b[k * params.outC + col[j]]; }
+    ${columnValuesWgsl(tn, shared, (n) => `k * params.outC + ${n}`)}
     let ihBase = i32(oh * params.strideH);
     let iwBase = i32(ow * params.strideW);
     if (SHARED_TAP) {
@@ -351,10 +394,10 @@ function directTile(variant: ConvVariant, cols: number): { tm: number; tn: numbe
   return { tm: 8, tn: cols };
 }
 
-function directWgsl(mode: Mode, tm: number, tn: number): string {
-  if (mode === 'forward') return directForwardWgsl(tm, tn);
-  if (mode === 'inputGrad') return directInputGradWgsl(tm, tn);
-  return directFilterGradWgsl(tm, tn);
+function directWgsl(mode: Mode, tm: number, tn: number, shared: boolean): string {
+  if (mode === 'forward') return directForwardWgsl(tm, tn, shared);
+  if (mode === 'inputGrad') return directInputGradWgsl(tm, tn, shared);
+  return directFilterGradWgsl(tm, tn, shared);
 }
 
 // ------------------------------------------------------------------ tiled (workgroup memory)
@@ -534,9 +577,12 @@ function tiledGrid(m: number, n: number, z: number): Grid {
   return [Math.ceil(n / BN), Math.ceil(m / BM), z];
 }
 
-function directGrid(rows: number, cols: number, tm: number, tn: number, z: number): { grid: Grid; colBlocks: number } {
+function directGrid(rows: number, cols: number, tm: number, tn: number, z: number, shared: boolean): { grid: Grid; colBlocks: number } {
   const colBlocks = Math.ceil(cols / tn);
-  const [x, y] = linearGrid(Math.ceil(rows / tm) * colBlocks, WORKGROUP);
+  const rowBlocks = Math.ceil(rows / tm);
+  // subgroup: each column block's row blocks padded to whole workgroups (SHARED_BLOCK_WGSL).
+  const perColumnBlock = shared ? Math.ceil(rowBlocks / WORKGROUP) * WORKGROUP : rowBlocks;
+  const [x, y] = linearGrid(perColumnBlock * colBlocks, WORKGROUP);
   return { grid: [x, y, z], colBlocks };
 }
 
@@ -556,9 +602,10 @@ function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: nu
   }
   const { tm, tn } = directTile(variant, cols);
   if (mode === 'filterGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
-  const { grid, colBlocks } = directGrid(rows, cols, tm, tn, z);
+  const shared = variant === 'subgroup';
+  const { grid, colBlocks } = directGrid(rows, cols, tm, tn, z, shared);
   return {
-    name: `${name}.${variant}`, wgsl: directWgsl(mode, tm, tn), overrides, inputs, outputs: 1,
+    name: `${name}.${variant}`, wgsl: directWgsl(mode, tm, tn, shared), overrides, inputs, outputs: 1,
     uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha), grid, flops: convFlops(g), bytes,
   };
 }
