@@ -43,6 +43,8 @@ export interface StepSettings {
   dropoutRate: number;
   /** The seeds of the discriminator's two Dropout layers (drop1, drop2). */
   dropoutSeeds: readonly [number, number];
+  /** cGAN: the matching-aware discriminator loss (real images with wrong digits as a third term). */
+  matchingAware?: boolean;
 }
 
 export interface GanState {
@@ -373,16 +375,26 @@ function copyNamed(p: Named): Named {
   return new Map([...p].map(([n, v]) => [n, Float64Array.from(v)]));
 }
 
-/** The discriminator's loss BCE(D(real), 1) + BCE(D(fake), 0) and its gradients, masks of calls 0 and 1. */
-function discriminatorLoss(d: Named, real: Float64Array, fake: Float64Array, dims: GanDims, s: StepSettings, step: number) {
-  const realTape = discriminatorForward(d, real, dropoutMasks(dims, s, step, 0), dims, s);
-  const fakeTape = discriminatorForward(d, fake, dropoutMasks(dims, s, step, 1), dims, s);
-  const realLoss = bceWithLogits(realTape.logits, 1);
-  const fakeLoss = bceWithLogits(fakeTape.logits, 0);
+/**
+ * The discriminator's loss BCE(D(real), 1) + BCE(D(fake), 0) and its gradients, masks of calls 0
+ * and 1; with `mismatched` (real images with wrong digits, call 2) the matching-aware loss
+ * BCE(D(real), 1) + ½·[BCE(D(fake), 0) + BCE(D(mismatched), 0)].
+ */
+function discriminatorLoss(d: Named, real: Float64Array, fake: Float64Array, dims: GanDims, s: StepSettings, step: number, mismatched?: Float64Array) {
+  const w = mismatched ? 0.5 : 1;
+  const terms: [Float64Array, number, number][] = [[real, 1, 1], [fake, 0, w]];
+  if (mismatched) terms.push([mismatched, 0, w]);
   const grads: Named = new Map();
-  addInto(grads, discriminatorBackward(d, realTape, realLoss.grad, dims, s).grads);
-  addInto(grads, discriminatorBackward(d, fakeTape, fakeLoss.grad, dims, s).grads);
-  return { loss: realLoss.loss + fakeLoss.loss, grads, fakeTape };
+  let loss = 0;
+  let fakeTape: DiscriminatorTape | undefined;
+  terms.forEach(([input, target, weight], call) => {
+    const tape = discriminatorForward(d, input, dropoutMasks(dims, s, step, call), dims, s);
+    const term = bceWithLogits(tape.logits, target);
+    loss += weight * term.loss;
+    addInto(grads, discriminatorBackward(d, tape, term.grad.map((g) => weight * g), dims, s).grads);
+    if (call === 1) fakeTape = tape;
+  });
+  return { loss, grads, fakeTape: fakeTape! };
 }
 
 // ---------------------------------------------------------------- the steps
@@ -415,10 +427,17 @@ export function phase2Digits(dims: GanDims, s: StepSettings): number[] {
   return Array.from({ length: dims.batch }, (_, i) => deriveSeed(seed, i) % dims.numClasses);
 }
 
+/** Matching-aware cGAN: a wrong digit per image, (y + 1 + deriveSeed(deriveSeed(seed, 303, step), i) mod (k − 1)) mod k. */
+export function wrongDigitsReference(labels: readonly number[], numClasses: number, seed: number, step: number): number[] {
+  const s = deriveSeed(seed, 303, step);
+  return labels.map((y, i) => (y + 1 + (deriveSeed(s, i) % (numClasses - 1))) % numClasses);
+}
+
 /**
  * The cGAN step. Phase 1 (dropout step 2·step): G makes images of the batch's digits from noise
  * deriveSeed(seed, 300, step) (training-mode BatchNorm: the moving statistics move), D's loss on
- * real and fake with their label planes, D's Adam step. Phase 2 (dropout step 2·step + 1): G
+ * real and fake with their label planes (matching-aware: and real with wrong digits, call 2,
+ * the fake and mismatched terms weighted ½), D's Adam step. Phase 2 (dropout step 2·step + 1): G
  * makes images of random digits from noise deriveSeed(seed, 302, step) (the statistics move
  * again), the updated D judges them (call 0), G's loss BCE(D(fake), 1), G's Adam step.
  */
@@ -426,7 +445,8 @@ export function cganStepReference(init: GanState, images: Float64Array, labels: 
   const gBuffers = copyNamed(init.gBuffers);
   const gen1 = generatorForward(init.g, generatorInput(dims, noise(dims, deriveSeed(s.seed, 300, s.step)), labels), dims, s);
   updateMovingStatistics(gBuffers, gen1, s);
-  const d = discriminatorLoss(init.d, discriminatorInput(dims, images, labels), discriminatorInput(dims, gen1.out, labels), dims, s, 2 * s.step);
+  const mismatched = s.matchingAware ? discriminatorInput(dims, images, wrongDigitsReference(labels, dims.numClasses, s.seed, s.step)) : undefined;
+  const d = discriminatorLoss(init.d, discriminatorInput(dims, images, labels), discriminatorInput(dims, gen1.out, labels), dims, s, 2 * s.step, mismatched);
   const dAfter = adamFirstStep(init.d, d.grads, s.adam);
 
   const digits = phase2Digits(dims, s);

@@ -15,7 +15,7 @@ import type { Batch } from '../src/data/batches.ts';
 import { Gan } from '../src/models/gan.ts';
 import type { Adam } from '../src/nn/optim.ts';
 import { adamReference, type AdamHyper } from '../src/kernels/optimizers.ts';
-import { cganStepReference, dcganStepReference, type GanDims, type GanState, type Named, type StepResult, type StepSettings } from './gan-reference.ts';
+import { cganStepReference, dcganStepReference, wrongDigitsReference, type GanDims, type GanState, type Named, type StepResult, type StepSettings } from './gan-reference.ts';
 
 test.before(async () => {
   await ready;
@@ -204,12 +204,12 @@ interface Observed {
 }
 
 /** Builds a fresh width-1/32 model, reads its initial state, runs trainStep once, reads everything, frees it all. */
-async function observeStep(dims: GanDims, seed: number, step: number): Promise<Observed> {
-  const gan = new Gan({ width: WIDTH, seed, lr: LR, beta1: BETA1, conditional: dims.conditional });
+async function observeStep(dims: GanDims, seed: number, step: number, matchingAware: boolean): Promise<Observed> {
+  const gan = new Gan({ width: WIDTH, seed, lr: LR, beta1: BETA1, conditional: dims.conditional, matchingAware });
   // Images in [−1, 1] (seeded, f32) and their digits.
   const images = f32(randomArray([dims.batch, 28, 28, 1], 1000 + seed, -1, 1));
   const labels = [3, 7, 0, 9, 4, 1].slice(0, dims.batch);
-  const batch: Batch = { x: tensor(images, [dims.batch, 28, 28, 1]), y: Gan.digits(labels), index: 0, size: dims.batch };
+  const batch: Batch = { x: tensor(images, [dims.batch, 28, 28, 1]), y: Gan.digits(labels), labels: Int32Array.from(labels), index: 0, size: dims.batch };
   try {
     const gNamed = gan.generator.namedParameters();
     const dNamed = gan.discriminator.namedParameters();
@@ -219,7 +219,7 @@ async function observeStep(dims: GanDims, seed: number, step: number): Promise<O
     const init: GanState = { g: await read(gNamed), d: await read(dNamed), gBuffers: await read(gan.generator.namedBuffers()) };
     const settings: StepSettings = {
       seed, step, adam: ADAM, bnMomentum: 0.99, bnEpsilon: 1e-3, leakyAlpha: 0.3, dropoutRate: 0.3,
-      dropoutSeeds: [gan.discriminator.drop1.seed, gan.discriminator.drop2.seed],
+      dropoutSeeds: [gan.discriminator.drop1.seed, gan.discriminator.drop2.seed], matchingAware,
     };
 
     const losses = gan.trainStep(batch, step);
@@ -241,16 +241,16 @@ async function observeStep(dims: GanDims, seed: number, step: number): Promise<O
 }
 
 /** One trainStep of the GPU model against the float64 reference of the same step. */
-async function checkOneStep(conditional: boolean, seed: number, step: number): Promise<void> {
+async function checkOneStep(conditional: boolean, seed: number, step: number, matchingAware = false): Promise<void> {
   const liveBefore = memory().liveTensors;
   const dims = DIMS(conditional);
-  const gpu = await observeStep(dims, seed, step);
+  const gpu = await observeStep(dims, seed, step, matchingAware);
   assert.is(memory().liveTensors, liveBefore, 'tensors left alive after the step and disposal');
 
   const ref: StepResult = conditional
     ? cganStepReference(gpu.init, gpu.images, gpu.labels, dims, gpu.settings)
     : dcganStepReference(gpu.init, gpu.images, dims, gpu.settings);
-  const name = conditional ? 'cGAN' : 'DCGAN';
+  const name = conditional ? (matchingAware ? 'matching-aware cGAN' : 'cGAN') : 'DCGAN';
   if (process.env.GAN_STEP_VERBOSE) console.log(`${name}: losses D ${gpu.dLoss} (ref ${ref.dLoss}), G ${gpu.gLoss} (ref ${ref.gLoss})`);
   assertWithin(`${name} discriminator loss`, [gpu.dLoss], [ref.dLoss], [LOSS_RTOL * Math.abs(ref.dLoss)]);
   assertWithin(`${name} generator loss`, [gpu.gLoss], [ref.gLoss], [LOSS_RTOL * Math.abs(ref.gLoss)]);
@@ -269,6 +269,35 @@ test('DCGAN trainStep (width 1/32, batch 4): losses, gradients, Adam-updated wei
 
 test('cGAN trainStep (both phases): losses, gradients, weights, and moving statistics moved twice match float64', async () => {
   await checkOneStep(true, 12, 3);
+});
+
+test('matching-aware cGAN trainStep: the third discriminator term (real images, wrong digits) matches float64 too', async () => {
+  await checkOneStep(true, 13, 4, true);
+});
+
+test('matching-aware: every wrong digit differs from the true one, all others drawn; refused where it cannot apply', async () => {
+  const gan = new Gan({ width: WIDTH, conditional: true, matchingAware: true, seed: 3 });
+  try {
+    const labels = Int32Array.from({ length: 900 }, (_, i) => i % 10);
+    const batch: Batch = { x: tensor(new Float32Array(900 * 784), [900, 28, 28, 1]), y: Gan.digits([...labels]), labels, index: 0, size: 900 };
+    const wrong = await gan.wrongDigits(batch, 7).toArray();
+    const seen = new Set<string>();
+    for (let i = 0; i < 900; i++) {
+      assert.ok(wrong[i] !== labels[i] && wrong[i] >= 0 && wrong[i] < 10, `image ${i}: digit ${labels[i]}, wrong ${wrong[i]}`);
+      seen.add(`${labels[i]}→${wrong[i]}`);
+    }
+    assert.is(seen.size, 90, 'each digit paired with each of the 9 others');
+    assert.equal([...wrong], wrongDigitsReference([...labels], 10, 3, 7));
+    batch.x.dispose();
+    batch.y.dispose();
+    const noHostLabels: Batch = { x: tensor(new Float32Array(784), [1, 28, 28, 1]), y: Gan.digits([1]), index: 0, size: 1 };
+    assert.throws(() => gan.wrongDigits(noHostLabels, 0), /needs the batch's digits on the host/);
+    noHostLabels.x.dispose();
+    noHostLabels.y.dispose();
+  } finally {
+    gan.dispose();
+  }
+  assert.throws(() => new Gan({ conditional: false, matchingAware: true }), /applies to the conditional GAN only/);
 });
 
 test.run();

@@ -21,6 +21,8 @@ export interface Batch {
   x: Tensor;
   /** Digits [size], i32. */
   y: Tensor;
+  /** The same digits on the host, where the data source has them (MnistGpu does). */
+  labels?: Int32Array;
   /** Position of this batch in the epoch (0-based). */
   index: number;
   size: number;
@@ -92,7 +94,8 @@ export class MnistGpu {
     try {
       for (let b = 0; b < batches; b++) {
         const start = b * batchSize;
-        current = this.gatherSlice(indices, start, Math.min(batchSize, this.count - start), b);
+        const size = Math.min(batchSize, this.count - start);
+        current = this.gatherSlice(indices, start, size, b, order.subarray(start, start + size));
         yield current;
         current.x.dispose();
         current.y.dispose();
@@ -117,12 +120,13 @@ export class MnistGpu {
       }
     }
     const idx = fromData(indices, [indices.length], 'u32');
-    const batch = this.gatherSlice(idx, 0, indices.length, 0);
+    const batch = this.gatherSlice(idx, 0, indices.length, 0, indices);
     idx.dispose();
     return batch;
   }
 
-  private gatherSlice(indices: Tensor, start: number, size: number, index: number): Batch {
+  /** `hostIndices`: the batch's example indices on the host (its digits are copied from them). */
+  private gatherSlice(indices: Tensor, start: number, size: number, index: number, hostIndices: ArrayLike<number>): Batch {
     const [low, high] = this.range;
     const x = keep(new Tensor([size, ROWS, COLS, 1], 'f32'));
     const y = keep(new Tensor([size], 'i32'));
@@ -130,7 +134,8 @@ export class MnistGpu {
       run(gatherBytesProgram(size, PIXELS, start, (high - low) / 255, low), [this.packedImages.gpu, indices.gpu], [x.gpu]);
       run(gatherI32Program(size, start), [this.labels.gpu, indices.gpu], [y.gpu]);
     }
-    return { x, y, index, size };
+    const labels = Int32Array.from({ length: size }, (_, i) => this.hostLabels[hostIndices[i]]);
+    return { x, y, labels, index, size };
   }
 
   dispose(): void {

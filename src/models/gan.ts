@@ -15,7 +15,7 @@ import { Adam } from '../nn/optim.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';
 import { detach, noGrad } from '../core/autograd.ts';
-import { add, reshape } from '../core/ops.ts';
+import { add, mulScalar, reshape } from '../core/ops.ts';
 import { broadcastTo, concat, oneHot } from '../core/shape-ops.ts';
 import { binaryCrossEntropyWithLogits } from '../core/loss-ops.ts';
 import { deriveSeed, randn, tensor } from '../core/creation.ts';
@@ -35,11 +35,19 @@ export interface GanConfig {
   width: number;
   /** Conditional: the generator and discriminator also see the digit. */
   conditional: boolean;
+  /**
+   * cGAN only: a matching-aware discriminator (Reed et al., 2016, "Generative Adversarial Text
+   * to Image Synthesis"). Phase 1 also shows D real images with a wrong digit, as fakes, so D
+   * must check that image and digit agree rather than learn it only through G's mistakes; its
+   * loss is BCE(D(x, y), 1) + ½·[BCE(D(G(z, y), y), 0) + BCE(D(x, y′), 0)], y′ ≠ y. Same
+   * layers; one more D pass per step. false: the seed's (the tutorial's) loss.
+   */
+  matchingAware: boolean;
   numClasses: number;
   seed: number;
 }
 
-export const GAN_DEFAULTS: GanConfig = { noiseDim: 100, lr: 1e-4, beta1: 0.9, width: 1, conditional: false, numClasses: 10, seed: 0 };
+export const GAN_DEFAULTS: GanConfig = { noiseDim: 100, lr: 1e-4, beta1: 0.9, width: 1, conditional: false, matchingAware: false, numClasses: 10, seed: 0 };
 
 /** The tutorial's channel counts scaled by `width` (at least one channel each). */
 export function ganChannels(width: number): { g: [number, number, number]; d: [number, number] } {
@@ -128,6 +136,10 @@ export class Gan implements TrainableModel {
   constructor(config: Partial<GanConfig> = {}) {
     this.config = { ...GAN_DEFAULTS, ...config };
     const { noiseDim, numClasses, conditional, seed, lr, beta1, width } = this.config;
+    if (this.config.matchingAware && !conditional) {
+      throw new RangeError('GAN: matchingAware applies to the conditional GAN only (there are no digits to mismatch)');
+    }
+    if (this.config.matchingAware && numClasses < 2) throw new RangeError(`GAN: matchingAware needs at least 2 classes, got ${numClasses}`);
     this.name = conditional ? 'cgan' : 'gan';
     this.generator = new Generator(noiseDim + (conditional ? numClasses : 0), seed, width);
     this.discriminator = new Discriminator(1 + (conditional ? numClasses : 0), seed, width);
@@ -203,9 +215,10 @@ export class Gan implements TrainableModel {
   }
 
   /**
-   * The seed's two phases: (1) update D on real and generated images with their labels;
-   * (2) update G through D with D frozen (its gradients are never applied; its BatchNorm-free
-   * layers and Dropout still run in training mode), on fresh noise and random digits.
+   * The seed's two phases: (1) update D on real and generated images with their labels (and,
+   * matching-aware, on real images with wrong digits); (2) update G through D with D frozen (its
+   * gradients are never applied; its BatchNorm-free layers and Dropout still run in training
+   * mode), on fresh noise and random digits.
    */
   private conditionalStep(batch: Batch, step: number): Tensor[] {
     const seed = this.config.seed;
@@ -214,9 +227,11 @@ export class Gan implements TrainableModel {
       this.dOptimizer.zeroGrad();
       // D's update needs G's images, not a tape through G (BatchNorm still runs in training mode).
       const fake = noGrad(() => this.generate(this.noise(batch.size, deriveSeed(seed, 300, step)), batch.y));
-      const realLogits = this.discriminate(batch.x, batch.y);
-      const fakeLogits = this.discriminate(fake, batch.y);
-      const loss = add(binaryCrossEntropyWithLogits(realLogits, 1), binaryCrossEntropyWithLogits(fakeLogits, 0));
+      const realLoss = binaryCrossEntropyWithLogits(this.discriminate(batch.x, batch.y), 1);
+      const fakeLoss = binaryCrossEntropyWithLogits(this.discriminate(fake, batch.y), 0);
+      const loss = this.config.matchingAware
+        ? add(realLoss, mulScalar(add(fakeLoss, binaryCrossEntropyWithLogits(this.discriminate(batch.x, this.wrongDigits(batch, step)), 0)), 0.5))
+        : add(realLoss, fakeLoss);
       loss.backward(undefined, { inputs: this.discriminator.parameters() });
       this.dOptimizer.step();
       return detach(loss);
@@ -232,6 +247,21 @@ export class Gan implements TrainableModel {
       return detach(loss);
     });
     return [dLoss, gLoss];
+  }
+
+  /**
+   * For each image a digit other than its own, uniformly among the other numClasses − 1:
+   * (y + 1 + deriveSeed(deriveSeed(seed, 303, step), i) mod (k − 1)) mod k. Drawn on the host
+   * from the batch's digits.
+   */
+  wrongDigits(batch: Batch, step: number): Tensor {
+    const k = this.config.numClasses;
+    const labels = batch.labels;
+    if (!labels || labels.length !== batch.size) {
+      throw new Error(`the matching-aware cGAN needs the batch's digits on the host (Batch.labels, ${batch.size} of them), as MnistGpu's batches carry`);
+    }
+    const seed = deriveSeed(this.config.seed, 303, step);
+    return Gan.digits(Array.from(labels, (y, i) => (y + 1 + (deriveSeed(seed, i) % (k - 1))) % k));
   }
 
   /** Uniformly random digits [count] (i32), from a seed (drawn on the host: a few bytes). */
