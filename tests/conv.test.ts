@@ -8,6 +8,7 @@ import { conv2d, conv2dInputGradRaw, conv2dFilterGradRaw, getConvVariant, setCon
 import { getGpu } from '../src/core/device.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dFilterGradReference, filterGradSplits, type ConvVariant,
+  conv2dProgram, conv2dInputGradProgram, conv2dFilterGradProgram,
 } from '../src/kernels/conv/conv2d.ts';
 import { conv2dGeometry, convAxis, type Padding } from '../src/kernels/conv/geometry.ts';
 import { ACTIVATIONS, type Activation } from '../src/kernels/matmul.ts';
@@ -96,17 +97,32 @@ test('direct: forward (bias + leakyRelu), input- and weight-gradient vs referenc
 
 // The subgroup variant is direct with the column operand loaded once per subgroup and broadcast;
 // its blocks are laid out differently (a workgroup shares one column block, rows padded to whole
-// workgroups), so it is checked on the same cases. Devices without subgroups skip it.
-test('subgroup: forward, input- and weight-gradient vs references, every kernel × stride × padding', async () => {
+// workgroups). It runs only where that pays (≥ 8 columns, padding at most doubling the rows;
+// elsewhere it is direct), so these cases are sized for it — every kernel size and stride, both
+// paddings, partial column blocks, rows that end mid-workgroup — and the test checks that each of
+// the three kernels really ran the subgroup form. Devices without subgroups skip it.
+const SUBGROUP_CASES: Case[] = [
+  { batch: 6, h: 9, w: 7, inC: 33, outC: 10, k: 3, s: 1, padding: 'same' },
+  { batch: 10, h: 13, w: 11, inC: 17, outC: 20, k: 5, s: 2, padding: 'same' },
+  { batch: 9, h: 9, w: 7, inC: 270, outC: 9, k: 1, s: 1, padding: 'valid' },
+  { batch: 12, h: 16, w: 15, inC: 29, outC: 12, k: 4, s: 3, padding: 'same' },
+  { batch: 10, h: 11, w: 12, inC: 11, outC: 33, k: 7, s: 1, padding: 'valid' },
+  { batch: 20, h: 10, w: 9, inC: 35, outC: 16, k: 3, s: 2, padding: 'valid' },
+  { batch: 3, h: 28, w: 28, inC: 12, outC: 65, k: 5, s: 1, padding: 'same' },
+];
+
+test('subgroup: forward, input- and weight-gradient vs references, every kernel size and stride, both paddings', async () => {
   if (!getGpu().info.hasSubgroups) {
     console.log('  (skipped: this device has no subgroups)');
     return;
   }
   let seed = 400;
-  for (const c of allCases()) await checkCase(c, 'subgroup', seed++);
-  // Many row blocks (3·28·28 = 2,352 rows: 294 blocks of 8, padded to 320) over 3 column blocks.
-  await checkCase({ batch: 3, h: 28, w: 28, inC: 3, outC: 20, k: 5, s: 1, padding: 'same' }, 'subgroup', 450);
-  await checkCase({ batch: 3, h: 28, w: 28, inC: 7, outC: 33, k: 5, s: 2, padding: 'same' }, 'subgroup', 451);
+  for (const c of SUBGROUP_CASES) {
+    const g = conv2dGeometry([c.batch, c.h, c.w, c.inC], [c.k, c.k, c.inC, c.outC], c.s, c.padding);
+    const names = [conv2dProgram(g, undefined, 'subgroup'), conv2dInputGradProgram(g, undefined, 'subgroup'), conv2dFilterGradProgram(g, filterGradSplits(g, 'subgroup'), 'subgroup')].map((p) => p.name);
+    assert.ok(names.every((n) => n.endsWith('.subgroup')), `${JSON.stringify(c)} runs ${names.join(', ')}: the case must exercise the subgroup kernels`);
+    await checkCase(c, 'subgroup', seed++);
+  }
 });
 
 test('the default variant: subgroup where the device has subgroups, else direct; asking for subgroup without them is refused', () => {
@@ -125,6 +141,21 @@ test('the default variant: subgroup where the device has subgroups, else direct;
     setConvVariant('auto');
   }
   assert.is(getConvVariant(), had ? 'subgroup' : 'direct');
+});
+
+test('subgroup falls back to direct where sharing cannot pay: fewer than 8 columns, or rows padded to more than twice their blocks', () => {
+  const program = (x: number[], w: number[]) => {
+    const g = conv2dGeometry(x, w, 2, 'same');
+    return { fwd: conv2dProgram(g, undefined, 'subgroup').name, dw: conv2dFilterGradProgram(g, 4, 'subgroup').name };
+  };
+  // 1 input channel: the weight-gradient has 25 rows (4 blocks of 8, padded to 64).
+  assert.equal(program([4, 28, 28, 1], [5, 5, 1, 64]), { fwd: 'conv2d.subgroup', dw: 'conv2dFilterGrad.direct' });
+  // 1 output channel: nothing to share across columns.
+  assert.equal(program([4, 14, 14, 64], [5, 5, 64, 1]), { fwd: 'conv2d.direct', dw: 'conv2dFilterGrad.direct' });
+  // Forward 16·7·7 = 784 rows (98 blocks, padded to 128); weight-gradient 25·64 = 1,600 rows (200, padded to 256).
+  assert.equal(program([16, 14, 14, 64], [5, 5, 64, 128]), { fwd: 'conv2d.subgroup', dw: 'conv2dFilterGrad.subgroup' });
+  // … but batch 4: 196 rows, 25 blocks padded to 64.
+  assert.equal(program([4, 14, 14, 64], [5, 5, 64, 128]).fwd, 'conv2d.direct');
 });
 
 test('every fused activation', async () => {

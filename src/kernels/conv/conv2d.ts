@@ -586,6 +586,17 @@ function directGrid(rows: number, cols: number, tm: number, tn: number, z: numbe
   return { grid: [x, y, z], colBlocks };
 }
 
+/**
+ * Where subgroup sharing pays, measured on llvmpipe: with fewer than 8 columns there is little
+ * to share (a 1-channel layer ran 1.4× slower), and rows padded to whole workgroups must not
+ * more than double the work (a 1-input-channel weight-gradient has 25 rows, 4 blocks padded to
+ * 64: it ran 10× slower). Elsewhere the subgroup variant falls back to direct, under that name.
+ */
+function subgroupPays(rows: number, cols: number): boolean {
+  const rowBlocks = Math.ceil(rows / 8);
+  return cols >= 8 && Math.ceil(rowBlocks / WORKGROUP) * WORKGROUP <= 2 * rowBlocks;
+}
+
 function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: number, z: number, chunk: number,
   epilogue: ConvEpilogue, variant: ConvVariant, bytes: number): Program {
   const withEpilogue = mode !== 'filterGrad';
@@ -600,6 +611,7 @@ function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: nu
       uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: tiledGrid(rows, cols, z), flops: convFlops(g), bytes,
     };
   }
+  if (variant === 'subgroup' && !subgroupPays(rows, cols)) variant = 'direct';
   const { tm, tn } = directTile(variant, cols);
   if (mode === 'filterGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const shared = variant === 'subgroup';
