@@ -234,7 +234,7 @@ export function mlpTrainCase(hidden = 256, batch = MLP_BATCH): TrainCase {
 function peerTrainStep(kind: ModelKind, batch: number, config: Partial<GanConfig>): PeerTrainStep {
   if (kind === 'vae') return { model: 'vae', batch };
   const gan: GanConfig = { ...GAN_DEFAULTS, ...config, conditional: kind === 'cgan' };
-  return { model: kind, batch, noiseDim: gan.noiseDim, numClasses: gan.numClasses, channels: ganChannels(gan.width), lr: gan.lr, beta1: gan.beta1 };
+  return { model: kind, batch, noiseDim: gan.noiseDim, numClasses: gan.numClasses, channels: ganChannels(gan.width, gan.discriminatorWidth), lr: gan.lr, beta1: gan.beta1 };
 }
 
 /**

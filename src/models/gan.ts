@@ -33,6 +33,8 @@ export interface GanConfig {
    * tutorial's 256/128/64 and 64/128). Tests train narrow copies; the presets keep 1.
    */
   width: number;
+  /** The discriminator's own channel multiplier (default: `width`): D costs a step far less than G. */
+  discriminatorWidth?: number;
   /** Conditional: the generator and discriminator also see the digit. */
   conditional: boolean;
   /**
@@ -49,11 +51,13 @@ export interface GanConfig {
 
 export const GAN_DEFAULTS: GanConfig = { noiseDim: 100, lr: 1e-4, beta1: 0.9, width: 1, conditional: false, matchingAware: false, numClasses: 10, seed: 0 };
 
-/** The tutorial's channel counts scaled by `width` (at least one channel each). */
-export function ganChannels(width: number): { g: [number, number, number]; d: [number, number] } {
-  if (!(width > 0) || !Number.isFinite(width)) throw new RangeError(`GAN width must be a positive number, got ${width}`);
-  const c = (n: number) => Math.max(1, Math.round(n * width));
-  return { g: [c(256), c(128), c(64)], d: [c(64), c(128)] };
+/** The tutorial's channel counts scaled by `width` (D's by `discriminatorWidth`; at least one channel each). */
+export function ganChannels(width: number, discriminatorWidth = width): { g: [number, number, number]; d: [number, number] } {
+  for (const [name, w] of [['width', width], ['discriminatorWidth', discriminatorWidth]] as const) {
+    if (!(w > 0) || !Number.isFinite(w)) throw new RangeError(`GAN ${name} must be a positive number, got ${w}`);
+  }
+  const c = (n: number, w: number) => Math.max(1, Math.round(n * w));
+  return { g: [c(256, width), c(128, width), c(64, width)], d: [c(64, discriminatorWidth), c(128, discriminatorWidth)] };
 }
 
 export class Generator extends Module {
@@ -142,7 +146,7 @@ export class Gan implements TrainableModel {
     if (this.config.matchingAware && numClasses < 2) throw new RangeError(`GAN: matchingAware needs at least 2 classes, got ${numClasses}`);
     this.name = conditional ? 'cgan' : 'gan';
     this.generator = new Generator(noiseDim + (conditional ? numClasses : 0), seed, width);
-    this.discriminator = new Discriminator(1 + (conditional ? numClasses : 0), seed, width);
+    this.discriminator = new Discriminator(1 + (conditional ? numClasses : 0), seed, this.config.discriminatorWidth ?? width);
     this.gOptimizer = new Adam(this.generator, { lr, beta1 });
     this.dOptimizer = new Adam(this.discriminator, { lr, beta1 });
   }
