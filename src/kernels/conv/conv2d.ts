@@ -48,8 +48,8 @@
 // owns row block i / colBlocks and column block i % colBlocks, so neighbouring invocations
 // share the rows (same input pixels: one broadcast load) and read neighbouring channels of the
 // weights (coalesced). Subgroup turns this round: a whole workgroup owns one column block and
-// 64 consecutive row blocks (see SHARED_BLOCK_WGSL). Thread layout of tiled: 16×16 invocations per workgroup, one 64×64 output
-// tile per workgroup, grid (N/64, M/64, z). All variants fuse the epilogue (bias, activation)
+// 64 consecutive row blocks (see SHARED_BLOCK_WGSL). Thread layout of tiled: 16×16 invocations
+// per workgroup, one 64×64 output tile per workgroup, grid (N/64, M/64, z). All variants fuse the epilogue (bias, activation)
 // into the single write of the output.
 
 import { activationCode, ACTIVATION_WGSL, activationReference, type Activation } from '../matmul.ts';
@@ -151,15 +151,13 @@ fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
 }`;
 
 // The TN column values of one step, \`bv\`: loaded by every invocation (direct), or loaded once
-// per subgroup, 8 columns per load, lane l holding column n0 + 8q + l, and broadcast (subgroup).
+// per subgroup, lane l holding column n0 + l, and broadcast (subgroup; TN ≤ 8 ≤ subgroup size).
 // \`at\` is the index expression of a column.
 function columnValuesWgsl(tn: number, shared: boolean, at: (col: string) => string): string {
   if (!shared) return `var bv: array<f32, TN>;
         for (var j = 0u; j < TN; j++) { bv[j] = b[${at('col[j]')}]; }`;
-  const loads = Math.ceil(tn / 8);
-  const mine = Array.from({ length: loads }, (_, q) => `let mine${q} = b[${at(`lane[${q}]`)}];`).join('\n        ');
-  const lanes = Array.from({ length: tn }, (_, j) => `subgroupBroadcast(mine${j >> 3}, ${j & 7}u)`).join(', ');
-  return `${mine}
+  const lanes = Array.from({ length: tn }, (_, j) => `subgroupBroadcast(mine, ${j}u)`).join(', ');
+  return `let mine = b[${at('lane')}];
         var bv = array<f32, TN>(${lanes});`;
 }
 
@@ -168,9 +166,7 @@ function columnValuesWgsl(tn: number, shared: boolean, at: (col: string) => stri
 function earlyExitWgsl(shared: boolean, cols: string): string {
   return shared
     ? `if (sharedColumn(wid, nwg, rows) >= ${cols}) { return; }
-  // The columns this lane loads for its subgroup (subgroups have at least 8 lanes).
-  var lane: array<u32, (TN + 7u) / 8u>;
-  for (var q = 0u; q < (TN + 7u) / 8u; q++) { lane[q] = min(blk.n0 + 8u * q + sid % 8u, ${cols} - 1u); }`
+  let lane = min(blk.n0 + sid % TN, ${cols} - 1u); // the column this lane loads for its subgroup`
     : 'if (!blk.valid) { return; }';
 }
 
