@@ -33,8 +33,7 @@ export function printTrainSummary(s: TrainRunSummary, out: string): void {
   console.log(`\n${s.model}: ${s.epochs} epoch(s) on ${s.trainImages} images in ${s.seconds.toFixed(1)} s (${Math.round(s.imagesPerSecond)} images/s); last step: ${losses}`);
   if (s.channels && s.channels.width !== 1) {
     const c = s.channels;
-    const dWidth = c.discriminatorWidth ?? c.width; // summaries written before D had its own width
-    const widths = dWidth === c.width ? `${c.width} of the tutorial's` : `generator ${c.width}, discriminator ${dWidth} of the tutorial's`;
+    const widths = c.discriminatorWidth === c.width ? `${c.width} of the tutorial's` : `generator ${c.width}, discriminator ${c.discriminatorWidth} of the tutorial's`;
     console.log(`channels: ${widths} (generator ${c.generator.join('/')}, discriminator ${c.discriminator.join('/')}; the tutorial's: 256/128/64, 64/128)`);
   }
   if (s.matchingAware) console.log("discriminator: matching-aware (real digits shown with a wrong label count as fakes too; docs/models.md)");

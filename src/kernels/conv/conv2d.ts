@@ -573,24 +573,27 @@ function tiledGrid(m: number, n: number, z: number): Grid {
   return [Math.ceil(n / BN), Math.ceil(m / BM), z];
 }
 
+/** The subgroup layout's row blocks per column block: padded to whole workgroups (SHARED_BLOCK_WGSL). */
+function paddedRowBlocks(rowBlocks: number): number {
+  return Math.ceil(rowBlocks / WORKGROUP) * WORKGROUP;
+}
+
 function directGrid(rows: number, cols: number, tm: number, tn: number, z: number, shared: boolean): { grid: Grid; colBlocks: number } {
   const colBlocks = Math.ceil(cols / tn);
   const rowBlocks = Math.ceil(rows / tm);
-  // subgroup: each column block's row blocks padded to whole workgroups (SHARED_BLOCK_WGSL).
-  const perColumnBlock = shared ? Math.ceil(rowBlocks / WORKGROUP) * WORKGROUP : rowBlocks;
-  const [x, y] = linearGrid(perColumnBlock * colBlocks, WORKGROUP);
+  const [x, y] = linearGrid((shared ? paddedRowBlocks(rowBlocks) : rowBlocks) * colBlocks, WORKGROUP);
   return { grid: [x, y, z], colBlocks };
 }
 
 /**
- * Where subgroup sharing pays, measured on llvmpipe: with fewer than 8 columns there is little
- * to share (a 1-channel layer ran 1.4× slower), and rows padded to whole workgroups must not
- * more than double the work (a 1-input-channel weight-gradient has 25 rows, 4 blocks padded to
- * 64: it ran 10× slower). Elsewhere the subgroup variant falls back to direct, under that name.
+ * Where subgroup sharing pays, measured on llvmpipe: with blocks narrower than 8 columns there is
+ * little to share (a 1-channel layer ran 1.4× slower), and rows padded to whole workgroups must
+ * not more than double the work (a 1-input-channel weight-gradient has 25 rows, 4 blocks padded
+ * to 64: it ran 10× slower). Elsewhere the subgroup variant falls back to direct, under that name.
  */
-function subgroupPays(rows: number, cols: number): boolean {
-  const rowBlocks = Math.ceil(rows / 8);
-  return cols >= 8 && Math.ceil(rowBlocks / WORKGROUP) * WORKGROUP <= 2 * rowBlocks;
+function subgroupPays(rows: number, tm: number, tn: number): boolean {
+  const rowBlocks = Math.ceil(rows / tm);
+  return tn >= 8 && paddedRowBlocks(rowBlocks) <= 2 * rowBlocks;
 }
 
 function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: number, z: number, chunk: number,
@@ -607,8 +610,8 @@ function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: nu
       uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: tiledGrid(rows, cols, z), flops: convFlops(g), bytes,
     };
   }
-  if (variant === 'subgroup' && !subgroupPays(rows, cols)) variant = 'direct';
   const { tm, tn } = directTile(variant, cols);
+  if (variant === 'subgroup' && !subgroupPays(rows, tm, tn)) variant = 'direct';
   if (mode === 'filterGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const shared = variant === 'subgroup';
   const { grid, colBlocks } = directGrid(rows, cols, tm, tn, z, shared);
