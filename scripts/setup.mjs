@@ -207,6 +207,7 @@ function environmentFingerprint() {
     if (mtime !== null) files[file] = mtime;
   }
   const env = {};
+  // src/core/device.ts checks this cache against the same list (FINGERPRINT_ENV): keep them equal.
   for (const name of ['WEBGPU_BACKEND', 'VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES', 'EGL_PLATFORM', 'LD_LIBRARY_PATH']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
   }

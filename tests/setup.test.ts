@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { backendFromSetupCache } from '../src/core/device.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cacheFile = join(root, 'node_modules', '.cache', 'webgpu-setup.json');
@@ -80,6 +81,25 @@ test('an unknown flag or WEBGPU_BACKEND value is one clear line (exit 1)', () =>
   const backend = setup({ WEBGPU_BACKEND: 'metal', WEBGPU_SETUP_SIMULATE_NO_ADAPTER: '1' });
   assert.is(backend.code, 1);
   assert.match(backend.out, /WEBGPU_BACKEND must be one of vulkan, opengl, opengles \(got 'metal'\)/);
+});
+
+test('the device trusts a cached OpenGL choice only while its fingerprint still describes the machine', () => {
+  const node = `${process.version} ${process.platform}-${process.arch}`;
+  const files = { '/usr/share/vulkan/icd.d': 1000, '/usr/lib/libvulkan.so.1': 2000 };
+  const mtime = (file: string): number | null => (file in files ? files[file as keyof typeof files] : null);
+  const cache = { backend: 'opengl', fingerprint: { node, env: { VK_ICD_FILENAMES: '/broken.json' }, files } };
+  // Written while VK_ICD_FILENAMES pointed at a broken driver: valid only with that variable set.
+  assert.is(backendFromSetupCache(cache, { VK_ICD_FILENAMES: '/broken.json' }, mtime), 'opengl');
+  assert.is(backendFromSetupCache(cache, {}, mtime), undefined, 'a plain run must probe the default (Vulkan) again');
+  const plain = { backend: 'opengl', fingerprint: { node, env: {}, files } };
+  assert.is(backendFromSetupCache(plain, {}, mtime), 'opengl');
+  assert.is(backendFromSetupCache(plain, { LD_LIBRARY_PATH: '/opt/lib' }, mtime), undefined);
+  // A driver installed since (its manifest folder changed) or another Node: probe again.
+  assert.is(backendFromSetupCache(plain, {}, (f) => (f === '/usr/share/vulkan/icd.d' ? 3000 : mtime(f))), undefined);
+  assert.is(backendFromSetupCache({ ...plain, fingerprint: { ...plain.fingerprint, node: 'v0.0.0 other' } }, {}, mtime), undefined);
+  // The default backend needs no advice; a cache without a fingerprint is not trusted.
+  assert.is(backendFromSetupCache({ ...plain, backend: 'default' }, {}, mtime), undefined);
+  assert.is(backendFromSetupCache({ backend: 'opengl' }, {}, mtime), undefined);
 });
 
 test.run();

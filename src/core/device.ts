@@ -6,7 +6,7 @@
 // forces one. We ask the device for the adapter's real limits: the spec defaults (128 MiB
 // bindings, 16 KiB workgroup memory, 256 invocations) would needlessly cap our kernels.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 
 export interface DeviceInfo {
@@ -38,7 +38,7 @@ export class DeviceError extends Error {
   }
 }
 
-type Backend = 'default' | 'vulkan' | 'opengl' | 'opengles';
+export type Backend = 'default' | 'vulkan' | 'opengl' | 'opengles';
 
 let current: Gpu | undefined;
 let pending: Promise<Gpu> | undefined;
@@ -52,15 +52,46 @@ const HOW_TO_GET_ONE =
   'run `npm run setup` (as root it installs mesa-vulkan-drivers from bookworm-backports), or set ' +
   'WEBGPU_BACKEND=opengl to use Dawn\'s OpenGL backend over the stock Mesa (libegl1 libegl-dev libegl-mesa0: Dawn opens the unversioned libEGL.so).';
 
+/** What `npm run setup` caches in node_modules/.cache/webgpu-setup.json (the part read here). */
+interface SetupCache {
+  backend?: unknown;
+  fingerprint?: { node?: unknown; env?: Record<string, unknown>; files?: Record<string, unknown> };
+}
+
+// The environment variables the probe's answer depends on: the same list as
+// environmentFingerprint() in scripts/setup.mjs, which writes the cache.
+const FINGERPRINT_ENV = ['WEBGPU_BACKEND', 'VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES', 'EGL_PLATFORM', 'LD_LIBRARY_PATH'];
+
+function mtimeOf(file: string): number | null {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * The backend `npm run setup` found working, from its cache, if it found one other than the
- * default: trying the default first there would only print Dawn's "Couldn't load Vulkan".
+ * The backend a setup cache recommends, if it found one other than the default (trying the
+ * default first there would only print Dawn's "Couldn't load Vulkan") and it still describes
+ * this machine: same Node, same driver environment variables, and every driver file and
+ * manifest folder it recorded unchanged. A cache written while, say, VK_ICD_FILENAMES pointed
+ * at a broken driver must not keep later plain runs on OpenGL. Exported for the tests.
  */
+export function backendFromSetupCache(cache: SetupCache, env: NodeJS.ProcessEnv = process.env, mtime: (file: string) => number | null = mtimeOf): Backend | undefined {
+  const backend = cache.backend;
+  if (backend !== 'opengl' && backend !== 'opengles') return undefined;
+  const fp = cache.fingerprint;
+  if (!fp || fp.node !== `${process.version} ${process.platform}-${process.arch}`) return undefined;
+  const cachedEnv = fp.env ?? {};
+  if (FINGERPRINT_ENV.some((name) => (cachedEnv[name] ?? undefined) !== env[name])) return undefined;
+  for (const [file, recorded] of Object.entries(fp.files ?? {})) if (mtime(file) !== recorded) return undefined;
+  return backend;
+}
+
 function backendSetupFound(): Backend | undefined {
   try {
     const cache = readFileSync(new URL('../../node_modules/.cache/webgpu-setup.json', import.meta.url), 'utf8');
-    const backend: unknown = JSON.parse(cache).backend;
-    return backend === 'opengl' || backend === 'opengles' ? backend : undefined;
+    return backendFromSetupCache(JSON.parse(cache) as SetupCache);
   } catch {
     return undefined;
   }
