@@ -321,4 +321,42 @@ test('a safetensors file without our metadata is rejected as not a checkpoint of
   await assertLoadRejected(noOptimizers, undefined, /optimizers/);
 });
 
+test('a checkpoint holding NaN or infinity is neither written over a good one nor loaded unless asked', async () => {
+  const path = freshPath();
+  const good = await saveTrained(path);
+  const goodBytes = readFileSync(path);
+  const diverged = new Scaler(Number.NaN);
+  await assertRejected(() => saveCheckpoint(path, { model: 'test-net', config: {}, modules: { scaler: diverged }, progress }), path, 'scaler.gain', /NaN or infinity/, 'is kept');
+  assert.ok(readFileSync(path).equals(goodBytes), 'the good checkpoint was replaced');
+  assert.equal(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'a temporary file was left');
+  // Asked for explicitly, it is written, and a load refuses it until asked too.
+  const nanPath = freshPath();
+  await saveCheckpoint(nanPath, { model: 'test-net', config: {}, modules: { scaler: diverged }, progress }, { allowNonFinite: true });
+  const target = new Scaler(1);
+  const before = await bytesOf(target.gain);
+  await assertRejected(() => loadCheckpoint(nanPath, { model: 'test-net', modules: { scaler: target } }), nanPath, 'scaler.gain', /NaN or infinity/, 'allowNonFinite');
+  assert.ok((await bytesOf(target.gain)).equals(before), 'the refused load changed the weights');
+  await loadCheckpoint(nanPath, { model: 'test-net', modules: { scaler: target } }, { allowNonFinite: true });
+  assert.ok(Number.isNaN((await target.gain.toArray())[0]));
+  const infinite = new Scaler(Number.POSITIVE_INFINITY);
+  const infPath = freshPath();
+  await assertRejected(() => saveCheckpoint(infPath, { model: 'test-net', config: {}, modules: { scaler: infinite }, progress }), infPath, 'scaler.gain', /NaN or infinity/);
+  assert.not.ok(existsSync(infPath));
+  for (const m of [good, diverged, target, infinite]) m.dispose();
+});
+
+test("a killed writer's orphaned temporary file is removed by the next save; a live writer's is left alone", async () => {
+  const path = freshPath();
+  // A pid far above any real one stands for a process that is gone; the parent is alive.
+  const orphan = `${path}.tmp-4194000`;
+  const live = `${path}.tmp-${process.ppid}`;
+  const other = `${path}x.tmp-4194000`;
+  for (const f of [orphan, live, other]) writeFileSync(f, 'half a checkpoint');
+  (await saveTrained(path)).dispose();
+  assert.not.ok(existsSync(orphan), 'the orphan is still there');
+  assert.ok(existsSync(live), "a live process's temporary was removed");
+  assert.ok(existsSync(other), "another file's temporary was removed");
+  for (const f of [live, other]) rmSync(f);
+});
+
 test.run();

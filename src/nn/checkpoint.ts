@@ -9,7 +9,8 @@
 // safetensors layout checks catch a cut or garbled header, but a flipped bit in the data would
 // otherwise load silently and resume training from a corrupted weight.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { Module } from './module.ts';
 import { Optimizer } from './optim.ts';
 import { Tensor, fromData, formatShape, type DType } from '../core/tensor.ts';
@@ -73,8 +74,66 @@ async function toFileTensor(t: Tensor): Promise<SafetensorsTensor> {
   return t.dtype === 'i32' ? { dtype: 'I32', shape, data: ints } : { dtype: 'U32', shape, data: new Uint32Array(ints.buffer) };
 }
 
-/** Reads every tensor back from the GPU and writes one safetensors file (atomically). */
-export async function saveCheckpoint(path: string, parts: CheckpointParts): Promise<void> {
+/** The names of the f32 tensors holding a NaN or an infinity, in order. */
+function nonFiniteTensors(tensors: Iterable<[string, SafetensorsTensor]>): string[] {
+  const bad: string[] = [];
+  for (const [name, t] of tensors) {
+    if (t.dtype !== 'F32') continue;
+    const data = t.data as Float32Array;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) {
+        bad.push(name);
+        break;
+      }
+    }
+  }
+  return bad;
+}
+
+function listNames(names: string[]): string {
+  return `${names.slice(0, 3).map((n) => `"${n}"`).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''}`;
+}
+
+/**
+ * Temporaries a killed writer left beside `path` (`<name>.tmp-<pid>` of a process that is gone):
+ * removed before the next save, so a folder does not fill with half checkpoints.
+ */
+function removeOrphanedTemporaries(path: string): void {
+  const folder = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  let entries: string[];
+  try {
+    entries = readdirSync(folder);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processIsAlive(pid)) continue;
+    rmSync(join(folder, entry), { force: true });
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, but someone else's
+  }
+}
+
+export interface SaveCheckpointOptions {
+  /** Write even if weights or optimizer state hold NaN or infinity (default false: refused). */
+  allowNonFinite?: boolean;
+}
+
+/**
+ * Reads every tensor back from the GPU and writes one safetensors file (atomically). Weights with
+ * a NaN or an infinity are refused (a diverged run must not replace its last good checkpoint).
+ */
+export async function saveCheckpoint(path: string, parts: CheckpointParts, options: SaveCheckpointOptions = {}): Promise<void> {
   const tensors = new Map<string, SafetensorsTensor>();
   if (Object.hasOwn(parts.modules, 'optimizer')) {
     throw new CheckpointError(`cannot save checkpoint ${path}: the module key "optimizer" is reserved for optimizer state`, path);
@@ -98,6 +157,13 @@ export async function saveCheckpoint(path: string, parts: CheckpointParts): Prom
     saved: new Date().toISOString(),
   };
   for (const [k, v] of Object.entries(parts.extra ?? {})) metadata[`extra.${k}`] = v;
+  if (!options.allowNonFinite) {
+    const bad = nonFiniteTensors(tensors);
+    if (bad.length) {
+      throw new CheckpointError(`not saving checkpoint ${path}: ${bad.length} of ${tensors.size} tensors hold NaN or infinity (${listNames(bad)}); the training diverged, and the file already there (if any) is kept`, path, bad[0]);
+    }
+  }
+  removeOrphanedTemporaries(path);
   saveSafetensors(path, tensors, metadata);
 }
 
@@ -154,11 +220,13 @@ function infoFrom(path: string, metadata: Record<string, string>, expectedModel?
  * Loads a checkpoint into existing modules (and optimizers, when given): model name, tensor
  * names, shapes, dtypes and checksums must all match; the error names the file and the tensor
  * otherwise. Everything is checked before anything is copied, so a rejected checkpoint leaves
- * the model and optimizers as they were.
+ * the model and optimizers as they were. Weights holding NaN or infinity are refused unless
+ * `allowNonFinite` is set.
  */
 export async function loadCheckpoint(
   path: string,
   target: { model: string; modules: Record<string, Module>; optimizers?: Record<string, Optimizer> },
+  options: { allowNonFinite?: boolean } = {},
 ): Promise<CheckpointInfo> {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
   const { metadata, tensors } = loadSafetensors(path);
@@ -201,6 +269,13 @@ export async function loadCheckpoint(
       if (actual !== sums[name]) {
         throw new CheckpointError(`checkpoint ${path}: tensor "${name}" is damaged: its bytes have CRC-32 ${actual}, the file recorded ${String(sums[name])}`, path, name);
       }
+    }
+  }
+
+  if (!options.allowNonFinite) {
+    const bad = nonFiniteTensors([...expected.keys()].map((name) => [name, tensors.get(name)!]));
+    if (bad.length) {
+      throw new CheckpointError(`checkpoint ${path}: ${bad.length} tensors hold NaN or infinity (${listNames(bad)}): it comes from a diverged run; refusing to load it (pass { allowNonFinite: true } to loadCheckpoint to inspect it anyway)`, path, bad[0]);
     }
   }
 
