@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { shutdownDevice } from '../src/core/device.ts';
 import { parseArgs, UsageError, USAGE, type BenchArgs } from './args.ts';
 import { compareReports } from './report.ts';
+import { errorLine } from '../src/io/cli.ts';
 import { runBench, KNOWN_VARIANTS } from './run.ts';
 import type { TfjsPeer } from './peer-tfjs.ts';
 
@@ -25,7 +26,12 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args.compare) {
-    compareReports(args.compare[0], args.compare[1], (line) => console.log(line));
+    try {
+      compareReports(args.compare[0], args.compare[1], (line) => console.log(line));
+    } catch (e) {
+      console.error(`bench --compare: ${(e as Error).message}`);
+      return 1;
+    }
     return 0;
   }
 
@@ -59,8 +65,9 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (e) => {
-    console.error(e);
+  (e: unknown) => {
+    // One line for people (a missing driver is a DeviceError, not a bug); the stack with DEBUG=1.
+    console.error(errorLine('bench', e));
     process.exit(1);
   },
 );

@@ -135,7 +135,19 @@ function key(r: Row): string {
 }
 
 function readReport(file: string): BenchReport {
-  const data = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchReport;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? `${file} does not exist (write one with \`npm run bench -- --json ${file}\`)` : `cannot read ${file}: ${(e as Error).message}`);
+  }
+  let data: BenchReport;
+  try {
+    data = JSON.parse(text) as BenchReport;
+  } catch (e) {
+    throw new Error(`${file} is not a bench record: not JSON (${(e as Error).message})`);
+  }
   if (data.schema !== SCHEMA) throw new Error(`${file} is not a bench record (schema ${String(data.schema)}, expected ${SCHEMA})`);
   return data;
 }
