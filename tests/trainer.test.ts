@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -7,7 +7,7 @@ import { ready } from './helpers.ts';
 import { deriveSeed, rand } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { detach } from '../src/core/autograd.ts';
-import { mean, mul } from '../src/core/ops.ts';
+import { mean, mul, mulScalar } from '../src/core/ops.ts';
 import { crossEntropy } from '../src/core/softmax-ops.ts';
 import { memory } from '../src/core/memory.ts';
 import type { Tensor } from '../src/core/tensor.ts';
@@ -17,7 +17,7 @@ import { Adam, type Optimizer } from '../src/nn/optim.ts';
 import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { MnistGpu, type Batch } from '../src/data/batches.ts';
 import { createMlp } from '../src/models/mlp.ts';
-import { trainLoop, type TrainableModel, type TrainLoopOptions, type TrainLoopResult } from '../src/models/trainer.ts';
+import { DivergedError, trainLoop, type TrainableModel, type TrainLoopOptions, type TrainLoopResult } from '../src/models/trainer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'trainer-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,6 +49,8 @@ class NoisyMlp implements TrainableModel {
   readonly stepsSeen: number[] = [];
   /** Called after each step (the SIGINT test sends the signal from here). */
   afterStep?: (step: number) => void;
+  /** From this step on the inputs are scaled by NaN, as a diverging run's activations end up. */
+  poisonFrom?: number;
 
   /** Different weight seeds give different starting weights: a resumed model must load them all. */
   constructor(weightSeed: number) {
@@ -63,7 +65,8 @@ class NoisyMlp implements TrainableModel {
     this.stepsSeen.push(step);
     const losses = tidy(() => {
       this.optimizer.zeroGrad();
-      const noise = rand([batch.size, 1, 1, 1], { low: 0.5, high: 1.5, seed: deriveSeed(NOISE_SEED, step) });
+      const drawn = rand([batch.size, 1, 1, 1], { low: 0.5, high: 1.5, seed: deriveSeed(NOISE_SEED, step) });
+      const noise = this.poisonFrom !== undefined && step >= this.poisonFrom ? mulScalar(drawn, Number.NaN) : drawn;
       const loss = crossEntropy(this.net.forward(mul(batch.x, noise)), batch.y);
       loss.backward();
       this.optimizer.step();
@@ -122,9 +125,10 @@ interface Run {
   logs: string[];
 }
 
-async function train(options: Partial<TrainLoopOptions> & { checkpointPath: string; weightSeed?: number; afterStep?: (step: number) => void }): Promise<Run> {
+async function train(options: Partial<TrainLoopOptions> & { checkpointPath: string; weightSeed?: number; afterStep?: (step: number) => void; poisonFrom?: number }): Promise<Run> {
   const model = new NoisyMlp(options.weightSeed ?? 1);
   model.afterStep = options.afterStep;
+  model.poisonFrom = options.poisonFrom;
   const epochsEnded: number[] = [];
   const logs: string[] = [];
   try {
@@ -312,6 +316,77 @@ test('resume refuses a missing explicit checkpoint and a mid-epoch checkpoint ma
   } catch (e) {
     const message = (e as Error).message;
     assert.ok(message.includes('batch size') && message.includes('64') && message.includes('32'), message);
+  }
+});
+
+test('a NaN loss stops the run at once, names the step and the loss, and keeps the last good checkpoint', async () => {
+  const listenersBefore = process.listenerCount('SIGINT');
+  const liveBefore = memory().liveTensors;
+  const path = freshPath();
+  // Poisoned from the 4th step of epoch 2: epoch 1's checkpoint is the last good one.
+  const poisonFrom = BATCHES_PER_EPOCH + 3;
+  let stepsSeen: number[] = [];
+  try {
+    await train({ checkpointPath: path, poisonFrom, lossEvery: 5, afterStep: (step) => void stepsSeen.push(step) });
+    assert.unreachable('a NaN loss went unnoticed');
+  } catch (e) {
+    assert.instance(e, DivergedError, String(e));
+    const d = e as DivergedError;
+    assert.is(d.step, poisonFrom + 1, 'the step, counted from 1');
+    // The first non-finite value read back: that step's noise mean (its loss was still finite,
+    // since ReLU maps NaN to 0 here; the NaN weights show in the next step's loss).
+    assert.is(d.lossName, 'noiseMean');
+    assert.ok(Number.isNaN(d.value));
+    for (const fragment of [`step ${poisonFrom + 1}`, 'NaN', path, 'is kept', '--lr']) assert.ok(d.message.includes(fragment), `message lacks "${fragment}": ${d.message}`);
+  }
+  // Noticed at the first read-back after the poison (every 5 steps), not at the epoch's end.
+  assert.ok(stepsSeen.length < 2 * BATCHES_PER_EPOCH, `trained on to step ${stepsSeen.length}`);
+  const info = readCheckpointInfo(path, 'noisy-mlp');
+  assert.equal(info.progress, { epoch: 1, step: BATCHES_PER_EPOCH, batchInEpoch: 0, seed: SEED });
+  assert.is(process.listenerCount('SIGINT'), listenersBefore);
+  assert.is(memory().liveTensors, liveBefore, 'tensors leaked');
+  // Poisoned in the first epoch: nothing is written at all.
+  stepsSeen = [];
+  const early = freshPath();
+  try {
+    await train({ checkpointPath: early, poisonFrom: 1 });
+    assert.unreachable('a NaN loss went unnoticed');
+  } catch (e) {
+    assert.match((e as Error).message, /step 2 .*no checkpoint was written/);
+  }
+  assert.not.ok(existsSync(early));
+});
+
+test('a second Ctrl-C waits for the save; only a third quits at once', async () => {
+  const path = freshPath();
+  const exit = process.exit;
+  let exited: number | undefined;
+  process.exit = ((code?: number) => {
+    exited = code;
+  }) as typeof process.exit;
+  try {
+    const run = await train({
+      checkpointPath: path,
+      afterStep: (step) => {
+        if (step === 2) {
+          process.emit('SIGINT');
+          process.emit('SIGINT');
+        }
+      },
+    });
+    assert.is(exited, undefined, 'the second Ctrl-C quit');
+    assert.is(run.result.interrupted, true);
+    assert.equal(readCheckpointInfo(path, 'noisy-mlp').progress.step, 3);
+    assert.ok(run.logs.some((l) => l.includes('still saving')), run.logs.join('\n'));
+    await train({
+      checkpointPath: freshPath(),
+      afterStep: (step) => {
+        if (step === 1) for (let i = 0; i < 3; i++) process.emit('SIGINT');
+      },
+    });
+    assert.is(exited, 130, 'the third Ctrl-C did not quit');
+  } finally {
+    process.exit = exit;
   }
 });
 

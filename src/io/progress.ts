@@ -113,6 +113,15 @@ export class EpochProgress {
     }
   }
 
+  /** Ends a live bar where it stands, printing nothing more (training stopped by an error). */
+  abandon(): void {
+    this.stop();
+    if (this.bar?.isActive) {
+      this.bar.stop();
+      this.stream.write('\n');
+    }
+  }
+
   /** Ends the bar (or prints the last plain line), with an optional note such as test accuracy. */
   finish(note = ''): void {
     this.stop();

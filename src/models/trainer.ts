@@ -70,6 +70,21 @@ interface TrainerRecord {
   images: number;
 }
 
+/** Training produced a NaN or infinite loss; the run stopped without saving. */
+export class DivergedError extends Error {
+  constructor(
+    /** The step (1-based count of steps done) whose loss it was. */
+    readonly step: number,
+    readonly lossName: string,
+    readonly value: number,
+    readonly checkpointPath: string,
+  ) {
+    const kept = existsSync(checkpointPath) ? `the last good checkpoint, ${checkpointPath}, is kept` : 'no checkpoint was written';
+    super(`training diverged: the ${lossName} loss of step ${step} is ${value}; stopped without saving (${kept}). A smaller learning rate (--lr) usually helps`);
+    this.name = 'DivergedError';
+  }
+}
+
 function mean(values: number[]): number {
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
 }
@@ -109,11 +124,15 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   }
   const runSeed = progress.seed;
 
-  let stopRequested = false;
+  // Ctrl-C stops after the current step and saves. A terminal's Ctrl-C may arrive twice (a
+  // person presses again; a wrapper relays it): the second only says the save is coming, since
+  // quitting in the middle would lose the run; a third quits at once, without the save.
+  let interrupts = 0;
   const onSigint = (): void => {
-    if (stopRequested) process.exit(130); // a second Ctrl-C: stop now
-    stopRequested = true;
-    log('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)…');
+    interrupts++;
+    if (interrupts === 1) log('\nstopping after this step and saving a checkpoint…');
+    else if (interrupts === 2) log('still saving the checkpoint; Ctrl-C once more quits without it');
+    else process.exit(130);
   };
   process.on('SIGINT', onSigint);
 
@@ -138,6 +157,10 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     const values = await packed.toArray();
     packed.dispose();
     const k = model.lossNames.length;
+    // The first non-finite loss stops the run before anything is saved: the weights after it
+    // are garbage, and the checkpoint on disk (the last epoch's end) is the last good one.
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new DivergedError(progress.step - steps.length + Math.floor(bad / k) + 1, model.lossNames[bad % k], values[bad], o.checkpointPath);
     steps.forEach((_, i) => model.lossNames.forEach((n, j) => history[n].push(values[i * k + j])));
     return Object.fromEntries(model.lossNames.map((n, j) => [n, values[(steps.length - 1) * k + j]]));
   };
@@ -145,13 +168,14 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   let trainSeconds = 0;
   let imagesTrained = 0;
   let interrupted = false;
+  let bar: EpochProgress | undefined;
   const batchesPerEpoch = data.batchCount(batchSize);
-  const stopNow = (): boolean => stopRequested || (o.maxSteps !== undefined && progress.step >= o.maxSteps);
+  const stopNow = (): boolean => interrupts > 0 || (o.maxSteps !== undefined && progress.step >= o.maxSteps);
   try {
     for (let epoch = progress.epoch; epoch < epochs && !interrupted; epoch++) {
       const startBatch = progress.batchInEpoch;
       let done = Math.min(startBatch * batchSize, data.count);
-      const bar = new EpochProgress({ epoch: epoch + 1, epochs, total: data.count, enabled: o.progress ?? true, startAt: done });
+      bar = new EpochProgress({ epoch: epoch + 1, epochs, total: data.count, enabled: o.progress ?? true, startAt: done });
       const epochFirstStep = progress.step - startBatch; // history holds every step since the run began
       for (const batch of data.batches(epoch, { batchSize, seed: runSeed })) {
         if (batch.index < startBatch) continue;
@@ -195,6 +219,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       }
     }
   } finally {
+    bar?.abandon(); // after finish() a no-op; after an error (a diverged loss) the bar must not go on drawing
     process.off('SIGINT', onSigint);
     for (const s of pending) for (const t of s) t.dispose();
   }
