@@ -16,7 +16,7 @@ export {
   sum, mean, max, reshape, flatten, matmul, linear, activate,
   type ReduceOptions,
 } from './core/ops.ts';
-export type { Activation } from './kernels/matmul.ts';
+export type { Activation } from './kernels/activation.ts';
 export { transpose, permute, slice, concat, stack, expandDims, squeeze, broadcastTo, oneHot } from './core/shape-ops.ts';
 export { binaryCrossEntropyWithLogits, mseLoss, type Reduction, type LossOptions } from './core/loss-ops.ts';
 export { softmax, logSoftmax, crossEntropy, type CrossEntropyOptions, type LossReduction } from './core/softmax-ops.ts';

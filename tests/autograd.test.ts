@@ -12,7 +12,8 @@ import { conv2d } from '../src/core/conv-ops.ts';
 import { Tensor } from '../src/core/tensor.ts';
 import * as ops from '../src/core/ops.ts';
 import { binaryReference, unaryReference, type BinaryOp, type UnaryOp } from '../src/kernels/elementwise.ts';
-import { ACTIVATIONS, matmulReference } from '../src/kernels/matmul.ts';
+import { matmulReference } from '../src/kernels/matmul.ts';
+import { ACTIVATIONS } from '../src/kernels/activation.ts';
 import { sizeOf, type Shape } from '../src/kernels/shapes.ts';
 import { reduceAxesReference } from './references.ts';
 

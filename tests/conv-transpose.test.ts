@@ -8,7 +8,7 @@ import { conv2dTranspose } from '../src/core/conv-ops.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { conv2dInputGradReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { conv2dTransposeGeometry, convTransposeAxis, type Padding } from '../src/kernels/conv/geometry.ts';
-import type { Activation } from '../src/kernels/matmul.ts';
+import type { Activation } from '../src/kernels/activation.ts';
 
 test.before(async () => {
   await ready;

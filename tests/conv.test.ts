@@ -11,7 +11,7 @@ import {
   conv2dProgram, conv2dInputGradProgram, conv2dFilterGradProgram,
 } from '../src/kernels/conv/conv2d.ts';
 import { conv2dGeometry, convAxis, type Padding } from '../src/kernels/conv/geometry.ts';
-import { ACTIVATIONS, type Activation } from '../src/kernels/matmul.ts';
+import { ACTIVATIONS, type Activation } from '../src/kernels/activation.ts';
 
 test.before(async () => {
   await ready;

@@ -4,7 +4,8 @@ import { ready, randomArray, assertClose, f32 } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { memory } from '../src/core/memory.ts';
 import { matmulRaw } from '../src/core/ops.ts';
-import { ACTIVATIONS, autoMatmulVariant, MATMUL_VARIANTS, matmulReference, type MatmulShape } from '../src/kernels/matmul.ts';
+import { autoMatmulVariant, MATMUL_VARIANTS, matmulReference, type MatmulShape } from '../src/kernels/matmul.ts';
+import { ACTIVATIONS } from '../src/kernels/activation.ts';
 
 test.before(async () => {
   await ready;

@@ -10,7 +10,7 @@ import { Tensor, formatShape } from './tensor.ts';
 import { run } from './dispatch.ts';
 import { record } from './autograd.ts';
 import { launch, assertFloat, reduceRaw, sumTo, activationGradFromOutput, max } from './ops.ts';
-import { ACTIVATIONS, type Activation } from '../kernels/matmul.ts';
+import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
 import {
   conv2dFilterGradProgram, conv2dInputGradProgram, conv2dProgram, filterGradSplits,
   CONV_VARIANTS, SUBGROUP_CONV_VARIANTS, type ConvEpilogue, type ConvVariant,

@@ -7,7 +7,8 @@ import { isGradEnabled, record, setGradHelpers } from './autograd.ts';
 import type { Program } from '../kernels/program.ts';
 import { binaryProgram, fillProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
 import { reduceProgram, type ReduceOp } from '../kernels/reduce.ts';
-import { matmulProgram, type Activation, type MatmulChoice, type MatmulTarget } from '../kernels/matmul.ts';
+import { matmulProgram, type MatmulChoice, type MatmulTarget } from '../kernels/matmul.ts';
+import type { Activation } from '../kernels/activation.ts';
 import { getGpu, isInitialized } from './device.ts';
 import { broadcastShapes, normalizeAxis, sameShape, sizeOf } from '../kernels/shapes.ts';
 

@@ -25,46 +25,11 @@
 // All variants fuse the epilogue: bias add and activation happen in registers before the single
 // write of C, which saves Dense layers two extra passes over their output.
 
+import { activationCode, activationReference, ACTIVATION_WGSL, type Activation } from './activation.ts';
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
 
 export type MatmulVariant = 'naive' | 'tiled' | 'blocked' | 'vec4' | 'direct';
 export const MATMUL_VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'blocked', 'vec4', 'direct'];
-
-/** Activations that can be fused into a kernel's write step. */
-export const ACTIVATIONS = ['linear', 'relu', 'leakyRelu', 'sigmoid', 'tanh'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
-
-/** WGSL for the fused epilogue: `activate(v)` with ACT and `alpha` (leaky slope) in scope. */
-export const ACTIVATION_WGSL = /* wgsl */ `
-override ACT: u32 = 0u; // 0 linear, 1 relu, 2 leakyRelu, 3 sigmoid, 4 tanh
-fn activate(v: f32, alpha: f32) -> f32 {
-  switch ACT {
-    case 1u: { return max(v, 0.0); }
-    case 2u: { return select(alpha * v, v, v >= 0.0); }
-    case 3u: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
-    case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
-    default: { return v; }
-  }
-}`;
-
-export function activationCode(act: Activation): number {
-  return ACTIVATIONS.indexOf(act);
-}
-
-export function activationReference(act: Activation, v: number, alpha: number): number {
-  switch (act) {
-    case 'relu':
-      return Math.max(v, 0);
-    case 'leakyRelu':
-      return v >= 0 ? v : alpha * v;
-    case 'sigmoid':
-      return 1 / (1 + Math.exp(-v));
-    case 'tanh':
-      return Math.tanh(v);
-    default:
-      return v;
-  }
-}
 
 export interface MatmulShape {
   batch: number;

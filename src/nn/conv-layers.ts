@@ -8,7 +8,7 @@ import { Module } from './module.ts';
 import { Tensor, formatShape } from '../core/tensor.ts';
 import { deriveSeed, nextRandomKey } from '../core/creation.ts';
 import { conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, type Padding, type Conv2dOptions } from '../core/conv-ops.ts';
-import { ACTIVATIONS, type Activation } from '../kernels/matmul.ts';
+import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
 import { glorotUniform, zeros, ones } from './init.ts';
 import { KERAS_LEAKY_ALPHA } from './layers.ts';
 

@@ -5,7 +5,7 @@ import { Module } from './module.ts';
 import { Tensor, formatShape } from '../core/tensor.ts';
 import { linear, relu, leakyRelu, sigmoid, tanh, reshape, flatten } from '../core/ops.ts';
 import { softmax } from '../core/softmax-ops.ts';
-import { ACTIVATIONS, type Activation } from '../kernels/matmul.ts';
+import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
 import { glorotUniform, zeros } from './init.ts';
 
 /** tf.keras 2's LeakyReLU slope, which the seed's DCGAN used (Keras 3 changed it to 0.2). */

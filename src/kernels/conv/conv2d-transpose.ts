@@ -14,7 +14,7 @@
 // (each input pixel stamps the kernel, scaled, onto the output), so tests compare two independent
 // formulations.
 
-import { activationReference, type Activation } from '../matmul.ts';
+import { activationReference, type Activation } from '../activation.ts';
 import type { Program } from '../program.ts';
 import { conv2dInputGradProgram, NO_EPILOGUE, type ConvEpilogue, type ConvVariant } from './conv2d.ts';
 import type { ConvGeometry } from './geometry.ts';

@@ -52,7 +52,7 @@
 // per workgroup, one 64×64 output tile per workgroup, grid (N/64, M/64, z). All variants fuse the epilogue (bias, activation)
 // into the single write of the output.
 
-import { activationCode, ACTIVATION_WGSL, activationReference, type Activation } from '../matmul.ts';
+import { activationCode, ACTIVATION_WGSL, activationReference, type Activation } from '../activation.ts';
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Grid, type Program } from '../program.ts';
 import { convFlops, type ConvGeometry } from './geometry.ts';
 
