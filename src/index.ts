@@ -23,7 +23,8 @@ export { softmax, logSoftmax, crossEntropy, type CrossEntropyOptions, type LossR
 export { adamStep, sgdStep, type AdamStepOptions } from './core/optim-ops.ts';
 export * as nn from './nn/index.ts';
 export * as optim from './nn/optim.ts';
-export { MnistGpu, type Batch, type BatchOptions } from './data/batches.ts';
+export { MnistGpu, type Batch, type BatchOptions, type BatchSource } from './data/batches.ts';
+export { TensorDataset, DataLoader, type Dataset, type DataLoaderOptions, type DatasetInput, type HostTensor } from './data/dataset.ts';
 export {
   conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, setConvVariant, getConvVariant,
   type Conv2dOptions, type BatchNormOptions, type DropoutOptions, type Padding, type ConvVariant,

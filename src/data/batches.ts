@@ -16,12 +16,19 @@ import { gatherBytesProgram, gatherI32Program, packBytes } from '../kernels/gath
 import { loadMnist, type LoadMnistOptions, type MnistSplit, type MnistSplitName } from './mnist.ts';
 import { seededPermutation } from './shuffle.ts';
 
-export interface Batch {
-  /** Images [size, 28, 28, 1], f32 in the dataset's range. */
+/**
+ * One batch of examples. `Y` is the type of `y`: a Tensor for labelled data (MnistGpu's digits),
+ * `undefined` for a dataset without targets (see TensorDataset in dataset.ts).
+ */
+export interface Batch<Y extends Tensor | undefined = Tensor> {
+  /** Inputs [size, ...]: MnistGpu's images are f32 [size, 28, 28, 1] in the dataset's range. */
   x: Tensor;
-  /** Digits [size], i32. */
-  y: Tensor;
-  /** The same digits on the host, where the data source has them (MnistGpu does). */
+  /** Targets [size, ...]: MnistGpu's digits are i32 [size]. */
+  y: Y;
+  /**
+   * The targets on the host, where the data source has them: MnistGpu's digits; a TensorDataset's
+   * y when it was given as host integers with one value per example.
+   */
   labels?: Int32Array;
   /** Position of this batch in the epoch (0-based). */
   index: number;
@@ -37,6 +44,20 @@ export interface BatchOptions {
   dropLast?: boolean;
 }
 
+/**
+ * What a training loop needs from its data, whatever it is: MnistGpu and DataLoader both offer it.
+ * An epoch's order depends only on (seed, epoch), so a resumed run sees the same batches. A batch's
+ * tensors belong to the iterator: valid until the loop moves on (or ends), then disposed.
+ */
+export interface BatchSource<Y extends Tensor | undefined = Tensor> {
+  /** Examples in the data. */
+  readonly count: number;
+  /** Batches per epoch for these options. */
+  batchCount(batchSize: number, dropLast?: boolean): number;
+  /** The epoch's batches, shuffled by (seed, epoch) unless `shuffle` is false. */
+  batches(epoch: number, options: BatchOptions): Generator<Batch<Y>, void, undefined>;
+}
+
 export interface MnistGpuOptions extends LoadMnistOptions {
   /** Pixel values 0..255 map linearly onto [low, high] (default [0, 1]; GANs use [−1, 1]). */
   range?: readonly [number, number];
@@ -46,7 +67,7 @@ const ROWS = 28;
 const COLS = 28;
 const PIXELS = ROWS * COLS;
 
-export class MnistGpu {
+export class MnistGpu implements BatchSource {
   readonly count: number;
   readonly range: readonly [number, number];
   readonly imageShape = [ROWS, COLS, 1] as const;
