@@ -9,7 +9,8 @@
 import { Tensor, formatShape } from './tensor.ts';
 import { run } from './dispatch.ts';
 import { record } from './autograd.ts';
-import { launch, assertFloat, reduceRaw, sumTo, activationGradFromOutput, max } from './ops.ts';
+import { assertFloat, assertLive } from './checks.ts';
+import { launch, reduceRaw, sumTo, activationGradFromOutput, max } from './ops.ts';
 import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
 import {
   conv2dFilterGradProgram, conv2dInputGradProgram, conv2dProgram, filterGradSplits,
@@ -30,10 +31,6 @@ import {
 } from '../kernels/conv/geometry.ts';
 
 export type { Padding, ConvVariant };
-
-function assertLive(op: string, ...ts: Tensor[]): void {
-  for (const t of ts) if (t.isDisposed) throw new Error(`${op}: ${t.describe()} was disposed and cannot be used`);
-}
 
 // ---------------------------------------------------------------- convolution
 

@@ -4,7 +4,8 @@
 
 import { Tensor, fromData, formatShape } from './tensor.ts';
 import { record } from './autograd.ts';
-import { assertFloat, binaryRaw, mean, square, sub, sum, sumTo } from './ops.ts';
+import { assertFloat, assertLive } from './checks.ts';
+import { binaryRaw, mean, square, sub, sum, sumTo } from './ops.ts';
 import { broadcastShapes, sameShape } from '../kernels/shapes.ts';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -27,10 +28,10 @@ function checkReduction(op: string, options: LossOptions): Reduction {
 
 /** Checks that `target` broadcasts to `input`'s shape (the loss keeps the input's shape). */
 function checkTarget(op: string, input: Tensor, target: Tensor | number): void {
-  if (input.isDisposed) throw new Error(`${op}: ${input.describe()} was disposed and cannot be used`);
+  assertLive(op, input);
   assertFloat(op, input);
   if (typeof target === 'number') return;
-  if (target.isDisposed) throw new Error(`${op}: ${target.describe()} was disposed and cannot be used`);
+  assertLive(op, target);
   assertFloat(op, target);
   let fits = true;
   try {

@@ -3,6 +3,7 @@
 
 import { Tensor, fromData, formatShape, type DType, type Shape } from './tensor.ts';
 import { run } from './dispatch.ts';
+import { assertFloat, assertLive } from './checks.ts';
 import { isGradEnabled, record, setGradHelpers } from './autograd.ts';
 import type { Program } from '../kernels/program.ts';
 import { binaryProgram, fillProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
@@ -17,16 +18,6 @@ export function launch(program: Program, inputs: Tensor[], outShape: Shape, dtyp
   const out = new Tensor(outShape, dtype);
   run(program, inputs.map((t) => t.gpu), [out.gpu]);
   return out;
-}
-
-export function assertFloat(op: string, ...ts: Tensor[]): void {
-  for (const t of ts) {
-    if (t.dtype !== 'f32') throw new TypeError(`${op} needs f32 tensors, got ${t.describe()}`);
-  }
-}
-
-function assertLive(op: string, ...ts: Tensor[]): void {
-  for (const t of ts) if (t.isDisposed) throw new Error(`${op}: ${t.describe()} was disposed and cannot be used`);
 }
 
 // ---------------------------------------------------------------- elementwise, forward only

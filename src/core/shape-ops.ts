@@ -4,15 +4,12 @@
 
 import { Tensor, formatShape, type Shape } from './tensor.ts';
 import { run } from './dispatch.ts';
+import { assertLive } from './checks.ts';
 import { record } from './autograd.ts';
 import { launch, reshape, sumTo, broadcastTo as broadcastRaw } from './ops.ts';
 import { axisView, concatProgram, MAX_COPY_RANK, padProgram, permuteProgram, sliceProgram } from '../kernels/copy.ts';
 import { oneHotProgram } from '../kernels/onehot.ts';
 import { broadcastShapes, normalizeAxis, sameShape } from '../kernels/shapes.ts';
-
-function assertLive(op: string, ...ts: Tensor[]): void {
-  for (const t of ts) if (t.isDisposed) throw new Error(`${op}: ${t.describe()} was disposed and cannot be used`);
-}
 
 function isIdentity(perm: readonly number[]): boolean {
   return perm.every((p, i) => p === i);

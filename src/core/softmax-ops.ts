@@ -3,7 +3,8 @@
 
 import { Tensor, formatShape } from './tensor.ts';
 import { record } from './autograd.ts';
-import { assertFloat, launch, reduceRaw } from './ops.ts';
+import { assertFloat, assertLive } from './checks.ts';
+import { launch, reduceRaw } from './ops.ts';
 import {
   crossEntropyBackwardProgram,
   crossEntropyProgram,
@@ -13,7 +14,7 @@ import {
 } from '../kernels/softmax.ts';
 
 function rowsAndClasses(op: string, x: Tensor, axis: number | undefined): [number, number] {
-  if (x.isDisposed) throw new Error(`${op}: ${x.describe()} was disposed and cannot be used`);
+  assertLive(op, x);
   assertFloat(op, x);
   if (x.rank < 1) throw new RangeError(`${op} needs at least one dimension, got ${formatShape(x.shape)}`);
   if (axis !== undefined && axis !== -1 && axis !== x.rank - 1) {
@@ -59,7 +60,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntro
     throw new RangeError(`crossEntropy: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
   }
   const [rows, classes] = rowsAndClasses('crossEntropy', logits, undefined);
-  if (labels.isDisposed) throw new Error(`crossEntropy: ${labels.describe()} was disposed and cannot be used`);
+  assertLive('crossEntropy', labels);
   if (labels.dtype === 'f32') {
     throw new TypeError(`crossEntropy needs integer class labels (i32 or u32), got ${labels.describe()}; use binaryCrossEntropyWithLogits for probabilities`);
   }
