@@ -18,7 +18,7 @@ import { batchNorm, conv2dFilterGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTr
 import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { getGpu } from '../src/core/device.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
-import { batchNormReference } from '../src/kernels/conv/batchnorm.ts';
+import { batchNormGradReference, batchNormReference } from '../src/kernels/conv/batchnorm.ts';
 import { dropoutProgram, dropoutReference } from '../src/kernels/conv/dropout.ts';
 import { conv2dGeometry, conv2dTransposeGeometry, convFlops as convFlopsOf, type ConvGeometry } from '../src/kernels/conv/geometry.ts';
 import { programCase, opCase, uniformData, type Expected } from './case-kit.ts';
@@ -458,25 +458,6 @@ function convSetup(l: ConvLayer, pass: ConvPass, variant: ConvVariant): () => Ca
   };
 }
 
-/** Training-mode batchNorm's dx, dγ, dβ for upstream gradient dy (float64). */
-function batchNormGradReference(x: Float64Array, gamma: Float64Array, dy: Float64Array, rows: number, C: number, epsilon: number): Float64Array[] {
-  const { mean, variance } = batchNormReference(x, gamma, new Float64Array(C), { rows, channels: C }, epsilon);
-  const inv = variance.map((v) => 1 / Math.sqrt(v + epsilon));
-  const dGamma = new Float64Array(C);
-  const dBeta = new Float64Array(C);
-  for (let i = 0; i < x.length; i++) {
-    const c = i % C;
-    dBeta[c] += dy[i];
-    dGamma[c] += dy[i] * (x[i] - mean[c]) * inv[c];
-  }
-  const dx = Float64Array.from(x, (v, i) => {
-    const c = i % C;
-    const xhat = (v - mean[c]) * inv[c];
-    return ((gamma[c] * inv[c]) / rows) * (rows * dy[i] - dBeta[c] - xhat * dGamma[c]);
-  });
-  return [dx, dGamma, dBeta];
-}
-
 function batchNormSetup(shape: number[], backward: boolean): () => CaseRun {
   return () => {
     const C = shape[shape.length - 1];
@@ -496,8 +477,11 @@ function batchNormSetup(shape: number[], backward: boolean): () => CaseRun {
         y.backward(dy);
         return [x.grad!, gamma.grad!, beta.grad!];
       },
-      reference: ([x, gamma, beta, dy]) =>
-        backward ? batchNormGradReference(x, gamma, dy, rows, C, epsilon) : [batchNormReference(x, gamma, beta, { rows, channels: C }, epsilon).y],
+      reference: ([x, gamma, beta, dy]) => {
+        if (!backward) return [batchNormReference(x, gamma, beta, { rows, channels: C }, epsilon).y];
+        const { dx, dGamma, dBeta } = batchNormGradReference(x, gamma, dy, { rows, channels: C }, epsilon);
+        return [dx, dGamma, dBeta];
+      },
       // Sums over up to 50k rows in f32 (the statistics, dγ, dβ).
       tolerance: { rtol: 1e-3, atol: 1e-7 * rows + 1e-4 },
     });

@@ -5,7 +5,7 @@ import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { batchNorm } from '../src/core/conv-ops.ts';
-import { batchNormReference, batchNormEvalReference, CHUNK_ROWS } from '../src/kernels/conv/batchnorm.ts';
+import { batchNormReference, batchNormEvalReference, batchNormGradReference, CHUNK_ROWS } from '../src/kernels/conv/batchnorm.ts';
 
 test.before(async () => {
   await ready;
@@ -92,6 +92,30 @@ test('gradient check (training mode): x, gamma and beta, 4-D and 2-D', async () 
     ], { reference: trainingReference([...shape]) });
     runningMean.dispose();
     runningVar.dispose();
+  }
+});
+
+test('training-mode backward against its float64 reference: dx, dgamma, dbeta (4-D, and 2-D over several chunks)', async () => {
+  for (const [shape, seed] of [[[2, 9, 7, 5], 40], [[CHUNK_ROWS * 2 + 17, 3], 41]] as const) {
+    const C = shape[shape.length - 1];
+    const rows = shape.reduce((a, b) => a * b, 1) / C;
+    const x = f32(randomArray(shape, seed, -2, 3));
+    const gamma = f32(randomArray([C], seed + 1, 0.5, 1.5));
+    const beta = f32(randomArray([C], seed + 2));
+    const dy = f32(randomArray(shape, seed + 3));
+    const xt = tensor(x, [...shape], { requiresGrad: true });
+    const gt = tensor(gamma, [C], { requiresGrad: true });
+    const bt = tensor(beta, [C], { requiresGrad: true });
+    tidy(() => batchNorm(xt, gt, bt, { training: true }).backward(tensor(dy, [...shape])));
+    const ref = batchNormGradReference(x, gamma, dy, { rows, channels: C }, EPS);
+    const what = `batchNorm backward ${JSON.stringify(shape)}`;
+    assertClose(await xt.grad!.toArray(), ref.dx, `${what}: dx`, 1e-4, 1e-4);
+    assertClose(await gt.grad!.toArray(), ref.dGamma, `${what}: dgamma`, 1e-4, 1e-4);
+    assertClose(await bt.grad!.toArray(), ref.dBeta, `${what}: dbeta`, 1e-4, 1e-4);
+    for (const t of [xt, gt, bt]) {
+      t.grad?.dispose();
+      t.dispose();
+    }
   }
 });
 

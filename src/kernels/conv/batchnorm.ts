@@ -373,3 +373,35 @@ export function batchNormEvalReference(
     return ((v - runningMean[c]) / Math.sqrt(runningVar[c] + epsilon)) * gamma[c] + beta[c];
   });
 }
+
+export interface BatchNormGradReference {
+  dx: Float64Array;
+  dGamma: Float64Array;
+  dBeta: Float64Array;
+}
+
+/**
+ * Backward of training mode for upstream gradient dy, in float64: dβ = Σ dy, dγ = Σ dy·x̂ and
+ * dx = γ·invStd/rows·(rows·dy − dβ − x̂·dγ), the batch statistics' own gradients included (what
+ * bnGradPartial, bnGradFinalize and bnGradInput compute, with batchNormReference's statistics).
+ */
+export function batchNormGradReference(
+  x: ArrayLike<number>, gamma: ArrayLike<number>, dy: ArrayLike<number>, s: BatchNormShape, epsilon: number,
+): BatchNormGradReference {
+  const { rows, channels: C } = s;
+  const { mean, variance } = batchNormReference(x, gamma, new Float64Array(C), s, epsilon);
+  const inv = variance.map((v) => 1 / Math.sqrt(v + epsilon));
+  const dGamma = new Float64Array(C);
+  const dBeta = new Float64Array(C);
+  for (let i = 0; i < rows * C; i++) {
+    const c = i % C;
+    dBeta[c] += dy[i];
+    dGamma[c] += dy[i] * (x[i] - mean[c]) * inv[c];
+  }
+  const dx = Float64Array.from(x, (v, i) => {
+    const c = i % C;
+    const xhat = (v - mean[c]) * inv[c];
+    return ((gamma[c] * inv[c]) / rows) * (rows * dy[i] - dBeta[c] - xhat * dGamma[c]);
+  });
+  return { dx, dGamma, dBeta };
+}
