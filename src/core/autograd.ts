@@ -7,6 +7,12 @@
 import type { Tensor } from './tensor.ts';
 import { formatShape } from './tensor.ts';
 import { keep } from './scope.ts';
+// binaryRaw and onesLike come from modules that import this one back (ops.ts for record(),
+// creation.ts through tensor.ts, whose backward() runs the tape). ES modules allow the cycle:
+// nothing here calls them while the modules load, only when a backward pass runs, by which time
+// every module has finished loading.
+import { binaryRaw } from './ops.ts';
+import { onesLike } from './creation.ts';
 
 export interface GradNode {
   op: string;
@@ -50,16 +56,6 @@ export function detach(t: Tensor): Tensor {
   const d = t.view();
   d.requiresGrad = false;
   return d;
-}
-
-// Ops are injected by ops.ts to avoid an import cycle (ops import record() from here).
-interface GradHelpers {
-  add(a: Tensor, b: Tensor): Tensor;
-  onesLike(t: Tensor): Tensor;
-}
-let helpers: GradHelpers | undefined;
-export function setGradHelpers(h: GradHelpers): void {
-  helpers = h;
 }
 
 /**
@@ -114,8 +110,6 @@ export interface BackwardOptions {
 }
 
 export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOptions = {}): void {
-  if (!helpers) throw new Error('autograd helpers not installed (import the ops module)');
-  const h = helpers;
   if (!root.requiresGrad) {
     throw new Error(`backward() on ${root.describe()}, which does not require grad: no input of it has requiresGrad set`);
   }
@@ -130,7 +124,7 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
   }
   noGradRun(() => {
     const grads = new Map<Tensor, Tensor>();
-    grads.set(root, seed ? seed.view(root.shape) : h.onesLike(root));
+    grads.set(root, seed ? seed.view(root.shape) : onesLike(root));
     const order = topologicalOrder(root);
     const targets = options.inputs ? new Set(options.inputs) : undefined;
     const useful = targets ? leadingTo(order, targets) : undefined;
@@ -146,7 +140,7 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
         }
         // A leaf: hand the gradient over, adding to what it already holds.
         if (t.grad && !t.grad.isDisposed) {
-          const sum = h.add(t.grad, g);
+          const sum = binaryRaw('add', t.grad, g);
           t.grad.dispose();
           g.dispose();
           t.grad = keep(sum);
@@ -170,7 +164,7 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
         if (gi.shape.length !== input.shape.length || gi.shape.some((d, j) => d !== input.shape[j])) gi = reshapeOwned(gi, input.shape);
         const prev = grads.get(input);
         if (prev) {
-          grads.set(input, h.add(prev, gi));
+          grads.set(input, binaryRaw('add', prev, gi));
           prev.dispose();
           gi.dispose();
         } else {

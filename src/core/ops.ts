@@ -4,9 +4,9 @@
 import { Tensor, fromData, formatShape, type DType, type Shape } from './tensor.ts';
 import { run } from './dispatch.ts';
 import { assertFloat, assertLive } from './checks.ts';
-import { isGradEnabled, record, setGradHelpers } from './autograd.ts';
+import { isGradEnabled, record } from './autograd.ts';
 import type { Program } from '../kernels/program.ts';
-import { binaryProgram, fillProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
+import { binaryProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
 import { reduceProgram, type ReduceOp } from '../kernels/reduce.ts';
 import { matmulProgram, type MatmulChoice, type MatmulTarget } from '../kernels/matmul.ts';
 import type { Activation } from '../kernels/activation.ts';
@@ -464,10 +464,3 @@ export function activate(x: Tensor, activation: Activation, alpha = 0.2): Tensor
       return x;
   }
 }
-
-// ---------------------------------------------------------------- autograd wiring
-
-setGradHelpers({
-  add: (a, b) => binaryRaw('add', a, b),
-  onesLike: (t) => launch(fillProgram(t.size, 1), [], t.shape),
-});
