@@ -5,10 +5,11 @@
 // carry them, and train()/eval() switches BatchNorm and Dropout.
 
 import { Module } from './module.ts';
-import { Tensor, formatShape } from '../core/tensor.ts';
+import { Tensor, formatShape, type Shape } from '../core/tensor.ts';
 import { deriveSeed, nextRandomKey } from '../core/creation.ts';
 import { conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, type Padding, type Conv2dOptions } from '../core/conv-ops.ts';
 import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
+import { conv2dGeometry, conv2dTransposeGeometry, convInputShape, convOutputShape } from '../kernels/conv/geometry.ts';
 import { glorotUniform, zeros, ones } from './init.ts';
 import { KERAS_LEAKY_ALPHA } from './layers.ts';
 
@@ -89,11 +90,28 @@ abstract class ConvLayer extends Module {
   }
 
   protected abstract convolve(x: Tensor, options: Conv2dOptions): Tensor;
+  /** The output shape of the layer's op for a checked input shape (the op's own checks apply). */
+  protected abstract convolvedShape(inputShape: Shape): Shape;
+
+  private checkInput(inputShape: Shape): void {
+    if (inputShape.length !== 4 || inputShape[3] !== this.inChannels) {
+      throw new RangeError(`${this.layerName}(${this.inChannels} → ${this.filters}): input ${formatShape(inputShape)} must be [batch, height, width, ${this.inChannels}]`);
+    }
+  }
+
+  override outputShape(inputShape: Shape): Shape {
+    this.checkInput(inputShape);
+    return this.convolvedShape(inputShape);
+  }
+
+  override extraRepr(): string {
+    return `inChannels=${this.inChannels}, filters=${this.filters}, kernelSize=${formatShape(this.kernelSize)}, strides=${formatShape(this.strides)}, ` +
+      `padding='${this.padding}', activation='${this.activation}'` + (this.bias ? '' : ', useBias=false') +
+      (this.activation === 'leakyRelu' ? `, alpha=${this.alpha}` : '');
+  }
 
   forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
-      throw new RangeError(`${this.layerName}(${this.inChannels} → ${this.filters}): input ${formatShape(x.shape)} must be [batch, height, width, ${this.inChannels}]`);
-    }
+    this.checkInput(x.shape);
     return this.convolve(x, {
       stride: this.strides, padding: this.padding, bias: this.bias ?? undefined, activation: this.activation, alpha: this.alpha,
     });
@@ -111,6 +129,9 @@ export class Conv2d extends ConvLayer {
   protected convolve(x: Tensor, options: Conv2dOptions): Tensor {
     return conv2d(x, this.kernel, options);
   }
+  protected convolvedShape(inputShape: Shape): Shape {
+    return convOutputShape(conv2dGeometry(inputShape, this.kernel.shape, this.strides, this.padding));
+  }
 }
 
 /**
@@ -123,6 +144,11 @@ export class Conv2dTranspose extends ConvLayer {
   }
   protected convolve(x: Tensor, options: Conv2dOptions): Tensor {
     return conv2dTranspose(x, this.kernel, options);
+  }
+  protected convolvedShape(inputShape: Shape): Shape {
+    // The geometry describes the forward convolution this one is the input-gradient of: that
+    // convolution's input is our output.
+    return convInputShape(conv2dTransposeGeometry(inputShape, this.kernel.shape, this.strides, this.padding));
   }
 }
 
@@ -184,10 +210,19 @@ export class BatchNorm extends Module {
     return this.getBuffer('moving_variance');
   }
 
-  forward(x: Tensor): Tensor {
-    if (x.rank < 2 || x.shape[x.rank - 1] !== this.features) {
-      throw new RangeError(`BatchNorm(${this.features}): input ${formatShape(x.shape)} must end in ${this.features} channels`);
+  override outputShape(inputShape: Shape): Shape {
+    if (inputShape.length < 2 || inputShape[inputShape.length - 1] !== this.features) {
+      throw new RangeError(`BatchNorm(${this.features}): input ${formatShape(inputShape)} must end in ${this.features} channels`);
     }
+    return inputShape;
+  }
+
+  override extraRepr(): string {
+    return `features=${this.features}, momentum=${this.momentum}, epsilon=${this.epsilon}`;
+  }
+
+  forward(x: Tensor): Tensor {
+    this.outputShape(x.shape);
     return batchNorm(x, this.gamma, this.beta, {
       training: this.training, runningMean: this.movingMean, runningVar: this.movingVariance, momentum: this.momentum, epsilon: this.epsilon,
     });
@@ -234,6 +269,14 @@ export class Dropout extends Module {
     this.callsThisStep = 0;
   }
 
+  override outputShape(inputShape: Shape): Shape {
+    return inputShape;
+  }
+
+  override extraRepr(): string {
+    return `rate=${this.rate}`;
+  }
+
   forward(x: Tensor): Tensor {
     if (!this.training || this.rate === 0) return dropout(x, this.rate, { training: false });
     const call = this.callsThisStep++;
@@ -243,6 +286,11 @@ export class Dropout extends Module {
 
 /** Keras GlobalMaxPooling2D: [N, H, W, C] → [N, C]; ties in the maximum share its gradient. */
 export class GlobalMaxPool2d extends Module {
+  override outputShape(inputShape: Shape): Shape {
+    if (inputShape.length !== 4) throw new RangeError(`globalMaxPool2d: input must be 4-D [batch, height, width, channels], got ${formatShape(inputShape)}`);
+    if (inputShape[1] * inputShape[2] === 0) throw new RangeError(`globalMaxPool2d: input ${formatShape(inputShape)} has no pixels`);
+    return [inputShape[0], inputShape[3]];
+  }
   forward(x: Tensor): Tensor {
     return globalMaxPool2d(x);
   }

@@ -2,7 +2,7 @@
 // parameter names ('kernel' [in, out], 'bias' [out]) so a checkpoint reads like a Keras one.
 
 import { Module } from './module.ts';
-import { Tensor, formatShape } from '../core/tensor.ts';
+import { Tensor, formatShape, shapeSize, type Shape } from '../core/tensor.ts';
 import { linear, relu, leakyRelu, sigmoid, tanh, reshape, flatten } from '../core/ops.ts';
 import { softmax } from '../core/softmax-ops.ts';
 import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
@@ -56,10 +56,20 @@ export class Dense extends Module {
     this.bias = useBias ? this.addParameter('bias', zeros([units])) : null;
   }
 
-  forward(x: Tensor): Tensor {
-    if (x.rank < 1 || x.shape[x.rank - 1] !== this.inFeatures) {
-      throw new RangeError(`Dense(${this.inFeatures} → ${this.units}): input ${formatShape(x.shape)} must end in ${this.inFeatures} features`);
+  override outputShape(inputShape: Shape): Shape {
+    if (inputShape.length < 1 || inputShape[inputShape.length - 1] !== this.inFeatures) {
+      throw new RangeError(`Dense(${this.inFeatures} → ${this.units}): input ${formatShape(inputShape)} must end in ${this.inFeatures} features`);
     }
+    return [...inputShape.slice(0, -1), this.units];
+  }
+
+  override extraRepr(): string {
+    return `inFeatures=${this.inFeatures}, units=${this.units}, activation='${this.activation}'` +
+      (this.bias ? '' : ', useBias=false') + (this.activation === 'leakyRelu' ? `, alpha=${this.alpha}` : '');
+  }
+
+  forward(x: Tensor): Tensor {
+    this.outputShape(x.shape);
     if (x.rank === 2) return linear(x, this.kernel, this.bias ?? undefined, this.activation, this.alpha);
     const lead = x.shape.slice(0, -1);
     const y = linear(reshape(x, [-1, this.inFeatures]), this.kernel, this.bias ?? undefined, this.activation, this.alpha);
@@ -68,6 +78,9 @@ export class Dense extends Module {
 }
 
 export class ReLU extends Module {
+  override outputShape(inputShape: Shape): Shape {
+    return inputShape;
+  }
   forward(x: Tensor): Tensor {
     return relu(x);
   }
@@ -81,18 +94,30 @@ export class LeakyReLU extends Module {
     this.alpha = options.alpha ?? KERAS_LEAKY_ALPHA;
     if (!Number.isFinite(this.alpha)) throw new RangeError(`LeakyReLU: alpha must be a finite number, got ${this.alpha}`);
   }
+  override outputShape(inputShape: Shape): Shape {
+    return inputShape;
+  }
+  override extraRepr(): string {
+    return `alpha=${this.alpha}`;
+  }
   forward(x: Tensor): Tensor {
     return leakyRelu(x, this.alpha);
   }
 }
 
 export class Sigmoid extends Module {
+  override outputShape(inputShape: Shape): Shape {
+    return inputShape;
+  }
   forward(x: Tensor): Tensor {
     return sigmoid(x);
   }
 }
 
 export class Tanh extends Module {
+  override outputShape(inputShape: Shape): Shape {
+    return inputShape;
+  }
   forward(x: Tensor): Tensor {
     return tanh(x);
   }
@@ -100,6 +125,10 @@ export class Tanh extends Module {
 
 /** Softmax over the last axis (for probabilities at inference; train on logits with crossEntropy). */
 export class Softmax extends Module {
+  override outputShape(inputShape: Shape): Shape {
+    if (inputShape.length < 1) throw new RangeError(`Softmax needs at least one axis, got ${formatShape(inputShape)}`);
+    return inputShape;
+  }
   forward(x: Tensor): Tensor {
     return softmax(x);
   }
@@ -107,6 +136,10 @@ export class Softmax extends Module {
 
 /** [B, ...] → [B, product of the rest] (no copy). */
 export class Flatten extends Module {
+  override outputShape(inputShape: Shape): Shape {
+    if (inputShape.length < 1) throw new RangeError(`flatten needs a batch dimension, got ${formatShape(inputShape)}`);
+    return [inputShape[0], shapeSize(inputShape.slice(1))];
+  }
   forward(x: Tensor): Tensor {
     return flatten(x);
   }
@@ -121,6 +154,18 @@ export class Reshape extends Module {
       throw new RangeError(`Reshape: target shape ${formatShape(targetShape)} must hold positive integers and at most one -1`);
     }
     this.targetShape = Object.freeze([...targetShape]);
+  }
+  override outputShape(inputShape: Shape): Shape {
+    if (inputShape.length < 1) throw new RangeError(`Reshape needs a batch dimension, got ${formatShape(inputShape)}`);
+    const [batch, ...rest] = inputShape;
+    const size = shapeSize(rest);
+    const known = shapeSize(this.targetShape.filter((d) => d !== -1));
+    const fits = this.targetShape.includes(-1) ? known > 0 && size % known === 0 : known === size;
+    if (!fits) throw new RangeError(`reshape: cannot reshape ${formatShape(inputShape)} into ${formatShape([batch, ...this.targetShape])}`);
+    return [batch, ...this.targetShape.map((d) => (d === -1 ? size / known : d))];
+  }
+  override extraRepr(): string {
+    return `targetShape=${formatShape(this.targetShape)}`;
   }
   forward(x: Tensor): Tensor {
     if (x.rank < 1) throw new RangeError(`Reshape needs a batch dimension, got ${formatShape(x.shape)}`);

@@ -3,10 +3,11 @@
 // running statistics) and child modules; `stateDict()` flattens all of them to dotted names
 // ("encoder.conv1.kernel"), which is what checkpoints store.
 
-import { Tensor } from '../core/tensor.ts';
+import { Tensor, type Shape } from '../core/tensor.ts';
 import { keep } from '../core/scope.ts';
 import { copyBuffer } from '../core/dispatch.ts';
 import { formatShape } from '../kernels/shapes.ts';
+import { summarize, type SummaryInputShape, type SummaryOptions } from './summary.ts';
 
 export abstract class Module {
   /** Training mode switches BatchNorm to batch statistics and turns Dropout on. */
@@ -144,6 +145,53 @@ export abstract class Module {
   /** Number of trainable scalars. */
   parameterCount(): number {
     return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+
+  /**
+   * The output shape for an input of shape `inputShape`, worked out without GPU work (and with
+   * the errors forward would throw), or undefined when this module cannot tell without running
+   * forward. Layers and Sequential know; a custom module returns undefined unless it overrides this.
+   */
+  outputShape(inputShape: Shape): Shape | undefined {
+    void inputShape;
+    return undefined;
+  }
+
+  /**
+   * A Keras-like table of the layers: name (type), output shape, parameter count, and the totals
+   * (trainable, non-trainable: BatchNorm's moving statistics and parameters with requiresGrad
+   * off). `inputShape` may start with null for "any batch" (`[null, 28, 28, 1]`); without it
+   * the shapes show '?'. Output shapes are inferred without GPU work when every module can (see
+   * outputShape); otherwise they come from one forward pass on zeros with a batch of 1, in eval
+   * mode, inside noGrad and tidy (nothing is trained, nothing leaks; the training flags are
+   * restored). Prints the table with `printFn` (default console.log; null: don't) and returns it.
+   */
+  summary(inputShape?: SummaryInputShape, options: SummaryOptions = {}): string {
+    return summarize(this, inputShape, options);
+  }
+
+  /** The layer's hyper-parameters for toString(), as PyTorch's extra_repr ("units=10, …"). */
+  extraRepr(): string {
+    return '';
+  }
+
+  /**
+   * A readable description, as PyTorch's repr: the module's type and hyper-parameters, and its
+   * children indented beneath it by name.
+   */
+  toString(): string {
+    const extra = this.extraRepr();
+    if (this.children.size === 0) return `${this.constructor.name}(${extra})`;
+    const lines = [`${this.constructor.name}(`];
+    if (extra) lines.push(`  ${extra}`);
+    for (const [name, m] of this.children) lines.push(`  (${name}): ${m.toString().replaceAll('\n', '\n  ')}`);
+    lines.push(')');
+    return lines.join('\n');
+  }
+
+  /** console.log(module) in Node prints toString() rather than the object's internals. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
   dispose(): void {

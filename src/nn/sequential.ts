@@ -3,7 +3,7 @@
 // of an object: new Sequential({ hidden: new Dense(...), out: new Dense(...) }) → "hidden.kernel".
 
 import { Module } from './module.ts';
-import type { Tensor } from '../core/tensor.ts';
+import type { Tensor, Shape } from '../core/tensor.ts';
 
 export class Sequential extends Module {
   private readonly layers: Module[] = [];
@@ -42,6 +42,16 @@ export class Sequential extends Module {
 
   [Symbol.iterator](): Iterator<Module> {
     return this.layers[Symbol.iterator]();
+  }
+
+  /** Each layer's output shape in turn; undefined if one of them cannot tell without running. */
+  override outputShape(inputShape: Shape): Shape | undefined {
+    let shape: Shape | undefined = inputShape;
+    for (const layer of this.layers) {
+      shape = layer.outputShape(shape);
+      if (!shape) return undefined;
+    }
+    return shape;
   }
 
   forward(x: Tensor): Tensor {
