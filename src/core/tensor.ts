@@ -8,9 +8,10 @@ import { registerInScope, forgetFromScopes } from './scope.ts';
 import { runBackward, type BackwardOptions, type GradNode } from './autograd.ts';
 
 import { formatShape, sizeOf as shapeSize, type Shape } from '../kernels/shapes.ts';
+import { formatValues, type PrintOptions } from './format.ts';
 
 export type DType = 'f32' | 'i32' | 'u32';
-export type { Shape };
+export type { Shape, PrintOptions };
 export { formatShape, shapeSize };
 
 class Storage {
@@ -108,6 +109,39 @@ export class Tensor {
   async item(): Promise<number> {
     if (this.size !== 1) throw new RangeError(`item() needs a tensor with one element, got ${this.describe()}`);
     return (await this.toArray())[0];
+  }
+
+  /**
+   * Shape and dtype, without the values: WebGPU reads buffers back only asynchronously, so a
+   * synchronous toString() cannot show them (tf.js's dataSync() has no WebGPU equivalent here).
+   * Use `await t.print()` or `await t.format()` for the values.
+   */
+  toString(): string {
+    const parts = [`shape=${formatShape(this.shape)}`, `dtype=${this.dtype}`];
+    if (this.name) parts.push(`name="${this.name}"`);
+    if (this.requiresGrad) parts.push('requiresGrad=true');
+    if (this.isDisposed) parts.push('disposed');
+    return `Tensor(${parts.join(', ')})`;
+  }
+
+  /** console.log(tensor) in Node prints toString() rather than the object's internals. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  /**
+   * Reads the values back and formats them under a header line: nested brackets, one row per
+   * line, summarised with '…' past `threshold` elements (default 1000), as PyTorch and NumPy do.
+   */
+  async format(options: PrintOptions = {}): Promise<string> {
+    const integer = this.dtype !== 'f32';
+    const values = this.dtype === 'f32' ? await this.toArray() : this.dtype === 'i32' ? new Int32Array(await this.readRaw()) : new Uint32Array(await this.readRaw());
+    return `${this.toString()}\n${formatValues(values, this.shape, integer, options)}`;
+  }
+
+  /** Prints format()'s text with console.log, as tf.js's tensor.print(). */
+  async print(options: PrintOptions = {}): Promise<void> {
+    console.log(await this.format(options));
   }
 
   private async readRaw(): Promise<ArrayBuffer> {
