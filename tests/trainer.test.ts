@@ -17,7 +17,7 @@ import { Adam, type Optimizer } from '../src/nn/optim.ts';
 import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { MnistGpu, type Batch } from '../src/data/batches.ts';
 import { createMlp } from '../src/models/mlp.ts';
-import { DivergedError, trainLoop, type TrainableModel, type TrainLoopOptions, type TrainLoopResult } from '../src/models/trainer.ts';
+import { DivergedError, trainLoop, type TrainableModel, type TrainLoopOptions, type TrainLoopResult } from '../src/train/trainer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'trainer-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

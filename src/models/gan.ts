@@ -20,7 +20,7 @@ import { broadcastTo, concat, oneHot } from '../core/shape-ops.ts';
 import { binaryCrossEntropyWithLogits } from '../core/loss-ops.ts';
 import { deriveSeed, randn, tensor } from '../core/creation.ts';
 import type { Batch } from '../data/batches.ts';
-import type { TrainableModel } from './trainer.ts';
+import type { TrainableModel } from '../train/trainer.ts';
 
 export interface GanConfig {
   noiseDim: number;

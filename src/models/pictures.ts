@@ -12,7 +12,7 @@ import { saveImageGrid } from '../io/png.ts';
 import { lineChart, scatterPlot, type ScatterPoint } from '../io/plot.ts';
 import type { Vae } from './vae.ts';
 import { Gan } from './gan.ts';
-import type { LossHistory } from './trainer.ts';
+import type { LossHistory } from '../train/trainer.ts';
 
 const SIDE = 28;
 

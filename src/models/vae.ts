@@ -17,7 +17,7 @@ import { add, addScalar, exp, mul, mulScalar, sigmoid, square, sub, sum } from '
 import { binaryCrossEntropyWithLogits } from '../core/loss-ops.ts';
 import { deriveSeed, randn } from '../core/creation.ts';
 import type { Batch } from '../data/batches.ts';
-import type { TrainableModel } from './trainer.ts';
+import type { TrainableModel } from '../train/trainer.ts';
 
 export interface VaeConfig {
   latentDim: number;

@@ -10,7 +10,7 @@ import { stack } from '../core/shape-ops.ts';
 import type { Module } from '../nn/module.ts';
 import type { Optimizer } from '../nn/optim.ts';
 import { loadCheckpoint, saveCheckpoint, type TrainingProgress } from '../nn/checkpoint.ts';
-import type { Batch, MnistGpu } from '../data/batches.ts';
+import type { Batch, BatchSource } from '../data/batches.ts';
 import { EpochProgress } from '../io/progress.ts';
 
 /** What the loop needs of a model. */
@@ -34,12 +34,15 @@ export interface LossHistory {
 
 export interface TrainLoopOptions {
   model: TrainableModel;
-  data: MnistGpu;
+  /** MnistGpu, a DataLoader, or anything else with BatchSource's interface. */
+  data: BatchSource;
   epochs: number;
   batchSize: number;
   seed: number;
-  /** Written after every epoch (and when stopped early). */
-  checkpointPath: string;
+  /** Written after every epoch (and when stopped early); none without it. */
+  checkpointPath?: string;
+  /** More strings every checkpoint keeps (e.g. how the model was made). */
+  extra?: Record<string, string>;
   /** Continue from checkpointPath (or this path) if it exists. */
   resume?: boolean | string;
   /** Read losses back every this many steps (default 20): each read waits for the GPU. */
@@ -49,8 +52,15 @@ export interface TrainLoopOptions {
   /** Show a progress bar (default true). */
   progress?: boolean;
   /** Called after each epoch's checkpoint: draw the samples, print figures. */
-  onEpochEnd?: (epoch: number, losses: Record<string, number>) => Promise<void> | void;
+  onEpochEnd?: (epoch: number, losses: Record<string, number>, timing: EpochTiming) => Promise<void> | void;
   log?: (line: string) => void;
+}
+
+/** How long an epoch's training took (pictures, validation and checkpoint excluded). */
+export interface EpochTiming {
+  seconds: number;
+  /** Images trained in it (fewer than the data's count in a resumed epoch). */
+  images: number;
 }
 
 export interface TrainLoopResult {
@@ -77,9 +87,9 @@ export class DivergedError extends Error {
     readonly step: number,
     readonly lossName: string,
     readonly value: number,
-    readonly checkpointPath: string,
+    readonly checkpointPath: string | undefined,
   ) {
-    const kept = existsSync(checkpointPath) ? `the last good checkpoint, ${checkpointPath}, is kept` : 'no checkpoint was written';
+    const kept = checkpointPath === undefined ? 'no checkpoints are kept' : existsSync(checkpointPath) ? `the last good checkpoint, ${checkpointPath}, is kept` : 'no checkpoint was written';
     super(`training diverged: the ${lossName} loss of step ${step} is ${value}; stopped without saving (${kept}). A smaller learning rate (--lr) usually helps`);
     this.name = 'DivergedError';
   }
@@ -98,7 +108,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   let resumedFrom: TrainingProgress | undefined;
 
   const resumePath = typeof o.resume === 'string' ? o.resume : o.checkpointPath;
-  if (o.resume && existsSync(resumePath)) {
+  if (o.resume === true && resumePath === undefined) throw new Error('resume needs a checkpoint path (checkpointPath, or resume: "<file>")');
+  if (o.resume && resumePath !== undefined && existsSync(resumePath)) {
     const info = await loadCheckpoint(resumePath, { model: model.name, modules: model.modules, optimizers: model.optimizers });
     if (info.progress.seed !== seed) {
       log(`note: continuing with the checkpoint's seed ${info.progress.seed} (not ${seed}) so the run stays reproducible`);
@@ -136,15 +147,20 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   };
   process.on('SIGINT', onSigint);
 
-  const save = (): Promise<void> =>
-    saveCheckpoint(o.checkpointPath, {
+  const checkpointPath = o.checkpointPath;
+  const save = async (): Promise<void> => {
+    if (checkpointPath === undefined) return;
+    await saveCheckpoint(checkpointPath, {
       model: model.name,
       config: model.config,
       modules: model.modules,
       optimizers: model.optimizers,
       progress,
-      extra: { history: JSON.stringify(history), trainer: JSON.stringify({ batchSize, images: data.count } satisfies TrainerRecord) },
+      extra: { ...o.extra, history: JSON.stringify(history), trainer: JSON.stringify({ batchSize, images: data.count } satisfies TrainerRecord) },
     });
+  };
+  const saved = (where: string): string =>
+    checkpointPath === undefined ? `stopped ${where} at step ${progress.step} (no checkpoint path: nothing saved)` : `checkpoint saved to ${checkpointPath} at step ${progress.step}; run again with --resume to continue`;
 
   let pending: Tensor[][] = [];
   const drain = async (): Promise<Record<string, number> | undefined> => {
@@ -207,14 +223,14 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       if (!interrupted) progress = { ...progress, epoch: epoch + 1, batchInEpoch: 0 };
       await save();
       if (interrupted) {
-        log(`checkpoint saved to ${o.checkpointPath} at step ${progress.step}; run again with --resume to continue`);
+        log(saved('in the epoch'));
         break;
       }
-      await o.onEpochEnd?.(epoch, epochLosses);
+      await o.onEpochEnd?.(epoch, epochLosses, { seconds: bar.elapsed, images: done - startBatch * batchSize });
       // Also a Ctrl-C during onEpochEnd: the checkpoint above already holds this position.
       if (epoch + 1 < epochs && stopNow()) {
         interrupted = true;
-        log(`stopped after epoch ${epoch + 1}; checkpoint saved to ${o.checkpointPath} at step ${progress.step}; run again with --resume to continue`);
+        log(`stopped after epoch ${epoch + 1}; ${saved('there')}`);
         break;
       }
     }
