@@ -119,6 +119,16 @@ function parseValue(name: string, spec: FlagSpec, raw: string): number | string 
 
 /** Parses `argv` (without node and the script) against `specs`; throws FlagError on mistakes. */
 export function parseFlags<const T extends FlagSpecs>(argv: readonly string[], specs: T): Flags<T> {
+  return parseFlagsGiven(argv, specs).flags;
+}
+
+/**
+ * parseFlags, also telling which flags the command line named (a default is not a choice: a
+ * script rejects a flag that does not apply only when it was given). A flag given twice is a
+ * mistake (`npm run train:vae -- --model gan` must not quietly train a GAN).
+ */
+export function parseFlagsGiven<const T extends FlagSpecs>(argv: readonly string[], specs: T): { flags: Flags<T>; given: ReadonlySet<keyof T & string> } {
+  const given = new Set<keyof T & string>();
   const byName = new Map<string, [string, FlagSpec]>();
   for (const [key, spec] of Object.entries(specs)) byName.set(kebabCase(key), [key, spec]);
   const values: Record<string, unknown> = {};
@@ -144,6 +154,8 @@ export function parseFlags<const T extends FlagSpecs>(argv: readonly string[], s
       throw new FlagError(`unknown flag --${name}${close.length ? ` (did you mean --${close[0]}?)` : ''}`);
     }
     const [key, spec] = entry;
+    if (given.has(key)) throw new FlagError(`--${name} is given twice; give it once`);
+    given.add(key);
     let raw = inline;
     if (raw === undefined) {
       if (spec.type === 'boolean') raw = 'true';
@@ -159,7 +171,7 @@ export function parseFlags<const T extends FlagSpecs>(argv: readonly string[], s
   for (const [key, spec] of Object.entries(specs)) {
     if ('required' in spec && spec.required && values[key] === undefined) throw new FlagError(`--${kebabCase(key)} is required`);
   }
-  return values as Flags<T>;
+  return { flags: values as Flags<T>, given };
 }
 
 export interface UsageInfo {
@@ -196,15 +208,25 @@ export function usage(specs: FlagSpecs, info: UsageInfo): string {
  * the usage to stderr and exits 2.
  */
 export function parseFlagsOrExit<const T extends FlagSpecs>(specs: T, info: UsageInfo, argv: readonly string[] = process.argv.slice(2)): Flags<T> {
+  return parseFlagsGivenOrExit(specs, info, argv).flags;
+}
+
+/** parseFlagsGiven for scripts, with parseFlagsOrExit's --help and mistakes. */
+export function parseFlagsGivenOrExit<const T extends FlagSpecs>(specs: T, info: UsageInfo, argv: readonly string[] = process.argv.slice(2)): { flags: Flags<T>; given: ReadonlySet<keyof T & string> } {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage(specs, info) + '\n');
     process.exit(0);
   }
   try {
-    return parseFlags(argv, specs);
+    return parseFlagsGiven(argv, specs);
   } catch (error) {
     if (!(error instanceof FlagError)) throw error;
-    process.stderr.write(`error: ${error.message}\n\n${usage(specs, info)}\n`);
-    process.exit(2);
+    exitWithFlagError(error.message, specs, info);
   }
+}
+
+/** A mistake on the command line found after parsing: one line and the usage on stderr, exit 2. */
+export function exitWithFlagError(message: string, specs: FlagSpecs, info: UsageInfo): never {
+  process.stderr.write(`error: ${message}\n\n${usage(specs, info)}\n`);
+  process.exit(2);
 }
