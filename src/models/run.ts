@@ -10,11 +10,13 @@ import { randn, deriveSeed } from '../core/creation.ts';
 import { MnistGpu } from '../data/batches.ts';
 import { Adam } from '../nn/optim.ts';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint, type TrainingProgress } from '../nn/checkpoint.ts';
-import { evaluateClassifier, trainClassifier } from './train-classifier.ts';
+import { evaluateClassifier } from './train-classifier.ts';
+import { fit } from '../train/fit.ts';
+import { crossEntropy } from '../core/softmax-ops.ts';
 import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
 import { Vae, type VaeConfig } from './vae.ts';
 import { Gan, ganChannels, type GanConfig } from './gan.ts';
-import { trainLoop, type LossHistory } from './trainer.ts';
+import type { LossHistory } from '../train/trainer.ts';
 import { judge, judgeDataset, statsOf, accuracyAgainst, frechetTo, confidenceOf, coverageOf, type JudgeOutputs } from './quality.ts';
 import { CONFIDENCE_THRESHOLD } from '../metrics/judge-labels.ts';
 import { recomputeBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
@@ -92,6 +94,8 @@ export interface TrainRunOptions {
   lr?: number;
   out: string;
   resume?: boolean | string;
+  /** Replace a checkpoint already in <out> (without it, a fresh run there is refused). */
+  force?: boolean;
   samples: number;
   /** Test digits for the VAE's per-image figures (default: all). */
   evalImages?: number;
@@ -431,6 +435,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
   const gpu = getGpu();
   mkdirSync(o.out, { recursive: true });
   const checkpointPath = join(o.out, 'checkpoint.safetensors');
+  guardCheckpoint(checkpointPath, { ...o, log });
   const range: [number, number] = o.kind === 'vae' ? [0, 1] : [-1, 1];
   const train = MnistGpu.load('train', { limit: o.limit, range });
   const test = MnistGpu.load('test', { limit: o.testLimit, range: [0, 1] });
@@ -444,21 +449,18 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
   }
   try {
     mkdirSync(join(o.out, 'epochs'), { recursive: true });
-    const result = await trainLoop({
-      model,
-      data: train,
+    const fitted = await fit(model, train, {
       epochs: o.epochs,
       batchSize: o.batchSize,
       seed: o.seed,
-      checkpointPath,
+      checkpoint: checkpointPath,
       resume: o.resume,
       progress: o.progress,
       maxSteps: o.maxSteps,
       log,
-      onEpochEnd: async (epoch) => {
-        await drawEpochSamples(model, join(o.out, 'epochs', `samples-epoch-${String(epoch + 1).padStart(3, '0')}.png`));
-      },
+      callbacks: [{ onEpochEnd: (epoch) => drawEpochSamples(model, join(o.out, 'epochs', `samples-epoch-${String(epoch + 1).padStart(3, '0')}.png`)) }],
     });
+    const result = { ...fitted, history: fitted.steps };
     // A finished GAN's BatchNorm statistics are recomputed for its final weights before anything
     // is drawn or measured, and saved with them; an interrupted run keeps training's moving
     // averages (its checkpoint must continue exactly as an uninterrupted run), and so do its pictures.
@@ -545,6 +547,12 @@ export interface ClassifierRunOptions {
   progress?: boolean;
   /** Start from this classifier checkpoint's weights (fine-tuning), with a fresh optimizer. */
   init?: string;
+  /** Continue <out>/checkpoint.safetensors where it stopped (weights, optimizer, data order). */
+  resume?: boolean;
+  /** Replace a checkpoint already in <out> (without it, that is refused). */
+  force?: boolean;
+  maxSteps?: number;
+  log?: (line: string) => void;
 }
 
 /** One stage of how a judge was trained; a checkpoint keeps the whole list. */
@@ -557,44 +565,109 @@ export interface RecipeStage {
   testAccuracy: number;
 }
 
-/** Trains the judge and saves it as out/classifier/checkpoint.safetensors. */
-export async function runClassifierTraining(o: ClassifierRunOptions): Promise<{ testAccuracy: number; path: string; seconds: number }> {
+/**
+ * Refuses to start a fresh run over a checkpoint already at `path` (of any model): a first
+ * epoch's save would silently replace it. `resume` continues it instead, `force` replaces it.
+ */
+export function guardCheckpoint(path: string, o: { resume?: boolean | string; force?: boolean; log?: (line: string) => void }): void {
+  if (o.resume || !existsSync(path)) return;
+  let what: string;
+  try {
+    const info = readCheckpointInfo(path);
+    what = `a ${info.model} checkpoint (epoch ${info.progress.epoch}, step ${info.progress.step})`;
+  } catch (error) {
+    what = `a file that is not a readable checkpoint (${(error as Error).message})`;
+  }
+  if (!o.force) {
+    throw new Error(`${path} already holds ${what}: --resume continues it, --force starts over and replaces it, --out DIR trains elsewhere`);
+  }
+  (o.log ?? console.log)(`--force: starting over; ${path} (${what}) will be replaced at the first checkpoint`);
+}
+
+/** The judge `evaluate` and `train` use when none is named: out/classifier's, else the shipped one. */
+export const DEFAULT_JUDGE = join('out', 'classifier', 'checkpoint.safetensors');
+
+/** Trains the judge (or any MNIST classifier) with fit(): a checkpoint per epoch, Ctrl-C and --resume. */
+export async function runClassifierTraining(o: ClassifierRunOptions): Promise<{ testAccuracy: number; path: string; seconds: number; interrupted: boolean }> {
+  const log = o.log ?? ((line: string) => console.log(line));
+  const path = join(o.out, 'checkpoint.safetensors');
+  if (o.init && o.resume) throw new Error('--init and --resume cannot go together: --init starts a new run from other weights, --resume continues this one');
+  guardCheckpoint(path, { ...o, log });
+  const isDefaultJudge = resolve(path) === resolve(DEFAULT_JUDGE);
+  const replacesJudge = isDefaultJudge && existsSync(path);
   mkdirSync(o.out, { recursive: true });
   const train = MnistGpu.load('train', { limit: o.limit, range: [0, 1] });
   const test = MnistGpu.load('test', { limit: o.testLimit, range: [0, 1] });
-  let recipe: RecipeStage[] = [];
+  // Stages before this run: an --init file's recipe, or (resumed) the one this run started with.
+  let earlier: RecipeStage[] = [];
   let classifier: MnistClassifier;
-  if (o.init) {
+  const resuming = Boolean(o.resume && existsSync(path));
+  if (resuming) {
+    const info = readCheckpointInfo(path, 'classifier');
+    classifier = new MnistClassifier(info.config as Partial<ClassifierConfig>);
+    earlier = info.extra.earlierRecipe ? (JSON.parse(info.extra.earlierRecipe) as RecipeStage[]) : [];
+  } else if (o.init) {
     const info = readCheckpointInfo(o.init, 'classifier');
     classifier = new MnistClassifier(info.config as Partial<ClassifierConfig>);
     await loadCheckpoint(o.init, { model: 'classifier', modules: { classifier } });
-    recipe = info.extra.recipe ? (JSON.parse(info.extra.recipe) as RecipeStage[]) : [];
+    earlier = info.extra.recipe ? (JSON.parse(info.extra.recipe) as RecipeStage[]) : [];
   } else {
     classifier = new MnistClassifier({ seed: o.seed });
   }
   const optimizer = new Adam(classifier, { lr: o.lr });
   try {
-    const results = await trainClassifier({ model: classifier, optimizer, train, test, epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, progress: o.progress });
-    // The last epoch was just evaluated on the test set: a second pass would cost as much again.
-    const final = results[results.length - 1]?.test ?? (await evaluateClassifier(classifier, test));
-    const path = join(o.out, 'checkpoint.safetensors');
+    const history = await fit(classifier, train, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      seed: o.seed,
+      loss: crossEntropy,
+      optimizer,
+      validationData: test,
+      validationBatchSize: 1000,
+      checkpoint: path,
+      resume: o.resume,
+      name: 'classifier',
+      config: classifier.config,
+      extra: { earlierRecipe: JSON.stringify(earlier) },
+      progress: o.progress,
+      maxSteps: o.maxSteps,
+      log,
+    });
+    if (history.interrupted) return { testAccuracy: Number.NaN, path, seconds: history.seconds, interrupted: true };
+    // The last epoch was just evaluated on the test set; a resumed run that had nothing left to do was not.
+    const h = history.history;
+    const final = h.val_accuracy?.length ? { accuracy: h.val_accuracy[h.val_accuracy.length - 1], loss: h.val_loss[h.val_loss.length - 1] } : await evaluateClassifier(classifier, test);
+    const info = readCheckpointInfo(path, 'classifier');
     await saveCheckpoint(path, {
       model: 'classifier',
       config: classifier.config,
       modules: { classifier },
-      progress: { epoch: o.epochs, step: Math.ceil(train.count / o.batchSize) * o.epochs, batchInEpoch: 0, seed: o.seed },
+      optimizers: { classifier: optimizer },
+      progress: info.progress,
       extra: {
+        ...info.extra,
         testAccuracy: String(final.accuracy),
-        recipe: JSON.stringify([...recipe, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, images: train.count, testAccuracy: final.accuracy }]),
+        recipe: JSON.stringify([...earlier, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, images: train.count, testAccuracy: final.accuracy }]),
       },
     });
-    const seconds = results.reduce((s, r) => s + r.seconds, 0);
-    writeFileSync(join(o.out, 'summary.json'), JSON.stringify({ testAccuracy: final.accuracy, testLoss: final.loss, epochs: o.epochs, seconds, adapter: getGpu().info.description, perEpoch: results }, null, 2) + '\n');
-    return { testAccuracy: final.accuracy, path, seconds };
+    const perEpoch = history.epoch.map((e, i) => ({ epoch: e + 1, trainLoss: h.loss[i], testAccuracy: h.val_accuracy[i], testLoss: h.val_loss[i], seconds: history.epochTimes[i].seconds }));
+    writeFileSync(join(o.out, 'summary.json'), JSON.stringify({ testAccuracy: final.accuracy, testLoss: final.loss, epochs: o.epochs, seconds: history.seconds, adapter: getGpu().info.description, perEpoch }, null, 2) + '\n');
+    if (isDefaultJudge) {
+      log(
+        `note: ${path} is the judge that \`evaluate\` and \`train\` use by default (test accuracy ${(100 * final.accuracy).toFixed(2)}%)` +
+          (replacesJudge ? ', replacing the one that was there' : `, instead of the shipped ${relativeToRepo(SHIPPED_JUDGE)}`) +
+          '; delete it to go back to the shipped judge',
+      );
+    }
+    return { testAccuracy: final.accuracy, path, seconds: history.seconds, interrupted: false };
   } finally {
     optimizer.dispose();
     classifier.dispose();
     train.dispose();
     test.dispose();
   }
+}
+
+function relativeToRepo(path: string): string {
+  return path.startsWith(repoRoot) ? path.slice(repoRoot.length + 1) : path;
 }
