@@ -8,12 +8,12 @@
 
 import { join, dirname } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { init, shutdownDevice } from '../src/index.ts';
+import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { createModel, loadJudge, measureQuality, MODEL_KINDS, type ModelKind } from '../src/models/run.ts';
 import { MnistGpu } from '../src/data/batches.ts';
-import { batchNormNote, formatQuality } from './report.ts';
+import { batchNormNote, checkpointFor, formatQuality } from './report.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -24,10 +24,9 @@ const FLAGS = {
 
 const flags = parseFlagsOrExit(FLAGS, { program: 'npm run evaluate --', description: "Measures a trained model's samples with the judge classifier." });
 const kind = flags.model as ModelKind;
-const checkpoint = flags.checkpoint ?? `out/${kind}/checkpoint.safetensors`;
 
-await init();
-try {
+await runScript('evaluate', async () => {
+  const checkpoint = checkpointFor(kind, flags.checkpoint);
   const info = readCheckpointInfo(checkpoint, kind);
   const model = createModel(kind, info.config as Record<string, unknown>);
   await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
@@ -44,9 +43,4 @@ try {
   judge.classifier.dispose();
   model.dispose();
   test.dispose();
-} catch (error) {
-  console.error(`evaluate: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
-} finally {
-  shutdownDevice();
-}
+});

@@ -4,7 +4,7 @@
 //   npm run generate -- --model vae --count 64 --seed 3
 
 import { join } from 'node:path';
-import { init, shutdownDevice } from '../src/index.ts';
+import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/run.ts';
@@ -12,7 +12,7 @@ import { saveGrid } from '../src/models/pictures.ts';
 import { Vae } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { randn } from '../src/core/creation.ts';
-import { batchNormNote } from './report.ts';
+import { batchNormNote, checkpointFor } from './report.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -29,11 +29,10 @@ if (flags.digit !== undefined && kind !== 'cgan') {
   console.error(`generate: --digit needs --model cgan (a ${kind} cannot be told which digit to draw)`);
   process.exit(2);
 }
-const checkpoint = flags.checkpoint ?? `out/${kind}/checkpoint.safetensors`;
 const out = flags.out ?? join(`out/${kind}`, `generated${flags.digit !== undefined ? `-${flags.digit}` : ''}.png`);
 
-await init();
-try {
+await runScript('generate', async () => {
+  const checkpoint = checkpointFor(kind, flags.checkpoint);
   const info = readCheckpointInfo(checkpoint, kind);
   const model = createModel(kind, info.config as Record<string, unknown>);
   await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
@@ -50,9 +49,4 @@ try {
   }
   model.dispose();
   console.log(`wrote ${flags.count} ${kind === 'cgan' && flags.digit !== undefined ? `images of the digit ${flags.digit}` : 'samples'} to ${out} (from ${checkpoint}, epoch ${info.progress.epoch})`);
-} catch (error) {
-  console.error(`generate: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
-} finally {
-  shutdownDevice();
-}
+});

@@ -1,6 +1,7 @@
 // `npm run info`: which WebGPU adapter this machine gives us, and the limits our kernels care about.
 
-import { init, shutdownDevice } from '../src/index.ts';
+import { parseFlagsOrExit } from '../src/io/flags.ts';
+import { runScript } from '../src/io/cli.ts';
 
 const LIMITS = [
   'maxStorageBufferBindingSize',
@@ -18,15 +19,12 @@ function human(name: string, value: number): string {
   return String(value);
 }
 
-try {
-  const gpu = await init();
+// No flags; --help (and a mistyped flag) is answered like every other script's.
+parseFlagsOrExit({}, { program: 'npm run info', description: 'Shows the WebGPU adapter this machine gives us and the limits our kernels care about.' });
+
+await runScript('info', async (gpu) => {
   console.log(`adapter: ${gpu.info.description}`);
   console.log(`vendor: ${gpu.info.vendor || '?'}, architecture: ${gpu.info.architecture || '?'}, timestamp queries: ${gpu.info.hasTimestampQuery ? 'yes' : 'no'}`);
   const width = Math.max(...LIMITS.map((l) => l.length));
   for (const name of LIMITS) console.log(`  ${name.padEnd(width)}  ${human(name, gpu.limits[name])}`);
-} catch (error) {
-  console.error(`info: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
-} finally {
-  shutdownDevice();
-}
+});

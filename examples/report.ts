@@ -1,5 +1,6 @@
 // How the scripts print results: a few lines a person reads, pointing at the pictures.
 
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QualityFigures, TrainRunSummary } from '../src/models/run.ts';
 
@@ -51,4 +52,17 @@ export function printTrainSummary(s: TrainRunSummary, out: string): void {
 export function batchNormNote(kind: string, extra: Record<string, string>): string | undefined {
   if (kind === 'vae' || extra.batchNormStatistics) return undefined;
   return "note: this checkpoint's generator BatchNorm statistics are training's moving averages (an unfinished run, or one from before they were recomputed at the end of training)";
+}
+
+/** The checkpoint `generate` / `evaluate` read; when it is missing, the error says how to make one. */
+export function checkpointFor(kind: string, given: string | undefined): string {
+  const path = given ?? `out/${kind}/checkpoint.safetensors`;
+  if (!existsSync(path)) {
+    throw new Error(
+      given
+        ? `checkpoint ${path} does not exist`
+        : `no ${kind} checkpoint at ${path}: train one with \`npm run train:${kind}\` (about 5–20 minutes on a CPU), or name one with --checkpoint FILE`,
+    );
+  }
+  return path;
 }

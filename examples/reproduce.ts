@@ -8,7 +8,7 @@
 //
 // Ctrl-C stops after the current step and leaves a checkpoint; --resume continues from it.
 
-import { init, shutdownDevice } from '../src/index.ts';
+import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, usage, type FlagSpecs } from '../src/io/flags.ts';
 import { MODEL_KINDS, type ModelKind } from '../src/models/run.ts';
 import { DEFAULT_REPRODUCE_OUT, parseModelList, reproduce } from '../src/models/reproduce.ts';
@@ -33,8 +33,7 @@ try {
   process.exit(2);
 }
 
-await init();
-try {
+await runScript('reproduce', async () => {
   const result = await reproduce({
     kinds,
     out: flags.out,
@@ -44,10 +43,5 @@ try {
     samples: flags.samples,
     judgePath: flags.judge,
   });
-  if (!result.finished) process.exitCode = 130;
-} catch (error) {
-  console.error(`reproduce: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
-} finally {
-  shutdownDevice();
-}
+  return result.finished ? 0 : 130;
+});

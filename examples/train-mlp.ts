@@ -11,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { init, shutdownDevice, manualSeed, optim, memory } from '../src/index.ts';
 import { MnistGpu } from '../src/data/batches.ts';
 import { createMlp } from '../src/models/mlp.ts';
-import { trainClassifier } from '../src/models/train-classifier.ts';
+import { fit } from '../src/train/fit.ts';
+import { crossEntropy } from '../src/core/softmax-ops.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
+import { errorLine } from '../src/io/cli.ts';
 
 export const MLP_FLAGS = {
   epochs: { type: 'int', default: 3, min: 1, help: 'passes over the training set' },
@@ -63,38 +65,38 @@ export async function runMlp(o: MlpRunOptions): Promise<MlpSummary> {
   const model = createMlp();
   const optimizer = new optim.Adam(model, { lr: o.lr });
   try {
-    const results = await trainClassifier({
-      model,
-      optimizer,
-      train,
-      test,
+    const history = await fit(model, train, {
       epochs: o.epochs,
       batchSize: o.batchSize,
       seed: o.seed,
+      loss: crossEntropy,
+      optimizer,
+      validationData: test,
       progress: o.progress ?? true,
+      log: o.progress === false ? () => {} : undefined,
     });
-    const last = results[results.length - 1];
-    const seconds = results.reduce((s, r) => s + r.seconds, 0);
+    const h = history.history;
+    const last = o.epochs - 1;
     const summary: MlpSummary = {
-      testAccuracy: last.test!.accuracy,
-      testLoss: last.test!.loss,
-      trainLoss: last.trainLoss,
+      testAccuracy: h.val_accuracy[last],
+      testLoss: h.val_loss[last],
+      trainLoss: h.loss[last],
       epochs: o.epochs,
-      seconds,
-      imagesPerSecond: (train.count * o.epochs) / seconds,
+      seconds: history.seconds,
+      imagesPerSecond: history.imagesPerSecond,
       trainImages: train.count,
       testImages: test.count,
       adapter: gpu.info.description,
       seed: o.seed,
       batchSize: o.batchSize,
       lr: o.lr,
-      perEpoch: results.map((r) => ({
-        epoch: r.epoch,
-        trainLoss: r.trainLoss,
-        testAccuracy: r.test!.accuracy,
-        testLoss: r.test!.loss,
-        seconds: r.seconds,
-        imagesPerSecond: r.imagesPerSecond,
+      perEpoch: history.epoch.map((e, i) => ({
+        epoch: e + 1,
+        trainLoss: h.loss[i],
+        testAccuracy: h.val_accuracy[i],
+        testLoss: h.val_loss[i],
+        seconds: history.epochTimes[i].seconds,
+        imagesPerSecond: history.epochTimes[i].images / history.epochTimes[i].seconds,
       })),
     };
     if (o.verbose) {
@@ -147,9 +149,8 @@ function isMainModule(): boolean {
 
 if (isMainModule()) {
   main().catch((error: unknown) => {
-    // A one-line reason for people; the stack only when asked for (--verbose).
-    const verbose = process.argv.includes('--verbose');
-    console.error(`train-mlp: ${error instanceof Error ? (verbose ? error.stack : error.message) : String(error)}`);
+    // A one-line reason for people; the stack with DEBUG=1.
+    console.error(errorLine('train-mlp', error));
     shutdownDevice();
     process.exit(1);
   });

@@ -4,10 +4,10 @@
 // early or touches only a tiny checkpoint, so each takes about a second.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
@@ -58,11 +58,18 @@ interface ScriptRun {
 }
 
 function runScript(script: string, ...args: string[]): ScriptRun {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join('examples', script), ...args], {
-    cwd: root,
+  return runIn({}, script, ...args);
+}
+
+/** runScript with another working folder or more environment variables. */
+function runIn(o: { cwd?: string; env?: Record<string, string> }, script: string, ...args: string[]): ScriptRun {
+  // tsx by path, so that a working folder outside the repository finds it too.
+  const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  const r = spawnSync(process.execPath, ['--import', tsx, join(root, script.includes('/') ? script : join('examples', script)), ...args], {
+    cwd: o.cwd ?? root,
     encoding: 'utf8',
-    timeout: 60_000,
-    env: { XDG_RUNTIME_DIR: '/tmp', ...process.env },
+    timeout: 120_000,
+    env: { XDG_RUNTIME_DIR: '/tmp', ...process.env, ...o.env },
   });
   if (r.error) throw r.error;
   const stderr = withoutDawnNotices(r.stderr);
@@ -138,6 +145,88 @@ test("evaluate: another model's checkpoint is one line naming the file and both 
   assert.match(r.errors[0], /"vae"/);
   assert.match(r.errors[0], /"gan"/);
   assertNoStackTrace(r);
+});
+
+test('train: flags that would do nothing for this run are refused with the reason (exit 2)', () => {
+  const program = 'npm run train --';
+  assertFlagError(runScript('train.ts', '--model', 'classifier', '--preset', 'seed'), /--preset does not apply to the classifier/, program);
+  assertFlagError(runScript('train.ts', '--model', 'classifier', '--no-evaluate'), /--evaluate does not apply to the classifier/, program);
+  assertFlagError(runScript('train.ts', '--model', 'gan', '--init', vaeCheckpoint), /--init is for the classifier only/, program);
+  // `npm run train:vae -- --model gan` used to train a GAN.
+  assertFlagError(runScript('train.ts', 'vae', '--model', 'gan'), /already names the model \(vae.*--model gan contradicts it/, program);
+  assertFlagError(runScript('train.ts', '--model', 'vae', '--epochs', '2', '--epochs', '3'), /--epochs is given twice/, program);
+  assertFlagError(runScript('train.ts', '--model', 'vae', '--resume', '--force'), /--resume and --force contradict/, program);
+});
+
+test('train --resume refuses a new learning rate or seed the checkpoint would override (exit 2)', () => {
+  const out = join(dir, 'resume-flags');
+  mkdirSync(out, { recursive: true });
+  copyFileSync(vaeCheckpoint, join(out, 'checkpoint.safetensors'));
+  const program = 'npm run train --';
+  assertFlagError(runScript('train.ts', '--model', 'vae', '--out', out, '--resume', '--lr', '0.5'), /--lr cannot change a resumed run's learning rate \(the checkpoint's is 0.001\)/, program);
+  assertFlagError(runScript('train.ts', '--model', 'vae', '--out', out, '--resume', '--seed', '4'), /--seed cannot change a resumed run's seed \(the checkpoint's is 3\)/, program);
+});
+
+test('train into a folder that holds a checkpoint refuses unless --resume or --force, and keeps the file (exit 1)', () => {
+  const out = join(dir, 'taken');
+  mkdirSync(out, { recursive: true });
+  const path = join(out, 'checkpoint.safetensors');
+  copyFileSync(vaeCheckpoint, path);
+  const before = readFileSync(path);
+  for (const model of ['gan', 'classifier']) {
+    const r = runScript('train.ts', '--model', model, '--out', out, '--epochs', '1', '--limit', '64');
+    assert.is(r.code, 1, describe(r));
+    assert.is(r.errors.length, 1, describe(r));
+    assert.match(r.errors[0], /^train: .*already holds a vae checkpoint \(epoch 1, step 10\): --resume continues it, --force starts over/, describe(r));
+    assertNoStackTrace(r);
+  }
+  assert.ok(readFileSync(path).equals(before), 'the checkpoint was touched');
+});
+
+test('info answers --help and rejects unknown flags like every script', () => {
+  const help = runScript('info.ts', '--help');
+  assert.is(help.code, 0, describe(help));
+  assert.match(help.stdout, /^usage: npm run info/);
+  assertFlagError(runScript('info.ts', '--verbose'), /unknown flag --verbose/, 'npm run info');
+});
+
+test('a bad WEBGPU_BACKEND is one line from every script that opens the device (exit 1, no stack trace)', () => {
+  for (const [script, args] of [['info.ts', []], ['train.ts', ['--model', 'vae', '--out', join(dir, 'never')]], ['generate.ts', ['--model', 'vae', '--checkpoint', vaeCheckpoint]], ['evaluate.ts', ['--model', 'vae', '--checkpoint', vaeCheckpoint]]] as const) {
+    const r = runIn({ env: { WEBGPU_BACKEND: 'metal' } }, script, ...args);
+    assert.is(r.code, 1, describe(r));
+    assert.is(r.errors.length, 1, describe(r));
+    assert.match(r.errors[0], new RegExp(`^${script.replace('.ts', '')}: WEBGPU_BACKEND="metal" is not one of vulkan, opengl, opengles`), describe(r));
+    assertNoStackTrace(r);
+  }
+  assert.not.ok(existsSync(join(dir, 'never', 'checkpoint.safetensors')));
+});
+
+test('generate / evaluate without a checkpoint say how to make one', () => {
+  for (const script of ['generate.ts', 'evaluate.ts']) {
+    const r = runIn({ cwd: dir }, script, '--model', 'cgan');
+    assert.is(r.code, 1, describe(r));
+    assert.is(r.errors.length, 1, describe(r));
+    assert.match(r.errors[0], /no cgan checkpoint at out\/cgan\/checkpoint.safetensors: train one with `npm run train:cgan`/, describe(r));
+  }
+});
+
+test('bench --compare with a missing record is one line naming it (exit 1)', () => {
+  const missing = join(dir, 'no-such-record.json');
+  const r = runScript('bench/index.ts', '--compare', missing, missing);
+  assert.is(r.code, 1, describe(r));
+  assert.is(r.errors.length, 1, describe(r));
+  assert.match(r.errors[0], /^bench --compare: .*no-such-record.json does not exist/, describe(r));
+  assertNoStackTrace(r);
+});
+
+test('train: a diverging run (the VAE at --lr 10) stops on the first NaN loss, writes nothing and exits 1', () => {
+  const out = join(dir, 'diverged');
+  const r = runScript('train.ts', '--model', 'vae', '--out', out, '--lr', '10', '--limit', '640', '--batch-size', '32', '--epochs', '1', '--no-evaluate');
+  assert.is(r.code, 1, describe(r));
+  const last = r.errors[r.errors.length - 1] ?? '';
+  assert.match(last, /^train: training diverged: the \w+ loss of step \d+ is (NaN|-?Infinity); stopped without saving \(no checkpoint was written\)\. A smaller learning rate \(--lr\)/, describe(r));
+  assertNoStackTrace(r);
+  assert.not.ok(existsSync(join(out, 'checkpoint.safetensors')));
 });
 
 test.run();
