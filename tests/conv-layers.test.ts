@@ -6,11 +6,11 @@ import { tidy } from '../src/core/scope.ts';
 import { noGrad } from '../src/core/autograd.ts';
 import { memory } from '../src/core/memory.ts';
 import type { Tensor } from '../src/core/tensor.ts';
-import { reshape, flatten } from '../src/core/ops.ts';
+import { reshape, flatten, leakyRelu, linear, activate, OP_LEAKY_ALPHA } from '../src/core/ops.ts';
 import { broadcastTo, concat } from '../src/core/shape-ops.ts';
-import { globalMaxPool2d } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dTranspose, globalMaxPool2d } from '../src/core/conv-ops.ts';
 import { Conv2d, Conv2dTranspose, BatchNorm, Dropout, GlobalMaxPool2d } from '../src/nn/conv-layers.ts';
-import { Dense, LeakyReLU } from '../src/nn/layers.ts';
+import { Dense, LeakyReLU, KERAS_LEAKY_ALPHA } from '../src/nn/layers.ts';
 import { glorotLimit } from '../src/nn/init.ts';
 import type { Module } from '../src/nn/module.ts';
 
@@ -117,6 +117,40 @@ test("output shapes equal Keras's for every layer of docs/models.md", () => {
   ]);
   dispose.forEach((x) => x.dispose());
   [image, labels, withPlanes].forEach((t) => t.dispose());
+});
+
+test('leaky slope defaults: 0.2 for every op, fused or not; 0.3 for every layer, fused or not (the Keras / TF.js split)', async () => {
+  assert.is(OP_LEAKY_ALPHA, 0.2);
+  assert.is(KERAS_LEAKY_ALPHA, 0.3);
+  // The ops: x = −1 through an identity weight gives −0.2 whichever op applies the activation.
+  const x = tensor([-1], [1, 1, 1, 1]);
+  const w = tensor([1], [1, 1, 1, 1]);
+  const x2 = tensor([-1], [1, 1]);
+  const w2 = tensor([1], [1, 1]);
+  const leaky = { activation: 'leakyRelu' } as const;
+  const outs: [string, Tensor][] = [
+    ['leakyRelu', leakyRelu(x2)],
+    ['activate', activate(x2, 'leakyRelu')],
+    ['linear', linear(x2, w2, undefined, 'leakyRelu')],
+    ['conv2d', conv2d(x, w, leaky)],
+    ['conv2dTranspose', conv2dTranspose(x, w, leaky)],
+  ];
+  for (const [name, y] of outs) {
+    assertClose(await y.toArray(), [-0.2], `${name}'s default slope`, 1e-7, 0);
+    y.dispose();
+  }
+  // The layers, the fused activation included.
+  const layers = [
+    new LeakyReLU(),
+    new Dense({ inFeatures: 1, units: 1, ...leaky }),
+    new Conv2d({ inChannels: 1, filters: 1, kernelSize: 1, ...leaky }),
+    new Conv2dTranspose({ inChannels: 1, filters: 1, kernelSize: 1, ...leaky }),
+  ];
+  for (const layer of layers) {
+    assert.is(layer.alpha, 0.3, `${layer.constructor.name}'s default slope`);
+    layer.dispose();
+  }
+  for (const t of [x, w, x2, w2]) t.dispose();
 });
 
 test('Conv2d and Conv2dTranspose: Keras parameter names, shapes and Glorot-uniform bounds', async () => {

@@ -10,7 +10,7 @@ import { Tensor, formatShape } from './tensor.ts';
 import { run } from './dispatch.ts';
 import { record } from './autograd.ts';
 import { assertFloat, assertLive } from './checks.ts';
-import { launch, reduceRaw, sumTo, activationGradFromOutput, max } from './ops.ts';
+import { launch, reduceRaw, sumTo, activationGradFromOutput, max, OP_LEAKY_ALPHA } from './ops.ts';
 import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
 import {
   conv2dFilterGradProgram, conv2dInputGradProgram, conv2dProgram, filterGradSplits,
@@ -64,7 +64,7 @@ export interface Conv2dOptions {
   bias?: Tensor;
   /** Fused into the output write (default 'linear'). */
   activation?: Activation;
-  /** Slope of 'leakyRelu' (default 0.2). */
+  /** Slope of 'leakyRelu' (default OP_LEAKY_ALPHA, 0.2, as every op; the conv layers pass 0.3). */
   alpha?: number;
   /** Kernel variant (default: setConvVariant's). */
   variant?: ConvVariant;
@@ -73,7 +73,7 @@ export interface Conv2dOptions {
 function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogue {
   const activation = o.activation ?? 'linear';
   if (!ACTIVATIONS.includes(activation)) throw new RangeError(`${op}: activation '${String(activation)}' is not one of ${ACTIVATIONS.join(', ')}`);
-  const alpha = o.alpha ?? 0.2;
+  const alpha = o.alpha ?? OP_LEAKY_ALPHA;
   if (!Number.isFinite(alpha)) throw new RangeError(`${op}: alpha must be a finite number, got ${alpha}`);
   if (o.bias) {
     assertLive(op, o.bias);

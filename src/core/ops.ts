@@ -90,8 +90,19 @@ export function abs(x: Tensor): Tensor {
 export function relu(x: Tensor): Tensor {
   return unary('relu', x, 0, (x, _y, g) => binaryRaw('reluGrad', x, g));
 }
-/** max(x, alpha·x); Keras 2's default slope was 0.3, PyTorch's 0.01: pass it explicitly. */
-export function leakyRelu(x: Tensor, alpha = 0.2): Tensor {
+/**
+ * The leaky-ReLU slope of the ops (leakyRelu, and the fused activation of linear, activate,
+ * conv2d and conv2dTranspose) when none is given: 0.2, as the functions of Keras
+ * (keras.ops.leaky_relu, keras.activations.leaky_relu), TensorFlow (tf.nn.leaky_relu) and
+ * TensorFlow.js (tf.leakyRelu). The layers (src/nn/layers.ts) default to 0.3 instead, as
+ * keras.layers.LeakyReLU and tf.layers.leakyReLU do: we keep the same split as Keras and
+ * TensorFlow.js, so that code ported from either keeps its slopes. PyTorch's default (0.01, in
+ * both torch.nn.LeakyReLU and F.leaky_relu) is the default of neither here: pass it.
+ */
+export const OP_LEAKY_ALPHA = 0.2;
+
+/** x where x ≥ 0, alpha·x below; alpha defaults to OP_LEAKY_ALPHA (0.2; the layers' is 0.3). */
+export function leakyRelu(x: Tensor, alpha = OP_LEAKY_ALPHA): Tensor {
   return unary('leakyRelu', x, alpha, (x, _y, g) => binaryRaw('leakyReluGrad', x, g, alpha));
 }
 export function sigmoid(x: Tensor): Tensor {
@@ -430,8 +441,11 @@ export function activationGradFromOutput(activation: Activation, y: Tensor, g: T
   }
 }
 
-/** A dense layer's math in one kernel: activation(x · w + bias). x [B, in], w [in, out]. */
-export function linear(x: Tensor, w: Tensor, bias?: Tensor, activation: Activation = 'linear', alpha = 0.2): Tensor {
+/**
+ * A dense layer's math in one kernel: activation(x · w + bias). x [B, in], w [in, out]. `alpha`
+ * is the leakyRelu slope, OP_LEAKY_ALPHA (0.2) by default; the Dense layer passes its own (0.3).
+ */
+export function linear(x: Tensor, w: Tensor, bias?: Tensor, activation: Activation = 'linear', alpha = OP_LEAKY_ALPHA): Tensor {
   if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[0]) {
     throw new RangeError(`linear: input ${formatShape(x.shape)} does not fit weights ${formatShape(w.shape)} (expected [batch, ${w.shape[0]}])`);
   }
@@ -449,8 +463,8 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, activation: Activati
   });
 }
 
-/** Applies a named activation as its own op (unfused). */
-export function activate(x: Tensor, activation: Activation, alpha = 0.2): Tensor {
+/** Applies a named activation as its own op (unfused); leakyRelu's slope defaults to OP_LEAKY_ALPHA (0.2). */
+export function activate(x: Tensor, activation: Activation, alpha = OP_LEAKY_ALPHA): Tensor {
   switch (activation) {
     case 'relu':
       return relu(x);

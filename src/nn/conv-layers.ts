@@ -28,7 +28,7 @@ export interface ConvLayerOptions {
   useBias?: boolean;
   /** Fused into the convolution's write (default 'linear'). */
   activation?: Activation;
-  /** Slope of 'leakyRelu' (default 0.3, tf.keras 2's). */
+  /** Slope of 'leakyRelu' (default KERAS_LEAKY_ALPHA, 0.3, as every layer; the ops' is 0.2). */
   alpha?: number;
   /** Fixes the kernel's initial values; without it they come from the global generator. */
   seed?: number;

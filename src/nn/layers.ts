@@ -8,7 +8,17 @@ import { softmax } from '../core/softmax-ops.ts';
 import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
 import { glorotUniform, zeros } from './init.ts';
 
-/** tf.keras 2's LeakyReLU slope, which the seed's DCGAN used (Keras 3 changed it to 0.2). */
+/**
+ * The leaky-ReLU slope of the layers when none is given: 0.3, the default of Keras's LeakyReLU
+ * layer (`alpha` in tf.keras 2, `negative_slope` in Keras 3: both 0.3) and of TensorFlow.js's
+ * tf.layers.leakyReLU; the seed's DCGAN used it. It is also the default of the leakyRelu fused
+ * into Dense, Conv2d and Conv2dTranspose, so that fusing the activation into a layer never
+ * changes its slope: Dense({ activation: 'leakyRelu' }) computes what Dense then LeakyReLU() does.
+ * The ops (src/core/ops.ts) default to 0.2 instead (OP_LEAKY_ALPHA), as keras.ops.leaky_relu,
+ * tf.nn.leaky_relu and TensorFlow.js's tf.leakyRelu do: the same split as Keras and
+ * TensorFlow.js. (Keras 3's Dense(activation='leaky_relu') would apply the function's 0.2; ours
+ * keeps the layer's 0.3 for the reason above.) PyTorch's 0.01 is the default of neither: pass it.
+ */
 export const KERAS_LEAKY_ALPHA = 0.3;
 
 function checkPositiveInteger(layer: string, name: string, value: number): void {
@@ -21,7 +31,7 @@ export interface DenseOptions {
   /** Fused into the matmul's write (default 'linear'). */
   activation?: Activation;
   useBias?: boolean;
-  /** Slope of 'leakyRelu' (default 0.3, as tf.keras 2). */
+  /** Slope of 'leakyRelu' (default KERAS_LEAKY_ALPHA, 0.3, as the LeakyReLU layer; the ops' is 0.2). */
   alpha?: number;
   /** Fixes the kernel's initial values; without it they come from the global generator. */
   seed?: number;
@@ -88,7 +98,11 @@ export class ReLU extends Module {
 
 export class LeakyReLU extends Module {
   readonly alpha: number;
-  /** `alpha` defaults to 0.3, tf.keras 2's slope (the seed's); Keras 3 and PyTorch differ. */
+  /**
+   * `alpha` defaults to KERAS_LEAKY_ALPHA, 0.3, as keras.layers.LeakyReLU (tf.keras 2 and Keras 3)
+   * and tf.layers.leakyReLU; the leakyRelu op's default is 0.2, as in Keras and TensorFlow.js;
+   * PyTorch's is 0.01.
+   */
   constructor(options: { alpha?: number } = {}) {
     super();
     this.alpha = options.alpha ?? KERAS_LEAKY_ALPHA;
