@@ -5,13 +5,53 @@
 //
 //   const opt = new Adam(model, { lr: 1e-3 });
 //   opt.zeroGrad(); loss.backward(); opt.step();
+//
+// As Keras's optimizers, both take
+//  - `lr`: a number, or a schedule `(step) => lr` (schedules.ts: exponentialDecay, cosineDecay,
+//    stepDecay, piecewiseConstant, or any function), evaluated at the step count before each
+//    update; `opt.lr` reads the rate the next step will use, and assigning a number replaces the
+//    schedule;
+//  - one of `clipNorm` (each gradient to this L2 norm), `globalClipNorm` (all together, as
+//    PyTorch's clip_grad_norm_) and `clipValue` (each element), applied to the gradients the
+//    update uses, on the GPU, without changing p.grad (clip.ts; clipGradNorm / clipGradValue
+//    there clip p.grad itself, PyTorch's way).
 
 import { Module } from './module.ts';
 import { Tensor, formatShape } from '../core/tensor.ts';
 import { zeros } from '../core/creation.ts';
-import { keep } from '../core/scope.ts';
+import { keep, tidy } from '../core/scope.ts';
 import { copyBuffer } from '../core/dispatch.ts';
 import { adamStep, sgdStep } from '../core/optim-ops.ts';
+import { clippedGradients, type ClipRule } from './clip.ts';
+import type { LearningRateSchedule } from './schedules.ts';
+
+export { clipGradNorm, clipGradValue, type ClipParams } from './clip.ts';
+export {
+  exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, type LearningRateSchedule,
+  type ExponentialDecayOptions, type CosineDecayOptions, type StepDecayOptions,
+} from './schedules.ts';
+
+/** A constant learning rate, or a schedule of the step (Keras's learning_rate). */
+export type LearningRate = number | LearningRateSchedule;
+
+/** Gradient clipping, as Keras's optimizer options (at most one of them). */
+export interface ClipOptions {
+  /** Clip each parameter's gradient to this L2 norm, on its own (Keras's clipnorm). */
+  clipNorm?: number;
+  /** Scale all gradients together to this global L2 norm at most (Keras's global_clipnorm, PyTorch's clip_grad_norm_). */
+  globalClipNorm?: number;
+  /** Clamp every gradient element into [−clipValue, clipValue] (Keras's clipvalue). */
+  clipValue?: number;
+}
+
+const CLIP_KINDS = ['clipNorm', 'globalClipNorm', 'clipValue'] as const;
+
+/** The clip options that are set, as hyper-parameters. */
+function clipHyper(o: ClipOptions): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of CLIP_KINDS) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
 
 /** What an optimizer updates: a module's parameters, named tensors, or tensors (named by position). */
 export type ParamsInput = Module | Iterable<Tensor> | Iterable<readonly [string, Tensor]>;
@@ -19,7 +59,11 @@ export type ParamsInput = Module | Iterable<Tensor> | Iterable<readonly [string,
 export interface OptimizerState {
   /** step() calls so far. */
   step: number;
-  /** Hyper-parameters when saved (restored by loadStateDict, as PyTorch does). */
+  /**
+   * Hyper-parameters when saved (restored by loadStateDict, as PyTorch does). `lr` is the rate
+   * the next step uses; with a schedule it is informational (the schedule, given again, and the
+   * restored step give the rate). A clipping option appears only when set.
+   */
   hyper: Record<string, number | boolean>;
   /** Per-parameter state by "<parameter name>.<slot>". These are the live tensors, not copies. */
   tensors: Map<string, Tensor>;
@@ -38,10 +82,13 @@ function namedParams(input: ParamsInput): [string, Tensor][] {
 
 export abstract class Optimizer {
   readonly params: readonly (readonly [string, Tensor])[];
-  /** step() calls so far; Adam's bias correction uses it. */
+  /** step() calls so far; Adam's bias correction and learning-rate schedules use it. */
   stepCount = 0;
   private readonly slots: readonly string[];
   private readonly state = new Map<string, Tensor>();
+  private constantLr = 0;
+  private lrSchedule: LearningRateSchedule | null = null;
+  private clipRule: ClipRule | null = null;
 
   protected constructor(params: ParamsInput, slots: readonly string[]) {
     const named = namedParams(params);
@@ -66,20 +113,101 @@ export abstract class Optimizer {
     }
   }
 
-  /** Hyper-parameters, as saved in stateDict. */
-  abstract hyper(): Record<string, number | boolean>;
-  protected abstract setHyper(hyper: Record<string, number | boolean>): void;
+  /** The update's own hyper-parameters (beyond lr and clipping), as saved in stateDict. */
+  protected abstract updateHyper(): Record<string, number | boolean>;
+  /** Checks and sets the update's own hyper-parameters from saved ones. */
+  protected abstract setUpdateHyper(hyper: Record<string, number | boolean>): void;
   /** Updates one parameter in place from its gradient and its state slots (in `slots` order). */
-  protected abstract update(param: Tensor, grad: Tensor, state: Tensor[], step: number): void;
+  protected abstract update(param: Tensor, grad: Tensor, state: Tensor[], step: number, lr: number): void;
 
-  /** Applies one update to every parameter that has a gradient (others are left alone). */
-  step(): void {
-    this.stepCount++;
-    for (const [name, p] of this.params) {
-      if (!p.grad) continue;
-      const state = this.slots.map((slot) => this.state.get(`${name}.${slot}`)!);
-      this.update(p, p.grad, state, this.stepCount);
+  /**
+   * The learning rate the next step() uses: the constant, or the schedule at the current step
+   * count. Assigning a number sets a constant rate (replacing any schedule).
+   */
+  get lr(): number {
+    return this.lrSchedule ? this.scheduledLr(this.stepCount) : this.constantLr;
+  }
+  set lr(value: number) {
+    this.setLearningRate(value);
+  }
+
+  /** The learning-rate schedule, or null for a constant rate. */
+  get schedule(): LearningRateSchedule | null {
+    return this.lrSchedule;
+  }
+
+  /** Sets a constant learning rate, or a schedule `(step) => lr` (checked at the current step). */
+  setLearningRate(lr: LearningRate): void {
+    if (typeof lr === 'function') {
+      const previous = this.lrSchedule;
+      this.lrSchedule = lr;
+      try {
+        this.scheduledLr(this.stepCount);
+      } catch (e) {
+        this.lrSchedule = previous;
+        throw e;
+      }
+    } else {
+      this.constantLr = checkRange(this.constructor.name, 'lr', lr, 0, Infinity, false);
+      this.lrSchedule = null;
     }
+  }
+
+  private scheduledLr(step: number): number {
+    const lr = this.lrSchedule!(step);
+    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
+      throw new RangeError(`${this.constructor.name}: the learning-rate schedule gave ${String(lr)} at step ${step}; it must give a finite number ≥ 0`);
+    }
+    return lr;
+  }
+
+  /** The clipping in use: { kind, value }, or null. */
+  get clipping(): ClipRule | null {
+    return this.clipRule;
+  }
+
+  /** Hyper-parameters, as saved in stateDict. */
+  hyper(): Record<string, number | boolean> {
+    const clip = this.clipRule ? { [this.clipRule.kind]: this.clipRule.value } : {};
+    return { lr: this.lr, ...this.updateHyper(), ...clip };
+  }
+
+  /**
+   * Checks and sets hyper-parameters (from options or a saved state). With a schedule, the saved
+   * `lr` is checked but the schedule stays: at the restored step it gives the rate.
+   */
+  protected setHyper(h: Record<string, number | boolean>): void {
+    const name = this.constructor.name;
+    const lr = checkRange(name, 'lr', h.lr, 0, Infinity, false);
+    const set = CLIP_KINDS.filter((k) => h[k] !== undefined);
+    if (set.length > 1) throw new RangeError(`${name}: set at most one of clipNorm, globalClipNorm and clipValue (as Keras), got ${set.join(' and ')}`);
+    let clip: ClipRule | null = null;
+    if (set.length === 1) {
+      const kind = set[0];
+      const value = h[kind];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new RangeError(`${name}: ${kind} must be a positive finite number, got ${String(value)}`);
+      clip = { kind, value };
+    }
+    this.setUpdateHyper(h);
+    if (!this.lrSchedule) this.constantLr = lr;
+    this.clipRule = clip;
+  }
+
+  /**
+   * Applies one update to every parameter that has a gradient (others are left alone), at the
+   * learning rate `lr` gives for this step, with the gradients clipped when an option says so.
+   */
+  step(): void {
+    const lr = this.lr;
+    const withGrad = this.params.filter(([, p]) => p.grad);
+    this.stepCount++;
+    tidy(() => {
+      const grads = clippedGradients(withGrad.map(([, p]) => p.grad!), this.clipRule);
+      withGrad.forEach(([name, p], i) => {
+        const state = this.slots.map((slot) => this.state.get(`${name}.${slot}`)!);
+        this.update(p, grads[i], state, this.stepCount, lr);
+      });
+    });
   }
 
   /** Drops the parameters' gradients (they accumulate across backward() calls otherwise). */
@@ -136,9 +264,9 @@ function checkRange(opt: string, name: string, value: unknown, lo: number, hi: n
   return value;
 }
 
-export interface AdamOptions {
-  /** Default 1e-3. */
-  lr?: number;
+export interface AdamOptions extends ClipOptions {
+  /** A number or a schedule `(step) => lr` (default 1e-3). */
+  lr?: LearningRate;
   /** Default 0.9. */
   beta1?: number;
   /** Default 0.999. */
@@ -149,39 +277,40 @@ export interface AdamOptions {
 
 /** Adam with Keras's defaults and update formula (see src/kernels/optimizers.ts). */
 export class Adam extends Optimizer {
-  lr = 1e-3;
   beta1 = 0.9;
   beta2 = 0.999;
   epsilon = 1e-7;
 
   constructor(params: ParamsInput, options: AdamOptions = {}) {
     super(params, ['m', 'v']);
+    this.setLearningRate(options.lr ?? 1e-3);
     this.setHyper({
-      lr: options.lr ?? this.lr,
+      lr: this.lr,
       beta1: options.beta1 ?? this.beta1,
       beta2: options.beta2 ?? this.beta2,
       epsilon: options.epsilon ?? this.epsilon,
+      ...clipHyper(options),
     });
   }
 
-  hyper(): Record<string, number> {
-    return { lr: this.lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+  protected updateHyper(): Record<string, number> {
+    return { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
   }
 
-  protected setHyper(h: Record<string, number | boolean>): void {
-    this.lr = checkRange('Adam', 'lr', h.lr, 0, Infinity, false);
+  protected setUpdateHyper(h: Record<string, number | boolean>): void {
     this.beta1 = checkRange('Adam', 'beta1', h.beta1, 0, 1, true);
     this.beta2 = checkRange('Adam', 'beta2', h.beta2, 0, 1, true);
     this.epsilon = checkRange('Adam', 'epsilon', h.epsilon, 0, Infinity, false);
   }
 
-  protected update(param: Tensor, grad: Tensor, [m, v]: Tensor[], step: number): void {
-    adamStep(param, grad, m, v, { lr: this.lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, step });
+  protected update(param: Tensor, grad: Tensor, [m, v]: Tensor[], step: number, lr: number): void {
+    adamStep(param, grad, m, v, { lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, step });
   }
 }
 
-export interface SGDOptions {
-  lr: number;
+export interface SGDOptions extends ClipOptions {
+  /** A number or a schedule `(step) => lr`. */
+  lr: LearningRate;
   /** Default 0 (no momentum buffer). */
   momentum?: number;
   /** L2 penalty added to the gradient, as PyTorch's weight_decay (default 0). */
@@ -191,7 +320,6 @@ export interface SGDOptions {
 
 /** SGD as PyTorch: buf ← μ·buf + g; p ← p − lr·buf (Nesterov: p ← p − lr·(g + μ·buf)). */
 export class SGD extends Optimizer {
-  lr = 0;
   momentum = 0;
   weightDecay = 0;
   nesterov = false;
@@ -201,28 +329,28 @@ export class SGD extends Optimizer {
     const momentum = options.momentum ?? 0;
     super(params, momentum !== 0 ? ['momentum'] : []);
     this.hasMomentumBuffers = momentum !== 0;
-    this.setHyper({ lr: options.lr, momentum, weightDecay: options.weightDecay ?? 0, nesterov: options.nesterov ?? false });
+    this.setLearningRate(options.lr);
+    this.setHyper({ lr: this.lr, momentum, weightDecay: options.weightDecay ?? 0, nesterov: options.nesterov ?? false, ...clipHyper(options) });
   }
 
-  hyper(): Record<string, number | boolean> {
-    return { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
+  protected updateHyper(): Record<string, number | boolean> {
+    return { momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
   }
 
-  protected setHyper(h: Record<string, number | boolean>): void {
+  protected setUpdateHyper(h: Record<string, number | boolean>): void {
     const momentum = checkRange('SGD', 'momentum', h.momentum, 0, 1, false);
     if ((momentum !== 0) !== this.hasMomentumBuffers) {
       throw new Error(`SGD: momentum cannot switch between zero and non-zero after construction (got ${momentum})`);
     }
     if (h.nesterov === true && momentum === 0) throw new RangeError('SGD: Nesterov momentum needs momentum > 0');
-    this.lr = checkRange('SGD', 'lr', h.lr, 0, Infinity, false);
     this.momentum = momentum;
     this.weightDecay = checkRange('SGD', 'weightDecay', h.weightDecay, 0, Infinity, false);
     this.nesterov = h.nesterov === true;
   }
 
-  protected update(param: Tensor, grad: Tensor, state: Tensor[]): void {
+  protected update(param: Tensor, grad: Tensor, state: Tensor[], _step: number, lr: number): void {
     sgdStep(param, grad, state[0] ?? null, {
-      lr: this.lr,
+      lr,
       momentum: this.momentum,
       weightDecay: this.weightDecay,
       nesterov: this.nesterov,
