@@ -28,7 +28,7 @@ async function checkTraining(shape: number[], seed: number, momentum: number): P
   const what = `batchNorm ${JSON.stringify(shape)}`;
   assert.equal([...y.shape], shape);
   assertClose(await y.toArray(), ref.y, `${what}: output`, 1e-4, 1e-4);
-  // Keras: moving = momentum·moving + (1 − momentum)·batch, with the biased batch variance.
+  // Keras 3: moving = momentum·moving + (1 − momentum)·batch, with the biased batch variance.
   assertClose(await runningMean.toArray(), Float64Array.from(rm0, (v, c) => momentum * v + (1 - momentum) * ref.mean[c]), `${what}: running mean`, 1e-5, 1e-6);
   assertClose(await runningVar.toArray(), Float64Array.from(rv0, (v, c) => momentum * v + (1 - momentum) * ref.variance[c]), `${what}: running variance`, 1e-5, 1e-6);
   [y, runningMean, runningVar].forEach((t) => t.dispose());

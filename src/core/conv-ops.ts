@@ -226,8 +226,10 @@ function batchStats(x: Tensor, s: BatchNormShape, o: BatchNormOptions): Tensor {
 /**
  * Batch normalisation over the last (channel) axis of x ([N, H, W, C] or [N, C]):
  * y = (x − mean)/√(var + ε)·γ + β. Training mode uses the batch's mean and biased variance and
- * updates runningMean/runningVar in place (as Keras: with the biased variance); eval mode uses
- * the running statistics. Gradients flow to x, gamma and beta in both modes.
+ * updates runningMean/runningVar in place, with the biased variance too (as Keras 3; not the
+ * unbiased n/(n − 1)·variance of tf.keras 2's fused 4-D path or PyTorch: see
+ * src/kernels/conv/batchnorm.ts); eval mode uses the running statistics. Gradients flow to x,
+ * gamma and beta in both modes.
  */
 export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNormOptions = {}): Tensor {
   const s = bnShape(x, gamma, beta, options);

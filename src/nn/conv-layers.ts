@@ -164,7 +164,9 @@ export interface BatchNormLayerOptions {
 /**
  * Keras BatchNormalization over the last axis, for [N, H, W, C] and [N, C] inputs. Training
  * mode normalises with the batch's statistics and updates the moving ones (in place, with the
- * biased batch variance, as Keras); eval mode uses the moving statistics.
+ * biased batch variance, as Keras 3 for every rank; tf.keras 2's fused path for 4-D inputs and
+ * PyTorch used the unbiased one: src/kernels/conv/batchnorm.ts); eval mode uses the moving
+ * statistics.
  */
 export class BatchNorm extends Module {
   readonly features: number;

@@ -22,8 +22,13 @@
 //   bnGradFinalize   one invocation per channel: adds the chunks → dβ = Σ dy, dγ = Σ dy·x̂.
 //   bnGradInput      one invocation per element: dx = γ·invStd·(dy − dβ/n − x̂·dγ/n) with batch
 //                    statistics; dx = γ·invStd·dy in eval mode (the statistics are constants).
-// The running variance is the batch's biased variance, as Keras's BatchNormalization updates its
-// moving_variance (tf.nn.moments); PyTorch uses the unbiased one there.
+// The running variance is updated with the batch's biased variance, M2 / n (the one the output
+// is normalised with). That is what Keras 3's BatchNormalization (ops.moments) and TensorFlow.js's
+// do, and what tf.keras 2's non-fused path did (tf.nn.moments; [N, C] inputs took it).
+// tf.keras 2's fused path, its default for 4-D inputs, updated moving_variance with the unbiased
+// n/(n − 1)·variance that TensorFlow's FusedBatchNorm kernel returns (Bessel's correction), and
+// PyTorch's running_var is unbiased too. We follow Keras 3, for every input rank: at a 4-D
+// BatchNorm the two differ by the factor n/(n − 1), n = batch·height·width rows per channel.
 
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from '../program.ts';
 
@@ -132,7 +137,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * Merges the chunks: writes stats [2, channels] (mean, 1/√(var + ε)) and updates runningMean and
- * runningVar in place: running = momentum·running + (1 − momentum)·batch (biased variance).
+ * runningVar in place: running = momentum·running + (1 − momentum)·batch, with the biased
+ * variance (as Keras 3; the header says how tf.keras 2 and PyTorch differ).
  * Bindings: partial; stats, runningMean, runningVar.
  */
 export function bnFinalizeProgram(s: BatchNormShape, momentum: number, epsilon: number): Program {
