@@ -3,9 +3,12 @@
 //
 // Sections: peak (the adapter's measured ceiling), matmul (the square ladder), dense (matmuls at
 // the models' layer shapes: forward, and the two products of the backward pass), elementwise,
-// reduce, random, and the convolution family (conv2d and conv2dTranspose forward, input-gradient
-// and weight-gradient; batchNorm; dropout) at the models' shapes. Convolution rows have no
-// `setup` until their kernels exist: they appear only with --peer, with the peer's time alone.
+// reduce, random, and the convolution family at the models' shapes (conv2d and conv2dTranspose
+// forward, input-gradient and weight-gradient, a row per conv variant the device runs; batchNorm
+// forward and forward+backward; dropout). Every row checks its result against the float64
+// references of the kernel files (on a sample where the full check would take seconds); rows with
+// a `peer` are also timed in TensorFlow.js with --peer.
+// Whole training steps are not cases: bench/train.ts times those.
 
 import { fmaPeakOutputSize, fmaPeakProgram, fmaPeakReference, copyPeakProgram } from '../src/kernels/peak.ts';
 import { matmulProgram, matmulReference, matmulVariantFor, MATMUL_VARIANTS, type MatmulChoice, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
@@ -337,7 +340,7 @@ export function reduceCases(): BenchCase[] {
     reduceCase('sum', 128, 784, 1, [128, 784], [1], '[128] (per image)'),
     reduceCase('max', 128, 10, 1, [128, 10], [1], '[128] (per row)'),
     {
-      // The same per-channel sum through the op layer (what batchNorm's statistics will call).
+      // The same per-channel sum through the op layer (what a conv layer's bias gradient calls).
       group: 'reduce',
       kernel: 'sum op',
       variant: '-',

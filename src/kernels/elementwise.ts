@@ -22,7 +22,8 @@ const WORKGROUP = 256;
 // whole launch's invocation count (a grid-stride loop). Neighbouring invocations still touch
 // neighbouring addresses at every step (coalesced on a GPU, one vector load on a CPU), and
 // llvmpipe pays its fixed cost per workgroup 64 times less often than with one element each:
-// about 2–4× faster there (npm run bench -- --filter elementwise).
+// a few times faster there (docs/kernels.md, "Elementwise kernels: work per invocation", has
+// the figures; npm run bench -- --filter elementwise measures them).
 const EW_WORKGROUP = 64;
 const EW_PER_INVOCATION = 16;
 

@@ -11,7 +11,7 @@
 //               element loaded from global memory is reused 16 times.
 //   v3 blocked  each invocation computes a 4×4 block of C from a 64×64 tile: per k step it reads
 //               4 values of A and 4 of B from workgroup memory and does 16 FMAs in registers, so
-//               workgroup-memory traffic per flop drops 4× again. This is the default.
+//               workgroup-memory traffic per flop drops 4× again.
 //   v4 vec4     v3's tiles, moved as vec4, 32 deep in k: each invocation loads two vec4s of A and
 //               two of B per k step (a quarter of v3's load instructions, half its barriers),
 //               reads its 4 rows of A and 4 columns of B from workgroup memory as one vec4 each,
@@ -24,6 +24,9 @@
 //               caches and a barrier is a round of coroutine switches; a GPU wants v4.
 // All variants fuse the epilogue: bias add and activation happen in registers before the single
 // write of C, which saves Dense layers two extra passes over their output.
+// Which one runs: the ops (src/core/ops.ts) ask for 'auto', which picks per adapter and shape
+// (autoMatmulVariant: v5 on a CPU driver; on a GPU v4, v3 where v4's shape rule fails, v1 for
+// skinny products); matmulProgram called without a variant runs v3.
 
 import { activationCode, activationReference, ACTIVATION_WGSL, type Activation } from './activation.ts';
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
@@ -181,7 +184,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 
 // v4: v3's 64×64 tiles and 4×4 blocks, with every load and store four floats wide, and k
 // advancing 32 at a time (half v3's barriers, for 16 KiB of workgroup memory: WebGPU's
-// guaranteed minimum; about 10% faster than 16 on llvmpipe at 256² and 512², level at 1024²).
+// guaranteed minimum; on llvmpipe a little faster than 16 deep at 256² and 512², level at 1024²:
+// docs/kernels.md).
 // The tiles stay k-major, packed so that one vec4 holds 4 rows of A (or 4 columns of B) at one k:
 // the inner loop then reads one vec4 of each and does 4 vec4 FMAs.
 const VEC4_WGSL = /* wgsl */ `
@@ -367,8 +371,8 @@ export type MatmulTarget = 'cpu' | 'gpu';
 
 /**
  * The variant 'auto' runs. On a CPU driver (llvmpipe), measured at every dense shape of the
- * models and on the squares (docs/kernels.md): v5 `direct`, 2–10× faster than every other rung
- * there. On a GPU, by the reasoning of the ladder (not yet measured on one): skinny products (a
+ * models and on the squares: v5 `direct`, the fastest rung there, mostly by several times
+ * (docs/kernels.md has the figures). On a GPU, by the reasoning of the ladder (not yet measured on one): skinny products (a
  * dense layer into 1, 2, 10 or 16 units, or over k = 2) leave the 64×64 tiles of v3/v4 mostly
  * padding, so one invocation per output (v1) wastes least; everything else runs v4, or v3 where
  * v4's multiple-of-4 rule does not hold.

@@ -23,12 +23,13 @@
 //
 // Variants (choose with the `variant` argument; the bench compares them):
 //   naive   one invocation per output element: K loads of each operand per 2K flops.
-//   direct  register-blocked implicit GEMM, the default: each invocation computes an 8×8 block
-//           (8 output rows × 8 channels; fewer channels when the layer has fewer) and walks K
-//           in the convolution's natural loop order — taps outside, the contiguous channel axis
-//           inside — so each step reads 8 + 8 values and does 64 FMAs, with no index arithmetic
-//           in the inner loop (the im2col addresses change only per tap). Operands come straight
-//           from global memory (caches do the sharing), with no barriers.
+//   direct  register-blocked implicit GEMM, the default where the device has no subgroups: each
+//           invocation computes an 8×8 block (8 output rows × 8 channels; fewer channels when
+//           the layer has fewer) and walks K in the convolution's natural loop order — taps
+//           outside, the contiguous channel axis inside — so each step reads 8 + 8 values and
+//           does 64 FMAs, with no index arithmetic in the inner loop (the im2col addresses change
+//           only per tap). Operands come straight from global memory (caches do the sharing),
+//           with no barriers.
 //   subgroup direct, but the TN column values of a step (the weights, or dy for the weight-
 //           gradient), which every invocation of a subgroup needs alike, are loaded once per
 //           subgroup, one per lane, and handed round with subgroupBroadcast: 8 loads + 1 load
@@ -40,10 +41,11 @@
 //           then each computes a 4×4 block from it, so every global load is reused 16 times.
 //           The im2col address of every staged element is computed with divisions. Outputs
 //           with fewer than 16 columns (channels) would be mostly padding; they run direct.
-// On llvmpipe (the CPU driver this project is developed on) direct runs the models' layers (docs/models.md) at
-// 2–10 GFLOP/s, 2–4× faster than tiled and at least as fast as TensorFlow.js's WebGPU backend
-// (its implicit-GEMM conv2d, its naive weight-gradient) on every one; see docs/kernels.md and
-// `npm run bench -- --filter conv`. Whether tiled wins on a discrete GPU has not been measured yet.
+// On llvmpipe (the CPU driver this project is developed on) direct runs every layer of the models
+// (docs/models.md) several times faster than tiled, and faster than TensorFlow.js's WebGPU
+// backend (its implicit-GEMM conv2d, its naive weight-gradient); docs/kernels.md has the measured
+// figures (`npm run bench -- --filter conv`). Whether tiled wins on a discrete GPU has not been
+// measured yet.
 // Thread layout of naive and direct: 64 invocations per workgroup; invocation i of the launch
 // owns row block i / colBlocks and column block i % colBlocks, so neighbouring invocations
 // share the rows (same input pixels: one broadcast load) and read neighbouring channels of the
@@ -380,9 +382,9 @@ ${entryWgsl(shared)}
 }`;
 }
 
-// Block shape of the direct kernels. 8×8 beat 4×4 by about 2× on llvmpipe (64 FMAs per 16
-// loads instead of 16 per 8) and 16×8, 8×16, 4×8 and 8×4 (measured on the VAE decoder's layers);
-// narrower outputs keep 8 rows so that few columns waste no lanes.
+// Block shape of the direct kernels. On llvmpipe 8×8 beat 4×4 clearly (64 FMAs per 16 loads
+// instead of 16 per 8), and 16×8, 8×16, 4×8 and 8×4 too (measured on the VAE decoder's layers;
+// docs/kernels.md); narrower outputs keep 8 rows so that few columns waste no lanes.
 function directTile(variant: ConvVariant, cols: number): { tm: number; tn: number } {
   if (variant === 'naive') return { tm: 1, tn: 1 };
   if (cols >= 8) return { tm: 8, tn: 8 };
@@ -587,9 +589,10 @@ function directGrid(rows: number, cols: number, tm: number, tn: number, z: numbe
 
 /**
  * Where subgroup sharing pays, measured on llvmpipe: with blocks narrower than 8 columns there is
- * little to share (a 1-channel layer ran 1.4× slower), and rows padded to whole workgroups must
- * not more than double the work (a 1-input-channel weight-gradient has 25 rows, 4 blocks padded
- * to 64: it ran 10× slower). Elsewhere the subgroup variant falls back to direct, under that name.
+ * little to share (a 1-channel layer ran slower than direct), and rows padded to whole workgroups
+ * must not more than double the work (a 1-input-channel weight-gradient has 25 rows, 4 blocks
+ * padded to 64: it ran many times slower). Elsewhere the subgroup variant falls back to direct,
+ * under that name. docs/kernels.md has the figures.
  */
 function subgroupPays(rows: number, tm: number, tn: number): boolean {
   const rowBlocks = Math.ceil(rows / tm);
@@ -602,7 +605,7 @@ function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: nu
   const overrides: Record<string, number> = withEpilogue ? { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) } : {};
   const inputs = withEpilogue ? 3 : 2;
   // A 64-wide tile over a layer with a few output columns is mostly padding (a 1-channel layer
-  // ran 40× slower than direct): such layers run direct, under that name.
+  // ran far slower than direct: docs/kernels.md): such layers run direct, under that name.
   if (variant === 'tiled' && cols < TILED_MIN_COLUMNS) variant = 'direct';
   if (variant === 'tiled') {
     return {
