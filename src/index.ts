@@ -5,6 +5,8 @@
 
 export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Gpu } from './core/device.ts';
 export { Tensor, type DType, type Shape } from './core/tensor.ts';
+export type { PrintOptions } from './core/format.ts';
+export type { SummaryOptions, SummaryInputShape } from './nn/summary.ts';
 export { tidy, keep } from './core/scope.ts';
 export { noGrad, detach, isGradEnabled } from './core/autograd.ts';
 export { sync, flush, KernelError } from './core/dispatch.ts';
@@ -13,7 +15,7 @@ export { tensor, zeros, ones, full, zerosLike, onesLike, rand, randn, manualSeed
 export {
   add, sub, mul, div, pow, neg, exp, log, sqrt, square, abs, relu, leakyRelu, sigmoid, tanh, softplus,
   maximum, minimum, mulScalar, addScalar, powScalar,
-  sum, mean, max, reshape, flatten, matmul, linear, activate,
+  sum, mean, max, reshape, flatten, matmul, linear, activate, OP_LEAKY_ALPHA,
   type ReduceOptions,
 } from './core/ops.ts';
 export type { Activation } from './kernels/activation.ts';
