@@ -9,6 +9,7 @@ import { gatherRowsProgram, gatherRowsReference } from '../src/kernels/gather.ts
 import { MnistGpu, type Batch, type BatchSource } from '../src/data/batches.ts';
 import { TensorDataset, DataLoader } from '../src/data/dataset.ts';
 import { seededPermutation } from '../src/data/shuffle.ts';
+import * as api from '../src/index.ts';
 
 test.before(async () => {
   await ready;
@@ -197,6 +198,52 @@ test('bad data and options fail with a clear message before any GPU work', () =>
   assert.is(dispatchesSoFar(), dispatches, 'a kernel ran before the error');
   assert.is(memory().liveTensors, live, 'a failed construction uploaded something');
   valid.dispose();
+});
+
+test('through the public entry: a DataLoader feeds a model trained with a schedule and clipping (the docs/api.md example)', async () => {
+  const { TensorDataset, DataLoader, nn, optim, tidy, crossEntropy, memory } = api;
+  // Two classes: the label says whether x0 + x1 > 0.
+  const n = 96;
+  const xs = new Float32Array(n * 2);
+  const ys = new Int32Array(n);
+  const r = seededRandom(11);
+  for (let i = 0; i < n; i++) {
+    xs[2 * i] = r() * 2 - 1;
+    xs[2 * i + 1] = r() * 2 - 1;
+    ys[i] = xs[2 * i] + xs[2 * i + 1] > 0 ? 1 : 0;
+  }
+  const data = new TensorDataset({ data: xs, shape: [n, 2] }, { data: ys, shape: [n] });
+  const loader = new DataLoader(data, { batchSize: 16, seed: 1 });
+  const model = new nn.Sequential(new nn.Dense({ inFeatures: 2, units: 8, activation: 'relu', seed: 1 }), new nn.Dense({ inFeatures: 8, units: 2, seed: 2 }));
+  const epochs = 6;
+  const opt = new optim.Adam(model, { lr: optim.cosineDecay({ initialLr: 0.05, decaySteps: epochs * loader.length }), globalClipNorm: 1 });
+  const losses: number[] = [];
+  let liveAfterFirst = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    let total = 0;
+    for (const { x, y, size } of loader) {
+      const loss = tidy(() => {
+        opt.zeroGrad();
+        const l = crossEntropy(model.forward(x), y);
+        l.backward();
+        opt.step();
+        return l;
+      });
+      total += (await loss.item()) * size;
+      loss.dispose();
+    }
+    losses.push(total / n);
+    if (epoch === 0) liveAfterFirst = memory().liveTensors;
+  }
+  assert.is(loader.epoch, epochs);
+  assert.is(opt.stepCount, epochs * loader.length);
+  assert.ok(losses[epochs - 1] < 0.5 * losses[0], `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(', ')}`);
+  assert.is(memory().liveTensors, liveAfterFirst, 'training leaked tensors across epochs');
+  assert.is(typeof api.optim.clipGradNorm, 'function');
+  assert.is(typeof api.optim.stepDecay, 'function');
+  opt.dispose();
+  model.dispose();
+  data.dispose();
 });
 
 test.run();
