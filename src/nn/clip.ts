@@ -11,8 +11,9 @@
 //
 // The factor is 1 exactly when ‖g‖ ≤ max (so small gradients pass unchanged, bit for bit) and
 // max/‖g‖ otherwise: f = 1 + [‖g‖ > max]·(max / max(‖g‖, max) − 1), where every term is finite
-// even for ‖g‖ = 0. A non-finite norm (NaN or ∞ in a gradient) leaves the gradients as they are;
-// the returned norm says so.
+// even for ‖g‖ = 0. A non-finite norm (NaN or ∞ in a gradient) makes the result meaningless
+// (WGSL leaves max() of a NaN to the implementation; an infinite norm zeroes the finite
+// gradients): the returned norm says when that happened.
 
 import { Module } from './module.ts';
 import { Tensor } from '../core/tensor.ts';
