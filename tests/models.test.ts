@@ -27,6 +27,7 @@ import { Vae, type VaeConfig } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier } from '../src/models/classifier.ts';
 import { classifierStep } from '../src/models/train-classifier.ts';
+import { loadSafetensors } from '../src/io/safetensors.ts';
 import { runClassifierTraining, runTraining, SHIPPED_JUDGE, type TrainRunSummary } from '../src/models/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'models-test-'));
@@ -691,6 +692,37 @@ test('runTraining (cGAN, 16 images, batch 8): a 10-row digit grid and per-digit 
   assertGrid(join(out, 'interpolation-7.png'), 1, 12);
   assertGrid(join(out, 'epochs', 'samples-epoch-001.png'), 10, 4);
   readPng(join(out, 'losses.png'));
+});
+
+test('the classifier run checkpoints, resumes where it stopped, and refuses to start over a checkpoint without force', async () => {
+  const out = join(dir, 'classifier-resume');
+  const base = { epochs: 1, batchSize: 64, lr: 1e-3, seed: 2, limit: 256, testLimit: TEST_LIMIT, out, progress: false, log: () => {} };
+  const first = await runClassifierTraining({ ...base, maxSteps: 2 });
+  assert.is(first.interrupted, true);
+  const path = join(out, 'checkpoint.safetensors');
+  assert.equal(readCheckpointInfo(path, 'classifier').progress, { epoch: 0, step: 2, batchInEpoch: 2, seed: 2 });
+  try {
+    await runClassifierTraining(base);
+    assert.unreachable('started over a checkpoint');
+  } catch (e) {
+    assert.match((e as Error).message, /already holds a classifier checkpoint \(epoch 0, step 2\): --resume continues it, --force starts over/);
+  }
+  const resumed = await runClassifierTraining({ ...base, resume: true });
+  assert.is(resumed.interrupted, false);
+  const info = readCheckpointInfo(path, 'classifier');
+  assert.equal(info.progress, { epoch: 1, step: 4, batchInEpoch: 0, seed: 2 });
+  assert.is(Number(info.extra.testAccuracy), resumed.testAccuracy);
+  // The same run without the stop takes the same 4 steps: the same weights, bit for bit.
+  const straight = join(dir, 'classifier-straight');
+  await runClassifierTraining({ ...base, out: straight });
+  const a = loadSafetensors(path).tensors;
+  const b = loadSafetensors(join(straight, 'checkpoint.safetensors')).tensors;
+  const bytes = (d: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): Buffer => Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+  assert.equal([...a.keys()].sort(), [...b.keys()].sort());
+  for (const [name, t] of b) assert.ok(bytes(a.get(name)!.data).equals(bytes(t.data)), `tensor ${name} differs`);
+  const forced = await runClassifierTraining({ ...base, force: true, epochs: 1, maxSteps: 1 });
+  assert.is(forced.interrupted, true);
+  assert.is(readCheckpointInfo(path, 'classifier').progress.step, 1);
 });
 
 test.run();

@@ -20,6 +20,7 @@ import { detach, noGrad } from '../core/autograd.ts';
 import { add, mulScalar } from '../core/ops.ts';
 import { zeros } from '../core/creation.ts';
 import { Module } from '../nn/module.ts';
+import { Dropout } from '../nn/conv-layers.ts';
 import type { Optimizer } from '../nn/optim.ts';
 import type { TrainingProgress } from '../nn/checkpoint.ts';
 import type { Batch, BatchSource } from '../data/batches.ts';
@@ -178,7 +179,10 @@ class SupervisedModel implements TrainableModel {
     this.optimizers = { [name]: optimizer };
   }
 
-  trainStep(batch: Batch): Tensor[] {
+  trainStep(batch: Batch, step: number): Tensor[] {
+    // Dropout masks are a function of (seed, step): every Dropout starts this step's masks, so a
+    // resumed run draws the same masks as an uninterrupted one.
+    for (const [, m] of this.model.namedModules()) if (m instanceof Dropout) m.step = step;
     return [
       tidy(() => {
         this.optimizer.zeroGrad();
