@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready, randomArray, assertClose, f32 } from './helpers.ts';
@@ -7,6 +10,8 @@ import { add, sum } from '../src/core/ops.ts';
 import { tidy, keep } from '../src/core/scope.ts';
 import { memory } from '../src/core/memory.ts';
 import { adamReference, sgdReference } from '../src/kernels/optimizers.ts';
+import { Dense } from '../src/nn/layers.ts';
+import { saveCheckpoint, loadCheckpoint } from '../src/nn/checkpoint.ts';
 import {
   Adam, SGD, clipGradNorm, clipGradValue, exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, type LearningRateSchedule,
 } from '../src/nn/optim.ts';
@@ -202,6 +207,30 @@ test('optimizer clipping options (Keras clipNorm, globalClipNorm, clipValue): th
   assert.throws(() => new Adam([p], { clipNorm: 1, clipValue: 1 }), /at most one of clipNorm, globalClipNorm and clipValue \(as Keras\), got clipNorm and clipValue/);
   assert.throws(() => new Adam([p], { globalClipNorm: -1 }), /globalClipNorm must be a positive finite number, got -1/);
   p.dispose();
+});
+
+test('a checkpoint carries the clipping and the step; the same schedule, given again, resumes on its curve', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'optim-test-'));
+  const path = join(dir, 'checkpoint.safetensors');
+  const schedule = stepDecay({ initialLr: 0.1, stepSize: 2, gamma: 0.5 });
+  const model = new Dense({ inFeatures: 3, units: 2, seed: 1 });
+  const opt = new Adam(model, { lr: schedule, clipNorm: 0.25 });
+  for (let k = 0; k < 3; k++) {
+    opt.zeroGrad();
+    tidy(() => sum(model.forward(tensor([1, 2, 3, 4, 5, 6], [2, 3]))).backward());
+    opt.step();
+  }
+  const progress = { epoch: 0, step: 3, batchInEpoch: 3, seed: 0 };
+  await saveCheckpoint(path, { model: 'optim-test', config: {}, modules: { model }, optimizers: { opt }, progress });
+  const again = new Adam(model, { lr: schedule });
+  await loadCheckpoint(path, { model: 'optim-test', modules: { model }, optimizers: { opt: again } });
+  assert.is(again.stepCount, 3);
+  assert.is(again.lr, 0.05, 'the schedule at the restored step');
+  assert.equal(again.clipping, { kind: 'clipNorm', value: 0.25 });
+  for (const o of [opt, again]) o.dispose();
+  model.zeroGrad();
+  model.dispose();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test.run();
