@@ -19,6 +19,11 @@ test('parses every form into typed values, with defaults', () => {
   const f = parseFlags(['--epochs', '5', '--batch-size=64', '--lr', '3e-4', '--limit', '2000', '--out', 'x/y', '--verbose', '--mode=exact'], SPECS);
   assert.equal(f, { epochs: 5, batchSize: 64, lr: 3e-4, limit: 2000, out: 'x/y', verbose: true, mode: 'exact' });
   assert.is(parseFlags(['--verbose', '--no-verbose'], SPECS).verbose, false);
+  assert.is(parseFlags(['--no-verbose', '--verbose'], SPECS).verbose, true);
+  // Any other repeat is a contradiction, not "the last one wins".
+  assert.throws(() => parseFlags(['--epochs', '2', '--epochs=3'], SPECS), /--epochs is given twice/);
+  assert.throws(() => parseFlags(['--verbose', '--verbose'], SPECS), /--verbose is given twice/);
+  assert.throws(() => parseFlags(['--mode', 'fast', '--mode', 'fast'], SPECS), /--mode is given twice/);
   assert.is(parseFlags(['--verbose=false'], SPECS).verbose, false);
   assert.is(kebabCase('batchSize'), 'batch-size');
 });

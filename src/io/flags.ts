@@ -154,7 +154,11 @@ export function parseFlagsGiven<const T extends FlagSpecs>(argv: readonly string
       throw new FlagError(`unknown flag --${name}${close.length ? ` (did you mean --${close[0]}?)` : ''}`);
     }
     const [key, spec] = entry;
-    if (given.has(key)) throw new FlagError(`--${name} is given twice; give it once`);
+    // A repeat is a contradiction (which one was meant?), except the boolean idiom where a later
+    // --no-x undoes an earlier --x (or the reverse), as a script's fixed flags may be overridden.
+    const negation = spec.type === 'boolean' && inline === 'false' && arg.startsWith('--no-');
+    const earlierNegation = spec.type === 'boolean' && values[key] === false && given.has(key);
+    if (given.has(key) && !negation && !earlierNegation) throw new FlagError(`--${name} is given twice; give it once`);
     given.add(key);
     let raw = inline;
     if (raw === undefined) {
