@@ -24,7 +24,7 @@ import type { PeerTrainStep } from './peer-ops.ts';
 import { uniformData } from './case-kit.ts';
 import { MLP_BATCH } from './model-shapes.ts';
 import { MnistGpu } from '../src/data/batches.ts';
-import { createModel, type ModelKind } from '../src/models/run.ts';
+import { createModel, type ModelKind } from '../src/models/presets.ts';
 import { GAN_DEFAULTS, ganChannels, type GanConfig } from '../src/models/gan.ts';
 
 export interface KernelShare {

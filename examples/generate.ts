@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
-import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/run.ts';
+import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
 import { saveGrid } from '../src/models/pictures.ts';
 import { Vae } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';

@@ -10,7 +10,7 @@
 
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, usage, type FlagSpecs } from '../src/io/flags.ts';
-import { MODEL_KINDS, type ModelKind } from '../src/models/run.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
 import { DEFAULT_REPRODUCE_OUT, parseModelList, reproduce } from '../src/models/reproduce.ts';
 
 const FLAGS = {

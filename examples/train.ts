@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { exitWithFlagError, parseFlagsGivenOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { runScript } from '../src/io/cli.ts';
 import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
-import { MODEL_KINDS, PRESETS, runClassifierTraining, runTraining, type ModelKind, type PresetName } from '../src/models/run.ts';
+import { MODEL_KINDS, PRESETS, type ModelKind, type PresetName } from '../src/models/presets.ts';
+import { runClassifierTraining, runTraining } from '../src/models/run.ts';
 import { printTrainSummary } from './report.ts';
 
 const FLAGS = {

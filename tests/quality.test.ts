@@ -19,7 +19,8 @@ import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { judge, judgeDataset, confidenceOf, coverageOf, frechetTo } from '../src/models/quality.ts';
 import { addScalar, mulScalar } from '../src/core/ops.ts';
 import { Gan } from '../src/models/gan.ts';
-import { createModel, loadJudge, measureQuality, runTraining, SHIPPED_JUDGE, type BatchNormRecompute, type Judge, type TrainRunSummary } from '../src/models/run.ts';
+import { createModel } from '../src/models/presets.ts';
+import { loadJudge, measureQuality, runTraining, SHIPPED_JUDGE, type BatchNormRecompute, type Judge, type TrainRunSummary } from '../src/models/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quality-test-'));
 const TEST_LIMIT = 200;

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
-import { SHIPPED_JUDGE, PRESETS, type TrainRunSummary, type QualityFigures } from '../src/models/run.ts';
+import { PRESETS } from '../src/models/presets.ts';
+import { SHIPPED_JUDGE, type TrainRunSummary, type QualityFigures } from '../src/models/run.ts';
 import { formatDuration, parseModelList, planFor, readmeFor, reproduce, type ReproduceOptions, type ReproduceRow } from '../src/models/reproduce.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -11,7 +11,8 @@ import { sync } from '../core/dispatch.ts';
 import { MnistGpu } from '../data/batches.ts';
 import { readCheckpointInfo } from '../nn/checkpoint.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { createModel, MODEL_KINDS, PRESETS, runTraining, type ModelKind, type Preset, type TrainRunSummary } from './run.ts';
+import { createModel, MODEL_KINDS, PRESETS, type ModelKind, type Preset } from './presets.ts';
+import { runTraining, type TrainRunSummary } from './run.ts';
 
 export interface ReproduceOptions {
   /** Models to run, in this order (default all three). */

@@ -14,7 +14,8 @@ import { evaluateClassifier } from './train-classifier.ts';
 import { fit } from '../train/fit.ts';
 import { crossEntropy } from '../core/softmax-ops.ts';
 import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
-import { Vae, type VaeConfig } from './vae.ts';
+import { Vae } from './vae.ts';
+import { createModel, type ModelKind } from './presets.ts';
 import { Gan, ganChannels, type GanConfig } from './gan.ts';
 import type { LossHistory } from '../train/trainer.ts';
 import { judge, judgeDataset, statsOf, accuracyAgainst, frechetTo, confidenceOf, coverageOf, type JudgeOutputs } from './quality.ts';
@@ -29,61 +30,9 @@ import { noGrad } from '../core/autograd.ts';
 import { tidy } from '../core/scope.ts';
 import { frechetDistance, type GaussianStats } from '../metrics/frechet.ts';
 
-export type ModelKind = 'vae' | 'gan' | 'cgan';
-export const MODEL_KINDS: ModelKind[] = ['vae', 'gan', 'cgan'];
-export type PresetName = 'quick' | 'seed';
-
-export interface Preset {
-  epochs: number;
-  batchSize: number;
-  /** Training images used (undefined: all 60,000). */
-  limit?: number;
-  /** Learning rate (undefined: the model's default). */
-  lr?: number;
-  /** Generated samples for the Fréchet distance and the judge's accuracy. */
-  samples: number;
-  /** Test digits for the VAE's test loss and reconstruction accuracy (default all 10,000). */
-  evalImages?: number;
-  /** GANs: the model's constructor options beyond lr and seed (widths, Adam's beta1, the cGAN's matching-aware loss); undefined: the tutorial's. */
-  model?: Pick<Partial<GanConfig>, 'width' | 'discriminatorWidth' | 'beta1' | 'matchingAware'>;
-}
-
-/**
- * `seed` is the report's settings; `quick` is sized for a 2-core machine without a GPU, where
- * WebGPU runs on the CPU (each quick run, training and measuring, fits in 20 minutes there).
- * The quick VAE buys steps rather than images (batch 32, learning rate 2e-3: 1,000 steps pull
- * the 2-D latent space apart into recognisable digits, where 120 steps at batch 128 only reach
- * the mean digit). The quick GANs keep the tutorial's layers with fewer channels: the generator
- * at 1/8 (32/16/8), the discriminator at 1/4 (16/32), which costs little (D is the cheap
- * network) and learned twice as fast per step as D at 1/8. Both use the DCGAN paper's Adam β1
- * 0.5 and a learning rate of 5e-4, and batch 32: steps rather than images. At full width a CPU
- * affords too few steps to draw digits (see docs/models.md). The DCGAN trains 4 epochs × 36,000
- * digits (4,500 steps); the cGAN 2 × 36,000 (2,250 steps: it does twice the generator work and
- * three discriminator passes a step) with the matching-aware discriminator (GanConfig), without
- * which the judge agreed with the requested digit on 35% of samples after 1,000 steps instead
- * of 90%.
- * Every preset's Fréchet distance is measured on 10,000 samples.
- */
-export const PRESETS: Record<ModelKind, Record<PresetName, Preset>> = {
-  vae: { quick: { epochs: 2, batchSize: 32, lr: 2e-3, limit: 16000, samples: 10000, evalImages: 2000 }, seed: { epochs: 30, batchSize: 128, samples: 10000 } },
-  gan: {
-    quick: { epochs: 4, batchSize: 32, limit: 36000, lr: 5e-4, samples: 10000, model: { width: 0.125, discriminatorWidth: 0.25, beta1: 0.5 } },
-    seed: { epochs: 50, batchSize: 256, samples: 10000 },
-  },
-  cgan: {
-    quick: { epochs: 2, batchSize: 32, limit: 36000, lr: 5e-4, samples: 10000, model: { width: 0.125, discriminatorWidth: 0.25, beta1: 0.5, matchingAware: true } },
-    seed: { epochs: 50, batchSize: 256, samples: 10000 },
-  },
-};
-
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The judge shipped with the repository (trained by `npm run train:classifier`). */
 export const SHIPPED_JUDGE = join(repoRoot, 'assets', 'judge.safetensors');
-
-export function createModel(kind: ModelKind, config: Record<string, unknown> = {}): Vae | Gan {
-  if (kind === 'vae') return new Vae(config as Partial<VaeConfig>);
-  return new Gan({ ...(config as Partial<GanConfig>), conditional: kind === 'cgan' });
-}
 
 export interface TrainRunOptions {
   kind: ModelKind;
