@@ -21,7 +21,7 @@ import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier, type ClassifierConfig } from '../src/models/classifier.ts';
 import { judge } from '../src/models/quality.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
-import { SHIPPED_JUDGE } from '../src/models/run.ts';
+import { SHIPPED_JUDGE } from '../src/models/judge.ts';
 
 const DIGITS = [0, 1];
 const STEPS = 400;

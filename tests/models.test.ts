@@ -28,7 +28,8 @@ import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier } from '../src/models/classifier.ts';
 import { classifierStep } from '../src/models/train-classifier.ts';
 import { loadSafetensors } from '../src/io/safetensors.ts';
-import { runClassifierTraining, runTraining, SHIPPED_JUDGE, type TrainRunSummary } from '../src/models/run.ts';
+import { SHIPPED_JUDGE } from '../src/models/judge.ts';
+import { runClassifierTraining, runTraining, type TrainRunSummary } from '../src/models/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'models-test-'));
 let trainUnit: MnistGpu; // first images in [0, 1] (VAE, judge)

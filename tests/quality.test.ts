@@ -20,7 +20,8 @@ import { judge, judgeDataset, confidenceOf, coverageOf, frechetTo } from '../src
 import { addScalar, mulScalar } from '../src/core/ops.ts';
 import { Gan } from '../src/models/gan.ts';
 import { createModel } from '../src/models/presets.ts';
-import { loadJudge, measureQuality, runTraining, SHIPPED_JUDGE, type BatchNormRecompute, type Judge, type TrainRunSummary } from '../src/models/run.ts';
+import { loadJudge, SHIPPED_JUDGE, type Judge } from '../src/models/judge.ts';
+import { measureQuality, runTraining, type BatchNormRecompute, type TrainRunSummary } from '../src/models/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quality-test-'));
 const TEST_LIMIT = 200;

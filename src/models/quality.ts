@@ -7,7 +7,7 @@
 //  - the judge's softmax on generated digits → confidence (share with a top probability ≥ 0.9)
 //    and coverage (the labels' spread over the 10 digits; src/metrics/judge-labels.ts);
 //  - the floor: the Fréchet distance of real training digits to the same test digits, i.e. what
-//    a generator that drew perfect digits would score (src/models/run.ts loadJudge caches it).
+//    a generator that drew perfect digits would score (src/models/judge.ts loadJudge caches it).
 
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';
