@@ -13,7 +13,7 @@ import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
 import { loadJudge } from '../src/models/judge.ts';
-import { measureQuality } from '../src/models/run.ts';
+import { measureQuality } from '../src/models/quality.ts';
 import { MnistGpu } from '../src/data/batches.ts';
 import { batchNormNote, checkpointFor, formatQuality } from './report.ts';
 

@@ -2,7 +2,8 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { QualityFigures, TrainRunSummary } from '../src/models/run.ts';
+import type { QualityFigures } from '../src/models/quality.ts';
+import type { TrainRunSummary } from '../src/models/run.ts';
 
 const percent = (share: number, digits = 1): string => `${(100 * share).toFixed(digits)}%`;
 

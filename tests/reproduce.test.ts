@@ -13,7 +13,8 @@ import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
 import { PRESETS } from '../src/models/presets.ts';
 import { SHIPPED_JUDGE } from '../src/models/judge.ts';
-import type { TrainRunSummary, QualityFigures } from '../src/models/run.ts';
+import type { TrainRunSummary } from '../src/models/run.ts';
+import type { QualityFigures } from '../src/models/quality.ts';
 import { formatDuration, parseModelList, planFor, readmeFor, reproduce, type ReproduceOptions, type ReproduceRow } from '../src/models/reproduce.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -17,16 +17,13 @@ import { Vae } from './vae.ts';
 import { createModel, type ModelKind } from './presets.ts';
 import { Gan, ganChannels, type GanConfig } from './gan.ts';
 import type { LossHistory } from '../train/trainer.ts';
-import { judge, accuracyAgainst, frechetTo, confidenceOf, coverageOf, type JudgeOutputs } from './quality.ts';
-import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE, type Judge } from './judge.ts';
-import { CONFIDENCE_THRESHOLD } from '../metrics/judge-labels.ts';
+import { measureQuality, type QualityFigures } from './quality.ts';
+import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE } from './judge.ts';
 import { recomputeBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
 import {
   saveGrid, saveReconstructions, saveLatentMap, saveLatentScatter, saveInterpolation,
   saveDigitRows, saveNoiseInterpolation, saveLossCurves,
 } from './pictures.ts';
-import { noGrad } from '../core/autograd.ts';
-import { tidy } from '../core/scope.ts';
 
 export interface TrainRunOptions {
   kind: ModelKind;
@@ -54,42 +51,6 @@ export interface TrainRunOptions {
   /** Extra model constructor options for a fresh run (tests: a narrow GAN); a resumed run keeps its checkpoint's. */
   modelConfig?: Record<string, unknown>;
   log?: (line: string) => void;
-}
-
-export interface QualityFigures {
-  /** Fréchet distance of the judge's features of `samples` generated digits to those of the test digits. */
-  fid: number;
-  /**
-   * The floor: the same distance for `floorImages` real training digits (the first ones), i.e.
-   * what a perfect generator would score with as many samples. Cached per judge (out/.cache).
-   */
-  fidFloor: number;
-  floorImages: number;
-  /** Share of generated samples to which the judge gives probability ≥ confidenceThreshold (0.9) for one digit. */
-  confidence: number;
-  confidenceThreshold: number;
-  /**
-   * Coverage: the normalised entropy of the judge's labels of the generated samples over the 10
-   * digits, H(labelShares)/ln 10 — 1 = every digit a tenth, 0 = all one digit (mode collapse).
-   */
-  coverage: number;
-  /** Share of the generated samples the judge labels as each digit 0..9. */
-  labelShares: number[];
-  /** Judge accuracy on generated digits of the requested class (cGAN) or on reconstructions (VAE). */
-  judgeAccuracy?: number;
-  perDigitAccuracy?: number[];
-  /** VAE: negative ELBO per test image, and its two parts. */
-  testLoss?: number;
-  testReconstruction?: number;
-  testKl?: number;
-  samples: number;
-  /** Real test digits the samples are compared with (10,000 unless a run limited them). */
-  /** Test digits behind the per-image figures (VAE loss, reconstruction accuracy). */
-  testImages: number;
-  /** Test digits behind the Fréchet reference statistics. */
-  referenceImages: number;
-  judge: string;
-  judgeTestAccuracy: number;
 }
 
 export interface TrainRunSummary {
@@ -207,85 +168,6 @@ export async function drawPictures(model: Vae | Gan, out: string, history: LossH
     saveLossCurves(p('losses.png'), history, `${model.name.toUpperCase()} training losses`);
   }
   return paths;
-}
-
-/** Confidence and coverage of judged generated samples, and the judge's reference figures. */
-function labelFigures(outputs: JudgeOutputs): Pick<QualityFigures, 'confidence' | 'confidenceThreshold' | 'coverage' | 'labelShares'> {
-  const coverage = coverageOf(outputs);
-  return { confidence: confidenceOf(outputs), confidenceThreshold: CONFIDENCE_THRESHOLD, coverage: coverage.entropy, labelShares: coverage.shares };
-}
-
-/** The quality figures of docs/models.md for a trained model. */
-export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: MnistGpu, samples: number, seed = 777): Promise<QualityFigures> {
-  model.eval();
-  if (!Number.isInteger(samples) || samples < 2) throw new RangeError(`measureQuality: samples must be a whole number ≥ 2, got ${samples}`);
-  const base = {
-    samples, testImages: test.count, referenceImages: judgeModel.testStats.count, judge: judgeModel.path, judgeTestAccuracy: judgeModel.testAccuracy,
-    fidFloor: judgeModel.floor.fid, floorImages: judgeModel.floor.images,
-  };
-  if (model instanceof Vae) {
-    const dim = model.config.latentDim;
-    const generated = await judge(judgeModel.classifier, samples, (start, size) =>
-      model.decode(randn([size, dim], { seed: deriveSeed(seed, start) })),
-    );
-    // Reconstructions of the test digits (decoded from zMean), judged against their labels.
-    const recon = await judge(judgeModel.classifier, test.count, (start, size) => {
-      const batch = test.gather(Array.from({ length: size }, (_, i) => start + i));
-      const out = model.decode(model.encoder.forward(batch.x));
-      batch.x.dispose();
-      batch.y.dispose();
-      return out;
-    });
-    const reconAccuracy = accuracyAgainst(recon, test.hostLabels);
-    const elbo = await vaeTestLoss(model, test, seed);
-    return {
-      ...base,
-      fid: frechetTo(judgeModel.testStats, generated),
-      // The VAE's samples are decoded random latent points, like a GAN's.
-      ...labelFigures(generated),
-      judgeAccuracy: reconAccuracy.overall,
-      perDigitAccuracy: reconAccuracy.perDigit,
-      testLoss: elbo.loss,
-      testReconstruction: elbo.reconstruction,
-      testKl: elbo.kl,
-    };
-  }
-  const conditional = model.config.conditional;
-  const requested = Array.from({ length: samples }, (_, i) => i % 10);
-  const outputs = await judge(
-    judgeModel.classifier,
-    samples,
-    (start, size) =>
-      model.generate(model.noise(size, deriveSeed(seed, start)), conditional ? Gan.digits(requested.slice(start, start + size)) : undefined),
-    [-1, 1],
-  );
-  const figures: QualityFigures = { ...base, fid: frechetTo(judgeModel.testStats, outputs), ...labelFigures(outputs) };
-  if (conditional) {
-    const acc = accuracyAgainst(outputs, requested);
-    figures.judgeAccuracy = acc.overall;
-    figures.perDigitAccuracy = acc.perDigit;
-  }
-  return figures;
-}
-
-/** Negative ELBO per test image (one posterior sample per image, as Keras's evaluate). */
-export async function vaeTestLoss(vae: Vae, test: MnistGpu, seed: number, batchSize = 500): Promise<{ loss: number; reconstruction: number; kl: number }> {
-  vae.eval();
-  let loss = 0;
-  let reconstruction = 0;
-  let kl = 0;
-  for (const batch of test.batches(0, { batchSize, shuffle: false })) {
-    const terms = noGrad(() => tidy(() => {
-      const t = vae.lossTerms(batch.x, deriveSeed(seed, 9, batch.index));
-      return [t.loss, t.reconstruction, t.kl];
-    }));
-    const [l, r, k] = await Promise.all(terms.map((t) => t.item()));
-    terms.forEach((t) => t.dispose());
-    loss += l * batch.size;
-    reconstruction += r * batch.size;
-    kl += k * batch.size;
-  }
-  return { loss: loss / test.count, reconstruction: reconstruction / test.count, kl: kl / test.count };
 }
 
 /** Trains a model, with pictures after each epoch and at the end; measures it; writes summary.json. */
