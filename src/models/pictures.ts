@@ -1,16 +1,18 @@
 // The pictures a person looks at after training: sample grids, VAE reconstructions, the 2-D
 // latent map and scatter, interpolation strips, the cGAN's digit rows, and loss curves.
-// Models compute on the GPU; the images are read back and drawn with src/io.
+// Models compute on the GPU; the images are read back and drawn with src/io. At the end, the
+// pictures of a model as a training run draws them: after each epoch, and after training.
 
+import { join } from 'node:path';
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';
 import { noGrad } from '../core/autograd.ts';
-import { tensor, deriveSeed } from '../core/creation.ts';
+import { tensor, randn, deriveSeed } from '../core/creation.ts';
 import { concat } from '../core/shape-ops.ts';
 import type { MnistGpu } from '../data/batches.ts';
 import { saveImageGrid } from '../io/png.ts';
 import { lineChart, scatterPlot, type ScatterPoint } from '../io/plot.ts';
-import type { Vae } from './vae.ts';
+import { Vae } from './vae.ts';
 import { Gan } from './gan.ts';
 import type { LossHistory } from '../train/trainer.ts';
 
@@ -136,4 +138,52 @@ export function saveLossCurves(path: string, history: LossHistory, title: string
   const series = Object.entries(history).map(([name, values]) => ({ name, values }));
   const longest = Math.max(0, ...series.map((s) => s.values.length));
   lineChart(path, series, { title, xLabel: 'step', yLabel: 'loss', smoothing: Math.max(1, Math.round(longest / 60)) });
+}
+
+/**
+ * Fixed noise (or latent points) decoded after every epoch, so training can be watched. A GAN's
+ * epoch pictures use training's moving BatchNorm statistics (recomputing them every epoch would
+ * cost BATCHNORM_BATCHES (src/models/run.ts) generator passes each time); the final pictures use recomputed ones.
+ */
+export async function drawEpochSamples(model: Vae | Gan, path: string): Promise<void> {
+  model.eval();
+  if (model instanceof Vae) {
+    await saveGrid(path, () => model.decode(randn([16, model.config.latentDim], { seed: 4242 })), 16, 4, [0, 1]);
+  } else if (model.config.conditional) {
+    await saveDigitRows(path, model, 4, 4242);
+  } else {
+    await saveGrid(path, () => model.generate(model.noise(16, 4242)), 16, 4, [-1, 1]);
+  }
+  model.train();
+}
+
+/** Pictures after training; returns their paths. */
+export async function drawPictures(model: Vae | Gan, out: string, history: LossHistory | undefined, test: MnistGpu): Promise<string[]> {
+  const paths: string[] = [];
+  const p = (name: string) => {
+    const full = join(out, name);
+    paths.push(full);
+    return full;
+  };
+  model.eval();
+  if (model instanceof Vae) {
+    await saveGrid(p('samples.png'), () => model.decode(randn([64, model.config.latentDim], { seed: 4242 })), 64, 8, [0, 1]);
+    await saveReconstructions(p('reconstructions.png'), model, test);
+    if (model.config.latentDim === 2) {
+      await saveLatentMap(p('latent-map.png'), model);
+      await saveLatentScatter(p('latent-scatter.png'), model, test);
+    }
+    // Test digits 3 (a 0) and 2 (a 1): a strip from one to the other.
+    await saveInterpolation(p('interpolation.png'), model, test, 3, 2);
+  } else if (model.config.conditional) {
+    await saveDigitRows(p('samples.png'), model, 10);
+    await saveNoiseInterpolation(p('interpolation-7.png'), model, 7);
+  } else {
+    await saveGrid(p('samples.png'), () => model.generate(model.noise(64, 4242)), 64, 8, [-1, 1]);
+    await saveNoiseInterpolation(p('interpolation.png'), model, undefined);
+  }
+  if (history && Object.values(history).some((v) => v.length > 1)) {
+    saveLossCurves(p('losses.png'), history, `${model.name.toUpperCase()} training losses`);
+  }
+  return paths;
 }

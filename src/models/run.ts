@@ -1,11 +1,16 @@
-// What the example scripts do, as functions (so tests and `npm start` run the same code):
-// build a model from a preset, train it with checkpoints, draw its pictures, measure it.
+// What the example scripts' training does, as functions (so tests and `npm start` run the same
+// code): runTraining builds a model (src/models/presets.ts), trains it with checkpoints, draws its
+// pictures (pictures.ts) and measures it (quality.ts, with judge.ts's judge); runClassifierTraining
+// trains the judge. A finished GAN run also recomputes its generator's BatchNorm statistics for
+// the final weights and saves them in its checkpoint (recomputeGeneratorStatistics): that is the
+// last step of training, which everything drawn or measured afterwards reads back, so it lives
+// here with the run rather than with the measuring.
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getGpu } from '../core/device.ts';
-import { randn, deriveSeed } from '../core/creation.ts';
+import { deriveSeed } from '../core/creation.ts';
 import { MnistGpu } from '../data/batches.ts';
 import { Adam } from '../nn/optim.ts';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint, type TrainingProgress } from '../nn/checkpoint.ts';
@@ -13,17 +18,14 @@ import { evaluateClassifier } from './train-classifier.ts';
 import { fit } from '../train/fit.ts';
 import { crossEntropy } from '../core/softmax-ops.ts';
 import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
-import { Vae } from './vae.ts';
+import type { Vae } from './vae.ts';
 import { createModel, type ModelKind } from './presets.ts';
 import { Gan, ganChannels, type GanConfig } from './gan.ts';
 import type { LossHistory } from '../train/trainer.ts';
 import { measureQuality, type QualityFigures } from './quality.ts';
 import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE } from './judge.ts';
 import { recomputeBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
-import {
-  saveGrid, saveReconstructions, saveLatentMap, saveLatentScatter, saveInterpolation,
-  saveDigitRows, saveNoiseInterpolation, saveLossCurves,
-} from './pictures.ts';
+import { drawEpochSamples, drawPictures } from './pictures.ts';
 
 export interface TrainRunOptions {
   kind: ModelKind;
@@ -120,54 +122,6 @@ function channelsOf(config: GanConfig): NonNullable<TrainRunSummary['channels']>
 
 function lastOf(history: LossHistory): Record<string, number> {
   return Object.fromEntries(Object.entries(history).map(([k, v]) => [k, v.length ? v[v.length - 1] : NaN]));
-}
-
-/**
- * Fixed noise (or latent points) decoded after every epoch, so training can be watched. A GAN's
- * epoch pictures use training's moving BatchNorm statistics (recomputing them every epoch would
- * cost BATCHNORM_BATCHES generator passes each time); the final pictures use recomputed ones.
- */
-async function drawEpochSamples(model: Vae | Gan, path: string): Promise<void> {
-  model.eval();
-  if (model instanceof Vae) {
-    await saveGrid(path, () => model.decode(randn([16, model.config.latentDim], { seed: 4242 })), 16, 4, [0, 1]);
-  } else if (model.config.conditional) {
-    await saveDigitRows(path, model, 4, 4242);
-  } else {
-    await saveGrid(path, () => model.generate(model.noise(16, 4242)), 16, 4, [-1, 1]);
-  }
-  model.train();
-}
-
-/** Pictures after training; returns their paths. */
-export async function drawPictures(model: Vae | Gan, out: string, history: LossHistory | undefined, test: MnistGpu): Promise<string[]> {
-  const paths: string[] = [];
-  const p = (name: string) => {
-    const full = join(out, name);
-    paths.push(full);
-    return full;
-  };
-  model.eval();
-  if (model instanceof Vae) {
-    await saveGrid(p('samples.png'), () => model.decode(randn([64, model.config.latentDim], { seed: 4242 })), 64, 8, [0, 1]);
-    await saveReconstructions(p('reconstructions.png'), model, test);
-    if (model.config.latentDim === 2) {
-      await saveLatentMap(p('latent-map.png'), model);
-      await saveLatentScatter(p('latent-scatter.png'), model, test);
-    }
-    // Test digits 3 (a 0) and 2 (a 1): a strip from one to the other.
-    await saveInterpolation(p('interpolation.png'), model, test, 3, 2);
-  } else if (model.config.conditional) {
-    await saveDigitRows(p('samples.png'), model, 10);
-    await saveNoiseInterpolation(p('interpolation-7.png'), model, 7);
-  } else {
-    await saveGrid(p('samples.png'), () => model.generate(model.noise(64, 4242)), 64, 8, [-1, 1]);
-    await saveNoiseInterpolation(p('interpolation.png'), model, undefined);
-  }
-  if (history && Object.values(history).some((v) => v.length > 1)) {
-    saveLossCurves(p('losses.png'), history, `${model.name.toUpperCase()} training losses`);
-  }
-  return paths;
 }
 
 /** Trains a model, with pictures after each epoch and at the end; measures it; writes summary.json. */
