@@ -31,3 +31,5 @@ export {
   conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, setConvVariant, getConvVariant,
   type Conv2dOptions, type BatchNormOptions, type DropoutOptions, type Padding, type ConvVariant,
 } from './core/conv-ops.ts';
+export { fit, evaluate, type FitOptions, type History, type Callback, type EpochLogs, type Evaluation, type LossFunction } from './train/fit.ts';
+export { DivergedError, type TrainableModel } from './train/trainer.ts';
