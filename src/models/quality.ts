@@ -141,7 +141,6 @@ export interface QualityFigures {
   testReconstruction?: number;
   testKl?: number;
   samples: number;
-  /** Real test digits the samples are compared with (10,000 unless a run limited them). */
   /** Test digits behind the per-image figures (VAE loss, reconstruction accuracy). */
   testImages: number;
   /** Test digits behind the Fréchet reference statistics. */
