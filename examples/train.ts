@@ -8,7 +8,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { exitWithFlagError, parseFlagsGivenOrExit, type FlagSpecs } from '../src/io/flags.ts';
+import { exitWithFlagError, kebabCase, parseFlagsGivenOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { runScript } from '../src/io/cli.ts';
 import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
 import { MODEL_KINDS, PRESETS, type ModelKind, type PresetName } from '../src/models/presets.ts';
@@ -51,7 +51,7 @@ const { flags, given } = parseFlagsGivenOrExit(FLAGS, INFO, argv);
 
 /** A flag the command line gave that does nothing for this run: refused, with the reason. */
 function refuse(flag: keyof typeof FLAGS, reason: string): void {
-  if (given.has(flag)) exitWithFlagError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${reason}`, FLAGS, INFO);
+  if (given.has(flag)) exitWithFlagError(`--${kebabCase(flag)} ${reason}`, FLAGS, INFO);
 }
 
 const isClassifier = flags.model === 'classifier';

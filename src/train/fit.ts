@@ -167,6 +167,8 @@ class SupervisedModel implements TrainableModel {
   readonly lossNames = ['loss'] as const;
   readonly modules: Record<string, Module>;
   readonly optimizers: Record<string, Optimizer>;
+  /** The model's Dropout layers, found once: each step sets their step. */
+  private readonly dropouts: Dropout[];
 
   constructor(
     readonly name: string,
@@ -177,12 +179,13 @@ class SupervisedModel implements TrainableModel {
   ) {
     this.modules = { [name]: model };
     this.optimizers = { [name]: optimizer };
+    this.dropouts = model.namedModules().flatMap(([, m]) => (m instanceof Dropout ? [m] : []));
   }
 
   trainStep(batch: Batch, step: number): Tensor[] {
     // Dropout masks are a function of (seed, step): every Dropout starts this step's masks, so a
     // resumed run draws the same masks as an uninterrupted one.
-    for (const [, m] of this.model.namedModules()) if (m instanceof Dropout) m.step = step;
+    for (const d of this.dropouts) d.step = step;
     return [
       tidy(() => {
         this.optimizer.zeroGrad();
