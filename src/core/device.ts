@@ -1,13 +1,17 @@
-// The one WebGPU device everything runs on, found through Dawn's node bindings.
+// The one WebGPU device everything runs on. `init()` takes what the host has:
 //
-// Adapter choice: the platform's default first (a real GPU through Vulkan, Metal or D3D12, or
+//   await init({ gpu: navigator.gpu })   a web page (or a worker): the browser's WebGPU
+//   await init({ device })               a device you opened yourself (shared with your renderer)
+//   await init()                         the browser's navigator.gpu when there is one; in Node,
+//                                        Dawn's node bindings (npm `webgpu`), imported lazily
+//
+// In Node, the adapter choice: the platform's default first (a real GPU through Vulkan, Metal or D3D12, or
 // Mesa's llvmpipe through Vulkan on a machine without one), then Dawn's OpenGL backend over
 // Mesa, which needs WebGPU's 'compatibility' feature level. WEBGPU_BACKEND=vulkan|opengl|opengles
 // forces one. We ask the device for the adapter's real limits: the spec defaults (128 MiB
 // bindings, 16 KiB workgroup memory, 256 invocations) would needlessly cap our kernels.
 
-import { readFileSync, statSync } from 'node:fs';
-import { create, globals } from 'webgpu';
+import { importNodeModule, nodeProcess } from './host.ts';
 
 export interface DeviceInfo {
   /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
@@ -26,7 +30,8 @@ export interface DeviceInfo {
 
 export interface Gpu {
   device: GPUDevice;
-  adapter: GPUAdapter;
+  /** The adapter the device came from; absent when init() was handed a device. */
+  adapter?: GPUAdapter;
   info: DeviceInfo;
   limits: GPUSupportedLimits;
 }
@@ -40,14 +45,36 @@ export class DeviceError extends Error {
 
 export type Backend = 'default' | 'vulkan' | 'opengl' | 'opengles';
 
+/** What init() may be handed; with neither, it finds WebGPU itself (see the top of this file). */
+export interface InitOptions {
+  /** A WebGPU entry point, such as a page's `navigator.gpu`. */
+  gpu?: GPU;
+  /** A device already opened; the framework uses it as it is (its limits and features). */
+  device?: GPUDevice;
+  /** With `gpu`: passed to requestAdapter (default: high performance). */
+  powerPreference?: GPUPowerPreference;
+}
+
+/** Dawn's node bindings (npm `webgpu`): the part used here. */
+interface DawnModule {
+  create(flags: string[]): GPU;
+  globals: object;
+}
+
+/** node:fs, the part used here. */
+interface FsModule {
+  readFileSync(path: URL, encoding: 'utf8'): string;
+  statSync(path: string): { mtimeMs: number };
+}
+
 let current: Gpu | undefined;
 let pending: Promise<Gpu> | undefined;
-// Held while the device is open; Dawn lets the process exit once it is released.
-let dawn: ReturnType<typeof create> | undefined;
+// Dawn's instance, held while the device is open; Dawn lets the process exit once it is released.
+const held: { dawn?: GPU } = {};
 let lostReason: string | undefined;
 const lostListeners: ((reason: string) => void)[] = [];
 
-const HOW_TO_GET_ONE =
+const HOW_TO_GET_ONE_IN_NODE =
   'No WebGPU adapter was found. On a machine without a GPU, install Mesa\'s software driver: ' +
   'run `npm run setup` (as root it installs mesa-vulkan-drivers from bookworm-backports), or set ' +
   'WEBGPU_BACKEND=opengl to use Dawn\'s OpenGL backend over the stock Mesa (libegl1 libegl-dev libegl-mesa0: Dawn opens the unversioned libEGL.so).';
@@ -62,12 +89,19 @@ interface SetupCache {
 // environmentFingerprint() in scripts/setup.mjs, which writes the cache.
 const FINGERPRINT_ENV = ['WEBGPU_BACKEND', 'VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES', 'EGL_PLATFORM', 'LD_LIBRARY_PATH'];
 
-function mtimeOf(file: string): number | null {
-  try {
-    return statSync(file).mtimeMs;
-  } catch {
-    return null;
-  }
+const HOW_TO_GET_ONE_IN_A_BROWSER =
+  'This browser has no WebGPU (navigator.gpu is missing). Chrome and Edge 113+ have it on Windows, macOS and ChromeOS ' +
+  '(on Linux: chrome://flags/#enable-unsafe-webgpu); Safari 26+ and Firefox 141+ (Windows) have it too. Pages must be ' +
+  'served over https or from localhost.';
+
+function mtimeWith(fs: FsModule): (file: string) => number | null {
+  return (file) => {
+    try {
+      return fs.statSync(file).mtimeMs;
+    } catch {
+      return null;
+    }
+  };
 }
 
 /**
@@ -77,49 +111,50 @@ function mtimeOf(file: string): number | null {
  * manifest folder it recorded unchanged. A cache written while, say, VK_ICD_FILENAMES pointed
  * at a broken driver must not keep later plain runs on OpenGL. Exported for the tests.
  */
-export function backendFromSetupCache(cache: SetupCache, env: NodeJS.ProcessEnv = process.env, mtime: (file: string) => number | null = mtimeOf): Backend | undefined {
+export function backendFromSetupCache(cache: SetupCache, env: Record<string, string | undefined>, mtime: (file: string) => number | null): Backend | undefined {
   const backend = cache.backend;
   if (backend !== 'opengl' && backend !== 'opengles') return undefined;
   const fp = cache.fingerprint;
-  if (!fp || fp.node !== `${process.version} ${process.platform}-${process.arch}`) return undefined;
+  const node = nodeProcess();
+  if (!node || !fp || fp.node !== `${node.version} ${node.platform}-${node.arch}`) return undefined;
   const cachedEnv = fp.env ?? {};
   if (FINGERPRINT_ENV.some((name) => (cachedEnv[name] ?? undefined) !== env[name])) return undefined;
   for (const [file, recorded] of Object.entries(fp.files ?? {})) if (mtime(file) !== recorded) return undefined;
   return backend;
 }
 
-function backendSetupFound(): Backend | undefined {
+function backendSetupFound(fs: FsModule, env: Record<string, string | undefined>): Backend | undefined {
   try {
-    const cache = readFileSync(new URL('../../node_modules/.cache/webgpu-setup.json', import.meta.url), 'utf8');
-    return backendFromSetupCache(JSON.parse(cache) as SetupCache);
+    const cache = fs.readFileSync(new URL('../../node_modules/.cache/webgpu-setup.json', import.meta.url), 'utf8');
+    return backendFromSetupCache(JSON.parse(cache) as SetupCache, env, mtimeWith(fs));
   } catch {
     return undefined;
   }
 }
 
-function backendsToTry(): Backend[] {
-  const forced = process.env.WEBGPU_BACKEND?.trim().toLowerCase();
+function backendsToTry(fs: FsModule, env: Record<string, string | undefined>): Backend[] {
+  const forced = env.WEBGPU_BACKEND?.trim().toLowerCase();
   if (!forced) {
-    const fromSetup = backendSetupFound();
+    const fromSetup = backendSetupFound(fs, env);
     return fromSetup ? [fromSetup, 'default'] : ['default', 'opengl'];
   }
   if (forced === 'vulkan' || forced === 'opengl' || forced === 'opengles') return [forced];
   throw new DeviceError(`WEBGPU_BACKEND="${forced}" is not one of vulkan, opengl, opengles`);
 }
 
-async function requestAdapterFor(backend: Backend): Promise<GPUAdapter | null> {
+async function requestAdapterFor(create: DawnModule['create'], env: Record<string, string | undefined>, backend: Backend): Promise<GPUAdapter | null> {
   // Dawn rounds GPU timestamps to ~65 µs by default (a browser's defence against timing
   // attacks); the bench's per-kernel times need them exact, and Node has no such threat.
   const flags: string[] = ['disable-dawn-features=timestamp_quantization'];
   if (backend !== 'default') flags.push(`backend=${backend}`);
-  if (backend === 'opengl' || backend === 'opengles') process.env.EGL_PLATFORM ??= 'surfaceless';
+  if (backend === 'opengl' || backend === 'opengles') env.EGL_PLATFORM ??= 'surfaceless';
   const instance = create(flags);
   const adapter = await instance.requestAdapter(
     backend === 'opengl' || backend === 'opengles'
       ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions)
       : { powerPreference: 'high-performance' },
   );
-  if (adapter) dawn = instance;
+  if (adapter) held.dawn = instance;
   return adapter;
 }
 
@@ -136,20 +171,79 @@ const WANTED_LIMITS = [
   'maxBindingsPerBindGroup',
 ] as const;
 
-async function open(): Promise<Gpu> {
-  // Mesa complains on every start when this is unset; it needs no real directory from us.
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  Object.assign(globalThis, globals);
-  let adapter: GPUAdapter | null = null;
-  let backend: Backend = 'default';
-  for (const candidate of backendsToTry()) {
-    adapter = await requestAdapterFor(candidate);
-    if (adapter) {
-      backend = candidate;
-      break;
-    }
+/** Node: Dawn's adapter, on the backend the setup probe found (see the top of this file). */
+async function dawnAdapter(): Promise<{ adapter: GPUAdapter; backend: Backend }> {
+  const node = nodeProcess()!;
+  let dawnModule: DawnModule;
+  try {
+    dawnModule = await importNodeModule<DawnModule>('webgpu');
+  } catch (e) {
+    throw new DeviceError(`cannot load Dawn's WebGPU for Node (the npm package 'webgpu'): ${(e as Error).message}. Install it (\`npm install webgpu\`), or hand init() a device: init({ device })`);
   }
-  if (!adapter) throw new DeviceError(HOW_TO_GET_ONE);
+  const fs = await importNodeModule<FsModule>('node:fs');
+  // Mesa complains on every start when this is unset; it needs no real directory from us.
+  node.env.XDG_RUNTIME_DIR ??= '/tmp';
+  // Dawn's GPUBufferUsage, GPUMapMode, … as the WebGPU spec puts them on the global object.
+  Object.assign(globalThis, dawnModule.globals);
+  for (const candidate of backendsToTry(fs, node.env)) {
+    const adapter = await requestAdapterFor(dawnModule.create, node.env, candidate);
+    if (adapter) return { adapter, backend: candidate };
+  }
+  throw new DeviceError(HOW_TO_GET_ONE_IN_NODE);
+}
+
+/** A page: the browser's (or the caller's) WebGPU entry point. */
+async function browserAdapter(gpu: GPU, powerPreference: GPUPowerPreference): Promise<GPUAdapter> {
+  const adapter = await gpu.requestAdapter({ powerPreference });
+  if (!adapter) {
+    throw new DeviceError('WebGPU is present but offered no adapter: the GPU may be blocklisted or WebGPU disabled (Chrome: chrome://gpu says why; on Linux try chrome://flags/#enable-unsafe-webgpu)');
+  }
+  return adapter;
+}
+
+function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string): DeviceInfo {
+  const name = a.description || a.device || a.vendor || 'unknown adapter';
+  const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor} ${a.device}`) || a.isFallbackAdapter === true;
+  const backend = backendName === 'default' ? (isSoftware ? 'vulkan' : 'native') : backendName;
+  return {
+    description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backend}`,
+    backend,
+    vendor: a.vendor,
+    architecture: a.architecture,
+    isSoftware,
+    hasTimestampQuery: device.features.has('timestamp-query'),
+    hasSubgroups: device.features.has('subgroups'),
+  };
+}
+
+function watchLoss(device: GPUDevice): void {
+  lostReason = undefined;
+  void device.lost.then((info) => {
+    if (info.reason === 'destroyed') return;
+    lostReason = `the WebGPU device was lost (${info.reason}): ${info.message}`;
+    for (const listener of lostListeners) listener(lostReason);
+  });
+}
+
+async function open(options: InitOptions): Promise<Gpu> {
+  if (options.device) {
+    const device = options.device;
+    watchLoss(device);
+    const info = device.adapterInfo ? describe(device, device.adapterInfo, 'browser') : describe(device, { vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo, 'browser');
+    current = { device, info, limits: device.limits };
+    return current;
+  }
+  const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  let adapter: GPUAdapter;
+  let backend: string;
+  if (gpu) {
+    adapter = await browserAdapter(gpu, options.powerPreference ?? 'high-performance');
+    backend = nodeProcess() ? 'default' : 'browser';
+  } else if (nodeProcess()) {
+    ({ adapter, backend } = await dawnAdapter());
+  } else {
+    throw new DeviceError(HOW_TO_GET_ONE_IN_A_BROWSER);
+  }
 
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
@@ -158,35 +252,23 @@ async function open(): Promise<Gpu> {
   const subgroupMin = adapter.info.subgroupMinSize ?? 0;
   if (adapter.features.has('subgroups') && subgroupMin >= 8) requiredFeatures.push('subgroups');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-
-  lostReason = undefined;
-  void device.lost.then((info) => {
-    if (info.reason === 'destroyed') return;
-    lostReason = `the WebGPU device was lost (${info.reason}): ${info.message}`;
-    for (const listener of lostListeners) listener(lostReason);
-  });
-
-  const a = adapter.info;
-  const name = a.description || a.device || a.vendor || 'unknown adapter';
-  const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor} ${a.device}`);
-  const backendName = backend === 'default' ? (isSoftware ? 'vulkan' : 'native') : backend;
-  const info: DeviceInfo = {
-    description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backendName}`,
-    backend: backendName,
-    vendor: a.vendor,
-    architecture: a.architecture,
-    isSoftware,
-    hasTimestampQuery: device.features.has('timestamp-query'),
-    hasSubgroups: device.features.has('subgroups'),
-  };
-  current = { device, adapter, info, limits: device.limits };
+  watchLoss(device);
+  current = { device, adapter, info: describe(device, adapter.info, backend), limits: device.limits };
   return current;
 }
 
-/** Opens the device once; every later call returns the same one. */
-export function init(): Promise<Gpu> {
-  if (current) return Promise.resolve(current);
-  pending ??= open().finally(() => {
+/**
+ * Opens the device once; every later call returns the same one (its options are then ignored,
+ * unless they name a different device, which is refused: shut the first down first).
+ */
+export function init(options: InitOptions = {}): Promise<Gpu> {
+  if (current) {
+    if (options.device && options.device !== current.device) {
+      return Promise.reject(new DeviceError('init({ device }): a different device is already in use; call shutdownDevice() first'));
+    }
+    return Promise.resolve(current);
+  }
+  pending ??= open(options).finally(() => {
     pending = undefined;
   });
   return pending;
@@ -204,7 +286,7 @@ export function getDevice(): GPUDevice {
 }
 
 export function isInitialized(): boolean {
-  return current !== undefined && dawn !== undefined;
+  return current !== undefined;
 }
 
 export function deviceLostReason(): string | undefined {
@@ -215,9 +297,12 @@ export function onDeviceLost(listener: (reason: string) => void): void {
   lostListeners.push(listener);
 }
 
-/** Destroys the device and lets go of Dawn, so a script's process can exit by itself. */
+/**
+ * Destroys the device and lets go of Dawn, so a script's process can exit by itself. A device
+ * handed to init() is left alone: it is the caller's.
+ */
 export function shutdownDevice(): void {
-  current?.device.destroy();
+  if (current?.adapter) current.device.destroy();
   current = undefined;
-  dawn = undefined;
+  held.dawn = undefined;
 }

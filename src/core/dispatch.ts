@@ -12,6 +12,7 @@
 
 import { getGpu, deviceLostReason } from './device.ts';
 import { pool } from './pool.ts';
+import { envVar } from './host.ts';
 import type { Program } from '../kernels/program.ts';
 
 export class KernelError extends Error {
@@ -50,7 +51,7 @@ let arenaGpu: GPUBuffer | undefined;
 let arenaUsed = 0;
 let observer: DispatchObserver | undefined;
 let dispatchCount = 0;
-const debugEachDispatch = process.env.WEBGPU_DEBUG === '1';
+const debugEachDispatch = envVar('WEBGPU_DEBUG') === '1';
 
 export function setDispatchObserver(next: DispatchObserver | undefined): void {
   flush();
