@@ -23,9 +23,9 @@ import { summarize, type PeerRunner, type Stats } from './harness.ts';
 import type { PeerTrainStep } from './peer-ops.ts';
 import { uniformData } from './case-kit.ts';
 import { MLP_BATCH } from './model-shapes.ts';
-import { MnistGpu } from '../src/data/batches.ts';
 import { createModel, type ModelKind } from '../src/models/presets.ts';
 import { GAN_DEFAULTS, ganChannels, type GanConfig } from '../src/models/gan.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 export interface KernelShare {
   name: string;
@@ -252,7 +252,7 @@ export function modelTrainCase(kind: ModelKind, batch: number, options: { width?
     steps: kind === 'vae' ? 5 : 2,
     peer: peerTrainStep(kind, batch, config),
     setup() {
-      const data = MnistGpu.load('train', { limit: batch, range: kind === 'vae' ? [0, 1] : [-1, 1] });
+      const data = loadMnistGpu('train', { limit: batch, range: kind === 'vae' ? [0, 1] : [-1, 1] });
       const model = createModel(kind, config);
       const fixed = data.gather(Array.from({ length: batch }, (_, i) => i));
       let t = 0;

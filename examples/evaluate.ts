@@ -10,12 +10,12 @@ import { join, dirname } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
-import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
 import { loadJudge } from '../src/models/judge.ts';
 import { measureQuality } from '../src/models/quality.ts';
-import { MnistGpu } from '../src/data/batches.ts';
 import { batchNormNote, checkpointFor, formatQuality } from './report.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -32,7 +32,7 @@ await runScript('evaluate', async () => {
   const info = readCheckpointInfo(checkpoint, kind);
   const model = createModel(kind, info.config as Record<string, unknown>);
   await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
-  const test = MnistGpu.load('test', { range: [0, 1] });
+  const test = loadMnistGpu('test', { range: [0, 1] });
   const judge = await loadJudge(test, flags.judge);
   const quality = await measureQuality(model, judge, test, flags.samples);
   const note = batchNormNote(kind, info.extra);

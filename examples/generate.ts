@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
-import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
 import { saveGrid } from '../src/models/pictures.ts';
 import { Vae } from '../src/models/vae.ts';

@@ -9,12 +9,12 @@ import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { init, shutdownDevice, manualSeed, optim, memory } from '../src/index.ts';
-import { MnistGpu } from '../src/data/batches.ts';
 import { createMlp } from '../src/models/mlp.ts';
 import { fit } from '../src/train/fit.ts';
 import { crossEntropy } from '../src/core/softmax-ops.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { errorLine } from '../src/io/cli.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 export const MLP_FLAGS = {
   epochs: { type: 'int', default: 3, min: 1, help: 'passes over the training set' },
@@ -59,8 +59,8 @@ export interface MlpSummary {
 export async function runMlp(o: MlpRunOptions): Promise<MlpSummary> {
   const gpu = await init();
   if (o.verbose) console.log(`adapter: ${gpu.info.description}`);
-  const train = MnistGpu.load('train', { limit: o.limit });
-  const test = MnistGpu.load('test', { limit: o.limit });
+  const train = loadMnistGpu('train', { limit: o.limit });
+  const test = loadMnistGpu('test', { limit: o.limit });
   manualSeed(o.seed);
   const model = createMlp();
   const optimizer = new optim.Adam(model, { lr: o.lr });

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { exitWithFlagError, kebabCase, parseFlagsGivenOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { runScript } from '../src/io/cli.ts';
-import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { MODEL_KINDS, PRESETS, type ModelKind, type PresetName } from '../src/models/presets.ts';
 import { runClassifierTraining, runTraining } from '../src/models/run.ts';
 import { printTrainSummary } from './report.ts';

@@ -1,15 +1,21 @@
-// The public entry: users (and outside checks) import everything from here.
+// The package's main entry ("webgpu-mini-dl"): everything that runs wherever WebGPU does, in a
+// web page as in Node. It imports none of Node's modules (a test bundles it for a browser to
+// keep it so); files, MNIST from disk, PNG and the training runners are in node.ts
+// ("webgpu-mini-dl/node").
 //
-//   import { init, tensor, matmul, nn, optim, tidy } from './src/index.ts';
-//   await init();                     // opens the WebGPU device (GPU, or Mesa on the CPU)
+//   import { init, tensor, matmul, nn, optim, tidy } from 'webgpu-mini-dl';
+//   await init();                     // a page's navigator.gpu; in Node, Dawn (a GPU, or Mesa on the CPU)
+//   await init({ gpu: navigator.gpu }) // or hand it what the host has: { gpu } or { device }
 
-export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Gpu } from './core/device.ts';
+/// <reference types="@webgpu/types" preserve="true" />
+
+export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Gpu, type InitOptions } from './core/device.ts';
 export { Tensor, type DType, type Shape } from './core/tensor.ts';
 export type { PrintOptions } from './core/format.ts';
 export type { SummaryOptions, SummaryInputShape } from './nn/summary.ts';
 export { tidy, keep } from './core/scope.ts';
 export { noGrad, detach, isGradEnabled } from './core/autograd.ts';
-export { sync, flush, KernelError } from './core/dispatch.ts';
+export { sync, flush, KernelError, run as runProgram, readBuffer, type BufferRange } from './core/dispatch.ts';
 export { memory, type MemoryStats, emptyCache, adapterDescription } from './core/memory.ts';
 export { tensor, zeros, ones, full, zerosLike, onesLike, rand, randn, manualSeed, type TensorOptions, type RandomOptions } from './core/creation.ts';
 export {
@@ -25,11 +31,27 @@ export { softmax, logSoftmax, crossEntropy, type CrossEntropyOptions, type LossR
 export { adamStep, sgdStep, type AdamStepOptions } from './core/optim-ops.ts';
 export * as nn from './nn/index.ts';
 export * as optim from './nn/optim.ts';
-export { MnistGpu, type Batch, type BatchOptions, type BatchSource } from './data/batches.ts';
+export { MnistGpu, type MnistGpuOptions, type Batch, type BatchOptions, type BatchSource } from './data/batches.ts';
+export { parseMnist, type MnistSplit, type MnistSplitName, type ParseMnistOptions } from './data/mnist.ts';
+export { parseIdx, IdxFormatError, type IdxArray } from './data/idx.ts';
 export { TensorDataset, DataLoader, type Dataset, type DataLoaderOptions, type DatasetInput, type HostTensor } from './data/dataset.ts';
 export {
   conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, setConvVariant, getConvVariant,
   type Conv2dOptions, type BatchNormOptions, type DropoutOptions, type Padding, type ConvVariant,
 } from './core/conv-ops.ts';
-export { fit, evaluate, type FitOptions, type History, type Callback, type EpochLogs, type Evaluation, type LossFunction } from './train/fit.ts';
-export { DivergedError, type TrainableModel } from './train/trainer.ts';
+export {
+  checkpointToBytes, loadCheckpointFromBytes, readCheckpointInfoFromBytes,
+  type CheckpointParts, type CheckpointInfo, type CheckpointTarget, type SaveCheckpointOptions, type LoadCheckpointOptions,
+} from './nn/checkpoint.ts';
+export { CheckpointError } from './io/safetensors.ts';
+export { encodeSafetensors, decodeSafetensors, type SafetensorsTensor, type SafetensorsContents } from './io/safetensors.ts';
+
+// The report's models, their presets, and the judge's classifier.
+export { Vae, VaeEncoder, VaeDecoder, VAE_DEFAULTS, type VaeConfig, type VaeLossTerms } from './models/vae.ts';
+export { Gan, Generator, Discriminator, GAN_DEFAULTS, ganChannels, type GanConfig } from './models/gan.ts';
+export { MnistClassifier, type ClassifierConfig } from './models/classifier.ts';
+export { createModel, PRESETS, MODEL_KINDS, type ModelKind, type PresetName, type Preset } from './models/presets.ts';
+export type { TrainableModel } from './train/trainer.ts';
+
+// The kernels: Program builders and their float64 references (run one with runProgram).
+export * as kernels from './kernels/index.ts';

@@ -5,9 +5,8 @@ import { fromData, Tensor } from '../src/core/tensor.ts';
 import { run } from '../src/core/dispatch.ts';
 import { memory } from '../src/core/memory.ts';
 import { gatherBytesProgram, gatherBytesReference, gatherI32Program, gatherReference, packBytes } from '../src/kernels/gather.ts';
-import { MnistGpu } from '../src/data/batches.ts';
-import { loadMnist } from '../src/data/mnist.ts';
 import { seededPermutation } from '../src/data/shuffle.ts';
+import { loadMnistGpu, loadMnist } from '../src/data/mnist-files.ts';
 
 test.before(async () => {
   await ready;
@@ -35,7 +34,7 @@ test('gather kernels match the reference (awkward row widths, offsets into the i
 test('MnistGpu batches: a seeded permutation per epoch, partial last batch kept (or dropped), exact pixels', async () => {
   const limit = 300;
   const host = loadMnist('train', { limit });
-  const data = MnistGpu.load('train', { limit, range: [-1, 1] });
+  const data = loadMnistGpu('train', { limit, range: [-1, 1] });
   assert.is(data.count, limit);
   assert.is(data.batchCount(128), 3);
   assert.is(data.batchCount(128, true), 2);
@@ -68,7 +67,7 @@ test('MnistGpu batches: a seeded permutation per epoch, partial last batch kept 
 });
 
 test('MnistGpu frees every batch (breaking out early too) and rejects bad arguments', async () => {
-  const data = MnistGpu.load('test', { limit: 64 });
+  const data = loadMnistGpu('test', { limit: 64 });
   const before = memory().liveBuffers;
   for (const _ of data.batches(0, { batchSize: 10 })) {
     // consume
@@ -82,7 +81,7 @@ test('MnistGpu frees every batch (breaking out early too) and rejects bad argume
   assert.throws(() => data.gather([64]), /index 64 \(position 0\) is outside 0\.\.63/);
   assert.throws(() => data.batches(0, { batchSize: 0 }).next(), /batch size must be a positive integer, got 0/);
   assert.throws(() => data.batches(-1, { batchSize: 4 }).next(), /epoch must be a non-negative integer/);
-  assert.throws(() => MnistGpu.load('test', { limit: 4, range: [0, NaN] }), /range must be two finite numbers/);
+  assert.throws(() => loadMnistGpu('test', { limit: 4, range: [0, NaN] }), /range must be two finite numbers/);
   data.dispose();
 });
 

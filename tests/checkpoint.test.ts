@@ -15,8 +15,10 @@ import { Sequential } from '../src/nn/sequential.ts';
 import { Dense } from '../src/nn/layers.ts';
 import { Adam, SGD, type Optimizer } from '../src/nn/optim.ts';
 import { classifierStep } from '../src/models/train-classifier.ts';
-import { CHECKPOINT_FORMAT, loadCheckpoint, readCheckpointInfo, saveCheckpoint, type TrainingProgress } from '../src/nn/checkpoint.ts';
-import { CheckpointError, loadSafetensors, saveSafetensors } from '../src/io/safetensors.ts';
+import { CHECKPOINT_FORMAT, type TrainingProgress } from '../src/nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../src/nn/checkpoint-file.ts';
+import { CheckpointError } from '../src/io/safetensors.ts';
+import { loadSafetensors, saveSafetensors } from '../src/io/safetensors-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'checkpoint-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,10 +6,11 @@ import { run, dispatchesSoFar } from '../src/core/dispatch.ts';
 import { memory } from '../src/core/memory.ts';
 import { tensor } from '../src/core/creation.ts';
 import { gatherRowsProgram, gatherRowsReference } from '../src/kernels/gather.ts';
-import { MnistGpu, type Batch, type BatchSource } from '../src/data/batches.ts';
+import type { Batch, BatchSource } from '../src/data/batches.ts';
 import { TensorDataset, DataLoader } from '../src/data/dataset.ts';
 import { seededPermutation } from '../src/data/shuffle.ts';
 import * as api from '../src/index.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 test.before(async () => {
   await ready;
@@ -150,7 +151,7 @@ test('TensorDataset over tensors (not copied, not disposed by it) and without y'
 });
 
 test('a DataLoader over MnistGpu yields the batches MnistGpu does: one BatchSource interface for both', async () => {
-  const mnist = MnistGpu.load('test', { limit: 30 });
+  const mnist = loadMnistGpu('test', { limit: 30 });
   const loader = new DataLoader(mnist, { batchSize: 8, seed: 4 });
   async function labelsOf(source: BatchSource, epoch: number): Promise<number[][]> {
     const out: number[][] = [];

@@ -15,12 +15,12 @@ import { memory } from '../src/core/memory.ts';
 import { Sequential } from '../src/nn/sequential.ts';
 import { Dense } from '../src/nn/layers.ts';
 import { Adam } from '../src/nn/optim.ts';
-import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { DataLoader, TensorDataset } from '../src/data/dataset.ts';
-import { MnistGpu } from '../src/data/batches.ts';
 import { classifierStep } from '../src/models/train-classifier.ts';
 import { evaluate, fit, type EpochLogs } from '../src/train/fit.ts';
 import type { TrainableModel } from '../src/train/trainer.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fit-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -164,7 +164,7 @@ test('fit refuses what would do nothing or cannot work, before any step', async 
   await rejects(() => fit(own, loader, { epochs: 1, optimizer }), /'optimizer' does not apply/);
   await rejects(() => fit(model, loader, { epochs: 0, loss: crossEntropy, optimizer }), /epochs must be a positive integer/);
   await rejects(() => fit(model, loader, { epochs: 1, loss: crossEntropy, optimizer, resume: true }), /resume needs a checkpoint/);
-  const mnist = MnistGpu.load('test', { limit: 10 });
+  const mnist = loadMnistGpu('test', { limit: 10 });
   await rejects(() => fit(model, mnist, { epochs: 1, loss: crossEntropy, optimizer }), /batchSize is required/);
   mnist.dispose();
   assert.not.ok(existsSync(join(dir, 'model.safetensors')));

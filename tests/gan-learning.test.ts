@@ -16,12 +16,12 @@ import { ready } from './helpers.ts';
 import { deriveSeed } from '../src/core/creation.ts';
 import { memory } from '../src/core/memory.ts';
 import { sync } from '../src/core/dispatch.ts';
-import { MnistGpu } from '../src/data/batches.ts';
 import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier, type ClassifierConfig } from '../src/models/classifier.ts';
 import { judge } from '../src/models/quality.ts';
-import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { SHIPPED_JUDGE } from '../src/models/judge.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const DIGITS = [0, 1];
 const STEPS = 400;
@@ -48,7 +48,7 @@ test(`a narrow cGAN learns to draw the digit it is asked for (0 or 1) within ${S
   const info = readCheckpointInfo(SHIPPED_JUDGE, 'classifier');
   const classifier = new MnistClassifier(info.config as Partial<ClassifierConfig>);
   await loadCheckpoint(SHIPPED_JUDGE, { model: 'classifier', modules: { classifier } });
-  const train = MnistGpu.load('train', { limit: 6000, range: [-1, 1] });
+  const train = loadMnistGpu('train', { limit: 6000, range: [-1, 1] });
   const pool: number[] = [];
   for (let i = 0; i < train.count; i++) if (DIGITS.includes(train.hostLabels[i])) pool.push(i);
   const gan = new Gan({ conditional: true, numClasses: DIGITS.length, width: 1 / 8, lr: 5e-4, beta1: 0.5, seed: 1 });

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IdxFormatError, parseIdx, readIdx, type IdxDtype } from '../src/data/idx.ts';
-import { loadMnist } from '../src/data/mnist.ts';
+import { IdxFormatError, parseIdx, type IdxDtype } from '../src/data/idx.ts';
 import { seededPermutation } from '../src/data/shuffle.ts';
+import { loadMnist, readIdx } from '../src/data/mnist-files.ts';
 
 const TYPE_CODES: Record<IdxDtype, number> = { u8: 0x08, i8: 0x09, i16: 0x0b, i32: 0x0c, f32: 0x0d, f64: 0x0e };
 const BYTES_PER_ELEMENT: Record<IdxDtype, number> = { u8: 1, i8: 1, i16: 2, i32: 4, f32: 4, f64: 8 };

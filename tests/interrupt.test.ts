@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
-import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'interrupt-test-'));

@@ -21,15 +21,16 @@ import { memory } from '../src/core/memory.ts';
 import { MnistGpu, type Batch } from '../src/data/batches.ts';
 import type { Module } from '../src/nn/module.ts';
 import { Adam, type Optimizer } from '../src/nn/optim.ts';
-import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../src/nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../src/nn/checkpoint-file.ts';
 import { readPng } from '../src/io/png.ts';
 import { Vae, type VaeConfig } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier } from '../src/models/classifier.ts';
 import { classifierStep } from '../src/models/train-classifier.ts';
-import { loadSafetensors } from '../src/io/safetensors.ts';
+import { loadSafetensors } from '../src/io/safetensors-file.ts';
 import { SHIPPED_JUDGE } from '../src/models/judge.ts';
 import { runClassifierTraining, runTraining, type TrainRunSummary } from '../src/models/run.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'models-test-'));
 let trainUnit: MnistGpu; // first images in [0, 1] (VAE, judge)
@@ -37,8 +38,8 @@ let trainSigned: MnistGpu; // the same in [−1, 1] (GANs)
 
 test.before(async () => {
   await ready;
-  trainUnit = MnistGpu.load('train', { limit: 32, range: [0, 1] });
-  trainSigned = MnistGpu.load('train', { limit: 32, range: [-1, 1] });
+  trainUnit = loadMnistGpu('train', { limit: 32, range: [0, 1] });
+  trainSigned = loadMnistGpu('train', { limit: 32, range: [-1, 1] });
 });
 test.after(() => {
   trainUnit?.dispose();

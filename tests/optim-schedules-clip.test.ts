@@ -11,7 +11,7 @@ import { tidy, keep } from '../src/core/scope.ts';
 import { memory } from '../src/core/memory.ts';
 import { adamReference, sgdReference } from '../src/kernels/optimizers.ts';
 import { Dense } from '../src/nn/layers.ts';
-import { saveCheckpoint, loadCheckpoint } from '../src/nn/checkpoint.ts';
+import { saveCheckpoint, loadCheckpoint } from '../src/nn/checkpoint-file.ts';
 import {
   Adam, SGD, clipGradNorm, clipGradValue, exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, type LearningRateSchedule,
 } from '../src/nn/optim.ts';

@@ -15,13 +15,14 @@ import { tidy } from '../src/core/scope.ts';
 import { noGrad } from '../src/core/autograd.ts';
 import { deriveSeed } from '../src/core/creation.ts';
 import { MnistGpu } from '../src/data/batches.ts';
-import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { judge, judgeDataset, confidenceOf, coverageOf, frechetTo, measureQuality } from '../src/models/quality.ts';
 import { addScalar, mulScalar } from '../src/core/ops.ts';
 import { Gan } from '../src/models/gan.ts';
 import { createModel } from '../src/models/presets.ts';
 import { loadJudge, SHIPPED_JUDGE, type Judge } from '../src/models/judge.ts';
 import { runTraining, type BatchNormRecompute, type TrainRunSummary } from '../src/models/run.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quality-test-'));
 const TEST_LIMIT = 200;
@@ -31,7 +32,7 @@ let judgeModel: Judge;
 test.before(async () => {
   await ready;
   assert.ok(existsSync(SHIPPED_JUDGE), `these tests need the shipped judge ${SHIPPED_JUDGE}`);
-  test200 = MnistGpu.load('test', { limit: TEST_LIMIT, range: [0, 1] });
+  test200 = loadMnistGpu('test', { limit: TEST_LIMIT, range: [0, 1] });
   judgeModel = await loadJudge(test200, SHIPPED_JUDGE, dir);
 });
 test.after(() => {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CheckpointError, loadSafetensors, saveSafetensors, type SafetensorsTensor } from '../src/io/safetensors.ts';
+import { CheckpointError, type SafetensorsTensor } from '../src/io/safetensors.ts';
+import { loadSafetensors, saveSafetensors } from '../src/io/safetensors-file.ts';
 
 const scratchDir = mkdtempSync(join(tmpdir(), 'safetensors-test-'));
 test.after(() => rmSync(scratchDir, { recursive: true, force: true }));
@@ -162,7 +163,7 @@ test('rejects a missing or unknown dtype, naming the tensor', () => {
   const data = littleEndianF32(1, 2);
   assertRejected(buildFile({ w: { shape: [2], data_offsets: [0, 8] } }, data), 'w', /no dtype/);
   assertRejected(buildFile({ w: { dtype: 'F17', shape: [2], data_offsets: [0, 8] } }, data), 'w', /unknown dtype "F17"/, /supported: /);
-  assertRejected(buildFile({ w: { dtype: 'F16', shape: [4], data_offsets: [0, 8] } }, data), 'w', /"F16" \(a safetensors dtype this project does not read\)/);
+  assertRejected(buildFile({ w: { dtype: 'BF16', shape: [4], data_offsets: [0, 8] } }, data), 'w', /"BF16" \(a safetensors dtype this project does not read\)/);
   assertRejected(buildFile({ w: { dtype: 4, shape: [2], data_offsets: [0, 8] } }, data), 'w', /unknown dtype 4/);
 });
 
@@ -219,7 +220,7 @@ test('saving rejects inconsistent tensors, names them, and keeps the previous fi
   const bad: Array<[SafetensorsTensor, RegExp]> = [
     [{ dtype: 'F32', shape: [3], data: Float32Array.from([1, 2]) }, /shape \[3\] \(3 elements\) but 2 values/],
     [{ dtype: 'F32', shape: [2], data: Int32Array.from([1, 2]) } as unknown as SafetensorsTensor, /is F32 but its data is a Int32Array/],
-    [{ dtype: 'F16', shape: [2], data: new Uint16Array(2) } as unknown as SafetensorsTensor, /unknown dtype "F16"/],
+    [{ dtype: 'BF16', shape: [2], data: new Uint16Array(2) } as unknown as SafetensorsTensor, /unknown dtype "BF16"/],
     [{ dtype: 'F32', shape: [-2], data: new Float32Array(0) }, /shape \[-2\]/],
   ];
   for (const [tensor, pattern] of bad) {

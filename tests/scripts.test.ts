@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
-import { saveCheckpoint } from '../src/nn/checkpoint.ts';
+import { saveCheckpoint } from '../src/nn/checkpoint-file.ts';
 import { readPng } from '../src/io/png.ts';
 import { Vae } from '../src/models/vae.ts';
 

@@ -14,10 +14,11 @@ import type { Tensor } from '../src/core/tensor.ts';
 import type { Module } from '../src/nn/module.ts';
 import type { Sequential } from '../src/nn/sequential.ts';
 import { Adam, type Optimizer } from '../src/nn/optim.ts';
-import { readCheckpointInfo } from '../src/nn/checkpoint.ts';
+import { readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { MnistGpu, type Batch } from '../src/data/batches.ts';
 import { createMlp } from '../src/models/mlp.ts';
 import { DivergedError, trainLoop, type TrainableModel, type TrainLoopOptions, type TrainLoopResult } from '../src/train/trainer.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'trainer-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,7 +93,7 @@ let data: MnistGpu;
 
 test.before(async () => {
   await ready;
-  data = MnistGpu.load('train', { limit: LIMIT });
+  data = loadMnistGpu('train', { limit: LIMIT });
 });
 
 test.after(() => data.dispose());

@@ -11,6 +11,7 @@ import { MnistGpu } from '../src/data/batches.ts';
 import { createMlp } from '../src/models/mlp.ts';
 import { classifierStep } from '../src/models/train-classifier.ts';
 import { runMlp } from '../examples/train-mlp.ts';
+import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 test.before(async () => {
   await ready;
@@ -70,7 +71,7 @@ async function firstLosses(seed: number, steps: number, data: MnistGpu): Promise
 }
 
 test('the same seed gives the same first 20 losses, bit for bit, across fresh builds', async () => {
-  const data = MnistGpu.load('train', { limit: 640 });
+  const data = loadMnistGpu('train', { limit: 640 });
   const a = await firstLosses(5, 20, data);
   const b = await firstLosses(5, 20, data);
   const bits = (v: Float32Array) => [...new Uint32Array(v.buffer)];

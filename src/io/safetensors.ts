@@ -6,16 +6,14 @@
 //   the rest       the data buffer; each tensor's little-endian, row-major bytes lie at
 //                  [begin, end) relative to its start, tensors packed with no gaps or overlap.
 // Loading checks every one of those rules, because a truncated or foreign file would otherwise
-// resume training from garbage. Saving goes through a temporary file and a rename, so a crash
-// mid-write leaves the previous checkpoint intact.
-
-import { endianness } from 'node:os';
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic.ts';
+// resume training from garbage. This file works on bytes in memory (a web page fetches them);
+// safetensors-file.ts reads and writes files in Node.
 
 interface ArraysByDtype {
   F64: Float64Array;
   F32: Float32Array;
+  /** IEEE half precision, kept as its raw 16-bit patterns (see half.ts to convert). */
+  F16: Uint16Array;
   I64: BigInt64Array;
   I32: Int32Array;
   U32: Uint32Array;
@@ -52,6 +50,7 @@ type TypedArrayConstructor = { new (buffer: ArrayBuffer): ArraysByDtype[Safetens
 const ARRAY_TYPES: Record<SafetensorsDtype, TypedArrayConstructor> = {
   F64: Float64Array,
   F32: Float32Array,
+  F16: Uint16Array,
   I64: BigInt64Array,
   I32: Int32Array,
   U32: Uint32Array,
@@ -60,7 +59,7 @@ const ARRAY_TYPES: Record<SafetensorsDtype, TypedArrayConstructor> = {
 
 // Dtypes of the format that this project never stores; named in errors so a reader knows the
 // file is valid but holds something we cannot use.
-const OTHER_FORMAT_DTYPES = new Set(['BOOL', 'I8', 'I16', 'U16', 'U64', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2']);
+const OTHER_FORMAT_DTYPES = new Set(['BOOL', 'I8', 'I16', 'U16', 'U64', 'BF16', 'F8_E4M3', 'F8_E5M2']);
 
 // The reference implementation refuses headers above 100 MB; a larger length means a damaged file.
 const MAX_HEADER_BYTES = 100_000_000;
@@ -70,9 +69,11 @@ function isDtype(value: unknown): value is SafetensorsDtype {
   return typeof value === 'string' && Object.hasOwn(ARRAY_TYPES, value);
 }
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function requireLittleEndianHost(path: string): void {
   // Typed arrays use the host's byte order; the format is little-endian.
-  if (endianness() !== 'LE') throw new CheckpointError(`checkpoint ${path}: big-endian hosts are not supported`, path);
+  if (!LITTLE_ENDIAN_HOST) throw new CheckpointError(`checkpoint ${path}: big-endian hosts are not supported`, path);
 }
 
 function elementCount(shape: readonly number[]): number {
@@ -136,23 +137,6 @@ export function encodeSafetensors(
   new DataView(prefix.buffer).setBigUint64(0, BigInt(headerLength), true);
   prefix.set(json, 8);
   return [prefix, ...chunks];
-}
-
-/**
- * Writes `tensors` and string `metadata` as a safetensors file: to `<path>.tmp-<pid>` first,
- * flushed to disk, then renamed over `path`. Parent folders are created.
- */
-export function saveSafetensors(
-  path: string,
-  tensors: ReadonlyMap<string, SafetensorsTensor>,
-  metadata: Readonly<Record<string, string>> = {},
-): void {
-  const chunks = encodeSafetensors(tensors, metadata, path);
-  try {
-    writeFileAtomic(path, chunks);
-  } catch (error) {
-    throw new CheckpointError(`cannot save checkpoint ${path}: ${(error as Error).message}`, path);
-  }
 }
 
 /** Parses a whole safetensors file held in memory; `path` names it in errors. */
@@ -255,16 +239,4 @@ export function decodeSafetensors(bytes: Uint8Array, path = 'in memory'): Safete
     tensors.set(name, { dtype, shape, data: new ARRAY_TYPES[dtype](copy.buffer) } as SafetensorsTensor);
   }
   return { metadata, tensors };
-}
-
-/** Reads and validates a safetensors file; errors are CheckpointErrors naming the file and tensor. */
-export function loadSafetensors(path: string): SafetensorsContents {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
-    throw new CheckpointError(`checkpoint ${path} ${reason}`, path);
-  }
-  return decodeSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
 }

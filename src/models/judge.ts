@@ -9,11 +9,12 @@ import { createHash } from 'node:crypto';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MnistGpu } from '../data/batches.ts';
-import { loadCheckpoint, readCheckpointInfo } from '../nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo } from '../nn/checkpoint-file.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { frechetDistance, type GaussianStats } from '../metrics/frechet.ts';
 import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
 import { judgeDataset, statsOf } from './quality.ts';
+import { loadMnistGpu } from '../data/mnist-files.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The judge shipped with the repository (trained by `npm run train:classifier`). */
@@ -94,7 +95,7 @@ async function cachedTestView(classifier: MnistClassifier, test: MnistGpu, cache
 async function cachedFloor(classifier: MnistClassifier, testStats: GaussianStats, images: number, cachePath: string): Promise<{ fid: number; images: number }> {
   const c = readCache<{ fid: number; images: number }>(cachePath, (v) => typeof v.fid === 'number' && Number.isFinite(v.fid) && v.images === images);
   if (c) return { fid: c.fid, images: c.images };
-  const train = MnistGpu.load('train', { limit: images, range: [0, 1] });
+  const train = loadMnistGpu('train', { limit: images, range: [0, 1] });
   try {
     if (train.count < images) throw new RangeError(`loadJudge: the floor needs ${images} training digits, the training split has ${train.count}`);
     const real = await judgeDataset(classifier, train);

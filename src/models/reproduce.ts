@@ -8,11 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { getGpu } from '../core/device.ts';
 import { sync } from '../core/dispatch.ts';
-import { MnistGpu } from '../data/batches.ts';
-import { readCheckpointInfo } from '../nn/checkpoint.ts';
+import { readCheckpointInfo } from '../nn/checkpoint-file.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { createModel, MODEL_KINDS, PRESETS, type ModelKind, type Preset } from './presets.ts';
 import { runTraining, type TrainRunSummary } from './run.ts';
+import { loadMnistGpu } from '../data/mnist-files.ts';
 
 export interface ReproduceOptions {
   /** Models to run, in this order (default all three). */
@@ -158,7 +158,7 @@ export function stateOf(plan: ReproducePlan): ReproduceRow {
 export async function measureSpeed(plan: ReproducePlan, steps: number, modelConfig: Record<string, unknown> = {}): Promise<number> {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`measureSpeed: steps must be a whole number ≥ 1, got ${steps}`);
   const range: [number, number] = plan.kind === 'vae' ? [0, 1] : [-1, 1];
-  const data = MnistGpu.load('train', { limit: plan.batchSize, range });
+  const data = loadMnistGpu('train', { limit: plan.batchSize, range });
   const model = createModel(plan.kind, { ...modelConfig, seed: 0, ...(plan.preset.lr !== undefined ? { lr: plan.preset.lr } : {}) });
   const batch = data.gather(Array.from({ length: data.count }, (_, i) => i));
   try {

@@ -11,9 +11,9 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getGpu } from '../core/device.ts';
 import { deriveSeed } from '../core/creation.ts';
-import { MnistGpu } from '../data/batches.ts';
 import { Adam } from '../nn/optim.ts';
-import { loadCheckpoint, readCheckpointInfo, saveCheckpoint, type TrainingProgress } from '../nn/checkpoint.ts';
+import { type TrainingProgress } from '../nn/checkpoint.ts';
+import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../nn/checkpoint-file.ts';
 import { evaluateClassifier } from './train-classifier.ts';
 import { fit } from '../train/fit.ts';
 import { crossEntropy } from '../core/softmax-ops.ts';
@@ -26,6 +26,7 @@ import { measureQuality, type QualityFigures } from './quality.ts';
 import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE } from './judge.ts';
 import { recomputeBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
 import { drawEpochSamples, drawPictures } from './pictures.ts';
+import { loadMnistGpu } from '../data/mnist-files.ts';
 
 export interface TrainRunOptions {
   kind: ModelKind;
@@ -132,8 +133,8 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
   const checkpointPath = join(o.out, 'checkpoint.safetensors');
   guardCheckpoint(checkpointPath, { ...o, log });
   const range: [number, number] = o.kind === 'vae' ? [0, 1] : [-1, 1];
-  const train = MnistGpu.load('train', { limit: o.limit, range });
-  const test = MnistGpu.load('test', { limit: o.testLimit, range: [0, 1] });
+  const train = loadMnistGpu('train', { limit: o.limit, range });
+  const test = loadMnistGpu('test', { limit: o.testLimit, range: [0, 1] });
   let model: Vae | Gan;
   if (o.resume && existsSync(typeof o.resume === 'string' ? o.resume : checkpointPath)) {
     // Rebuild the model the checkpoint describes (its config wins over the flags).
@@ -183,7 +184,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
       const judgeModel = await loadJudge(test, o.judgePath);
       // The Fréchet reference is always the whole test split (cached per judge); the VAE's
       // per-test-image figures may use its first evalImages digits to save time on a CPU.
-      const evalTest = o.evalImages && o.evalImages < test.count ? MnistGpu.load('test', { limit: o.evalImages, range: [0, 1] }) : test;
+      const evalTest = o.evalImages && o.evalImages < test.count ? loadMnistGpu('test', { limit: o.evalImages, range: [0, 1] }) : test;
       summary.quality = await measureQuality(model, judgeModel, evalTest, o.samples);
       if (evalTest !== test) evalTest.dispose();
       judgeModel.classifier.dispose();
@@ -288,8 +289,8 @@ export async function runClassifierTraining(o: ClassifierRunOptions): Promise<{ 
   const isDefaultJudge = resolve(path) === resolve(DEFAULT_JUDGE);
   const replacesJudge = isDefaultJudge && existsSync(path);
   mkdirSync(o.out, { recursive: true });
-  const train = MnistGpu.load('train', { limit: o.limit, range: [0, 1] });
-  const test = MnistGpu.load('test', { limit: o.testLimit, range: [0, 1] });
+  const train = loadMnistGpu('train', { limit: o.limit, range: [0, 1] });
+  const test = loadMnistGpu('test', { limit: o.testLimit, range: [0, 1] });
   // Stages before this run: an --init file's recipe, or (resumed) the one this run started with.
   let earlier: RecipeStage[] = [];
   let classifier: MnistClassifier;

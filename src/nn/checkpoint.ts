@@ -4,18 +4,18 @@
 //
 // Tensor names: "<module key>.<dotted state name>" ("encoder.conv1.kernel") and
 // "optimizer.<key>.<parameter>.<slot>" ("optimizer.generator.conv1.kernel.m").
-// The file is written to a temporary name and renamed (src/io/safetensors.ts), so a crash never
+// This file turns checkpoints into bytes and back, so it runs in a web page as well as in Node;
+// checkpoint-file.ts writes them to disk through a temporary name and a rename, so a crash never
 // leaves half a checkpoint behind. A CRC-32 of every tensor's bytes is kept in the metadata: the
 // safetensors layout checks catch a cut or garbled header, but a flipped bit in the data would
 // otherwise load silently and resume training from a corrupted weight.
 
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { Module } from './module.ts';
 import { Optimizer } from './optim.ts';
 import { Tensor, fromData, formatShape, type DType } from '../core/tensor.ts';
 import { flush } from '../core/dispatch.ts';
-import { CheckpointError, loadSafetensors, saveSafetensors, type SafetensorsTensor } from '../io/safetensors.ts';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from '../io/safetensors.ts';
+import { fromHalfArray, toHalfArray } from '../io/half.ts';
 
 export const CHECKPOINT_FORMAT = 'webgpu-mini-dl/1';
 
@@ -43,6 +43,7 @@ export interface CheckpointParts {
 }
 
 export interface CheckpointInfo {
+  /** Where it came from: the file's path, or the name given with its bytes. */
   path: string;
   model: string;
   config: unknown;
@@ -65,11 +66,12 @@ function crc32Hex(data: SafetensorsTensor['data']): string {
   return ((c ^ 0xffffffff) >>> 0).toString(16).padStart(8, '0');
 }
 
-const FILE_DTYPES: Record<string, DType> = { F32: 'f32', I32: 'i32', U32: 'u32' };
+// F16 is read into f32 tensors (weights shipped at half size; see SaveCheckpointOptions.half).
+const FILE_DTYPES: Record<string, DType> = { F32: 'f32', F16: 'f32', I32: 'i32', U32: 'u32' };
 
-async function toFileTensor(t: Tensor): Promise<SafetensorsTensor> {
+async function toFileTensor(t: Tensor, half: boolean): Promise<SafetensorsTensor> {
   const shape = [...t.shape];
-  if (t.dtype === 'f32') return { dtype: 'F32', shape, data: await t.toArray() };
+  if (t.dtype === 'f32') return half ? { dtype: 'F16', shape, data: toHalfArray(await t.toArray()) } : { dtype: 'F32', shape, data: await t.toArray() };
   const ints = await t.toInt32Array();
   return t.dtype === 'i32' ? { dtype: 'I32', shape, data: ints } : { dtype: 'U32', shape, data: new Uint32Array(ints.buffer) };
 }
@@ -78,8 +80,8 @@ async function toFileTensor(t: Tensor): Promise<SafetensorsTensor> {
 function nonFiniteTensors(tensors: Iterable<[string, SafetensorsTensor]>): string[] {
   const bad: string[] = [];
   for (const [name, t] of tensors) {
-    if (t.dtype !== 'F32') continue;
-    const data = t.data as Float32Array;
+    if (t.dtype !== 'F32' && t.dtype !== 'F16') continue;
+    const data = t.dtype === 'F16' ? fromHalfArray(t.data) : t.data;
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) {
         bad.push(name);
@@ -94,58 +96,43 @@ function listNames(names: string[]): string {
   return `${names.slice(0, 3).map((n) => `"${n}"`).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''}`;
 }
 
-/**
- * Temporaries a killed writer left beside `path` (`<name>.tmp-<pid>` of a process that is gone):
- * removed before the next save, so a folder does not fill with half checkpoints.
- */
-function removeOrphanedTemporaries(path: string): void {
-  const folder = dirname(path);
-  const prefix = `${basename(path)}.tmp-`;
-  let entries: string[];
-  try {
-    entries = readdirSync(folder);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    if (!entry.startsWith(prefix)) continue;
-    const pid = Number(entry.slice(prefix.length));
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processIsAlive(pid)) continue;
-    rmSync(join(folder, entry), { force: true });
-  }
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, but someone else's
-  }
-}
-
 export interface SaveCheckpointOptions {
   /** Write even if weights or optimizer state hold NaN or infinity (default false: refused). */
   allowNonFinite?: boolean;
+  /**
+   * Store f32 tensors as F16 (half the size; each value rounded to nearest). For weights shipped
+   * to be sampled from, not for resuming a training run: the run would continue from rounded
+   * weights and moments.
+   */
+  half?: boolean;
+}
+
+/** Where checkpoint bytes come from, named in every error (a file's path, a URL, a dropped file's name). */
+export interface CheckpointSource {
+  source?: string;
 }
 
 /**
- * Reads every tensor back from the GPU and writes one safetensors file (atomically). Weights with
- * a NaN or an infinity are refused (a diverged run must not replace its last good checkpoint).
+ * Reads every tensor back from the GPU and encodes one safetensors checkpoint as chunks (header,
+ * then each tensor's bytes). Weights with a NaN or an infinity are refused (a diverged run must
+ * not replace its last good checkpoint). checkpointToBytes joins the chunks; saveCheckpoint
+ * (checkpoint-file.ts, Node) writes them to a file.
  */
-export async function saveCheckpoint(path: string, parts: CheckpointParts, options: SaveCheckpointOptions = {}): Promise<void> {
+export async function encodeCheckpoint(parts: CheckpointParts, options: SaveCheckpointOptions & CheckpointSource = {}): Promise<Uint8Array[]> {
+  const path = options.source ?? 'in memory';
+  const half = options.half ?? false;
   const tensors = new Map<string, SafetensorsTensor>();
   if (Object.hasOwn(parts.modules, 'optimizer')) {
     throw new CheckpointError(`cannot save checkpoint ${path}: the module key "optimizer" is reserved for optimizer state`, path);
   }
   for (const [key, module] of Object.entries(parts.modules)) {
-    for (const [name, t] of module.stateDict()) tensors.set(`${key}.${name}`, await toFileTensor(t));
+    for (const [name, t] of module.stateDict()) tensors.set(`${key}.${name}`, await toFileTensor(t, half));
   }
   const optimizerMeta: Record<string, { step: number; hyper: Record<string, number | boolean> }> = {};
   for (const [key, opt] of Object.entries(parts.optimizers ?? {})) {
     const state = opt.stateDict();
     optimizerMeta[key] = { step: state.step, hyper: state.hyper };
-    for (const [name, t] of state.tensors) tensors.set(`optimizer.${key}.${name}`, await toFileTensor(t));
+    for (const [name, t] of state.tensors) tensors.set(`optimizer.${key}.${name}`, await toFileTensor(t, half));
   }
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
@@ -163,8 +150,19 @@ export async function saveCheckpoint(path: string, parts: CheckpointParts, optio
       throw new CheckpointError(`not saving checkpoint ${path}: ${bad.length} of ${tensors.size} tensors hold NaN or infinity (${listNames(bad)}); the training diverged, and the file already there (if any) is kept`, path, bad[0]);
     }
   }
-  removeOrphanedTemporaries(path);
-  saveSafetensors(path, tensors, metadata);
+  return encodeSafetensors(tensors, metadata, path);
+}
+
+/** A checkpoint as one byte array: to download from a page, or to keep in memory. */
+export async function checkpointToBytes(parts: CheckpointParts, options: SaveCheckpointOptions & CheckpointSource = {}): Promise<Uint8Array> {
+  const chunks = await encodeCheckpoint(parts, options);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 function parseJsonField(path: string, metadata: Record<string, string>, field: string): unknown {
@@ -187,14 +185,13 @@ function checkProgress(path: string, value: unknown): TrainingProgress {
   return p as TrainingProgress;
 }
 
-/** Reads a checkpoint's metadata only (to rebuild the model it belongs to). */
-export function readCheckpointInfo(path: string, expectedModel?: string): CheckpointInfo {
-  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
-  const { metadata } = loadSafetensors(path);
-  return infoFrom(path, metadata, expectedModel);
+/** A checkpoint's metadata only (to rebuild the model it belongs to), from its bytes. */
+export function readCheckpointInfoFromBytes(bytes: Uint8Array, source = 'in memory', expectedModel?: string): CheckpointInfo {
+  return infoFrom(source, decodeSafetensors(bytes, source).metadata, expectedModel);
 }
 
-function infoFrom(path: string, metadata: Record<string, string>, expectedModel?: string): CheckpointInfo {
+/** @internal The metadata checks, for checkpoint-file.ts too. */
+export function infoFrom(path: string, metadata: Record<string, string>, expectedModel?: string): CheckpointInfo {
   if (metadata.format === undefined) {
     throw new CheckpointError(`checkpoint ${path} has no "format" metadata: it is a safetensors file, but not a checkpoint written by this framework (format "${CHECKPOINT_FORMAT}")`, path);
   }
@@ -216,20 +213,33 @@ function infoFrom(path: string, metadata: Record<string, string>, expectedModel?
   };
 }
 
+/** What a checkpoint is loaded into: the model's modules, and its optimizers to resume training. */
+export interface CheckpointTarget {
+  model: string;
+  modules: Record<string, Module>;
+  optimizers?: Record<string, Optimizer>;
+}
+
+export interface LoadCheckpointOptions {
+  /** Load weights holding NaN or infinity (to inspect a diverged run); refused by default. */
+  allowNonFinite?: boolean;
+}
+
 /**
- * Loads a checkpoint into existing modules (and optimizers, when given): model name, tensor
- * names, shapes, dtypes and checksums must all match; the error names the file and the tensor
+ * Loads checkpoint bytes into existing modules (and optimizers, when given): model name, tensor
+ * names, shapes, dtypes and checksums must all match; the error names the source and the tensor
  * otherwise. Everything is checked before anything is copied, so a rejected checkpoint leaves
  * the model and optimizers as they were. Weights holding NaN or infinity are refused unless
- * `allowNonFinite` is set.
+ * `allowNonFinite` is set. Only the modules named in `target` are loaded from a file holding
+ * more (a full VAE checkpoint into `{ decoder }`) — but the file must hold every tensor of those.
  */
-export async function loadCheckpoint(
-  path: string,
-  target: { model: string; modules: Record<string, Module>; optimizers?: Record<string, Optimizer> },
-  options: { allowNonFinite?: boolean } = {},
+export async function loadCheckpointFromBytes(
+  bytes: Uint8Array,
+  target: CheckpointTarget,
+  options: LoadCheckpointOptions & CheckpointSource = {},
 ): Promise<CheckpointInfo> {
-  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
-  const { metadata, tensors } = loadSafetensors(path);
+  const path = options.source ?? 'in memory';
+  const { metadata, tensors } = decodeSafetensors(bytes, path);
   const info = infoFrom(path, metadata, target.model);
   const optimizerMeta = target.optimizers ? (parseJsonField(path, metadata, 'optimizers') as Record<string, { step: number; hyper: Record<string, number | boolean> }>) : {};
   for (const key of Object.keys(target.optimizers ?? {})) {
@@ -248,15 +258,17 @@ export async function loadCheckpoint(
     const stored = tensors.get(name);
     if (!stored) throw new CheckpointError(`checkpoint ${path} is missing tensor "${name}" (${formatShape(t.shape)} ${t.dtype}, which ${owner} has)`, path, name);
     const dtype = FILE_DTYPES[stored.dtype];
-    if (!dtype) throw new CheckpointError(`checkpoint ${path}: tensor "${name}" has dtype ${stored.dtype}, expected F32, I32 or U32`, path, name);
+    if (!dtype) throw new CheckpointError(`checkpoint ${path}: tensor "${name}" has dtype ${stored.dtype}, expected F32, F16, I32 or U32`, path, name);
     if (dtype !== t.dtype) throw new CheckpointError(`checkpoint ${path}: tensor "${name}" is ${dtype}, ${owner} expects ${t.dtype}`, path, name);
     if (stored.shape.length !== t.shape.length || stored.shape.some((d, i) => d !== t.shape[i])) {
       throw new CheckpointError(`checkpoint ${path}: tensor "${name}" has shape ${formatShape(stored.shape)}, ${owner} expects ${formatShape(t.shape)}`, path, name);
     }
   }
-  // Optimizer state is ignored when none is loaded (generate, evaluate); anything else unknown
-  // means the file belongs to a differently built model.
-  const stray = [...tensors.keys()].filter((n) => !expected.has(n) && !(n.startsWith('optimizer.') && !target.optimizers));
+  // Optimizer state is ignored when none is loaded (generate, evaluate), and so are modules not
+  // asked for (a decoder loaded from a whole VAE); an unknown tensor inside a module that is
+  // loaded means the file belongs to a differently built model.
+  const loaded = [...Object.keys(target.modules), ...Object.keys(target.optimizers ?? {}).map((k) => `optimizer.${k}`)];
+  const stray = [...tensors.keys()].filter((n) => !expected.has(n) && loaded.some((key) => n.startsWith(`${key}.`)));
   if (stray.length) {
     throw new CheckpointError(`checkpoint ${path} has tensors this model does not: ${stray.slice(0, 5).map((n) => `"${n}"`).join(', ')}${stray.length > 5 ? ` and ${stray.length - 5} more` : ''}`, path, stray[0]);
   }
@@ -284,7 +296,8 @@ export async function loadCheckpoint(
     const out = new Map<string, Tensor>();
     for (const name of names) {
       const stored = tensors.get(prefix + name)!;
-      const gpu = fromData(stored.data as ArrayLike<number>, stored.shape, FILE_DTYPES[stored.dtype]);
+      const values = stored.dtype === 'F16' ? fromHalfArray(stored.data) : (stored.data as ArrayLike<number>);
+      const gpu = fromData(values, stored.shape, FILE_DTYPES[stored.dtype]);
       uploaded.push(gpu);
       out.set(name, gpu);
     }

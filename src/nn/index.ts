@@ -7,4 +7,8 @@ export * as init from './init.ts';
 export * from './losses.ts';
 export { recomputeBatchNormStatistics, batchNormLayers } from './batchnorm-statistics.ts';
 export { Conv2d, Conv2dTranspose, BatchNorm, Dropout, GlobalMaxPool2d, type ConvLayerOptions, type BatchNormLayerOptions, type DropoutLayerOptions } from './conv-layers.ts';
-export { saveCheckpoint, loadCheckpoint, readCheckpointInfo, type CheckpointParts, type CheckpointInfo, type TrainingProgress } from './checkpoint.ts';
+export {
+  checkpointToBytes, loadCheckpointFromBytes, readCheckpointInfoFromBytes, CHECKPOINT_FORMAT,
+  type CheckpointParts, type CheckpointInfo, type CheckpointTarget, type TrainingProgress, type SaveCheckpointOptions, type LoadCheckpointOptions,
+} from './checkpoint.ts';
+export { CheckpointError } from '../io/safetensors.ts';

@@ -9,7 +9,8 @@ import { keep, tidy } from '../core/scope.ts';
 import { stack } from '../core/shape-ops.ts';
 import type { Module } from '../nn/module.ts';
 import type { Optimizer } from '../nn/optim.ts';
-import { loadCheckpoint, saveCheckpoint, type TrainingProgress } from '../nn/checkpoint.ts';
+import { type TrainingProgress } from '../nn/checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint-file.ts';
 import type { Batch, BatchSource } from '../data/batches.ts';
 import { EpochProgress } from '../io/progress.ts';
 

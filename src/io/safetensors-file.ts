@@ -1,0 +1,36 @@
+// Safetensors files on disk (Node): safetensors.ts encodes and decodes the bytes; this file
+// reads them and writes them through a temporary file and a rename, so a crash mid-write leaves
+// the previous checkpoint intact.
+
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.ts';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, type SafetensorsContents, type SafetensorsTensor } from './safetensors.ts';
+
+/**
+ * Writes `tensors` and string `metadata` as a safetensors file: to `<path>.tmp-<pid>` first,
+ * flushed to disk, then renamed over `path`. Parent folders are created.
+ */
+export function saveSafetensors(
+  path: string,
+  tensors: ReadonlyMap<string, SafetensorsTensor>,
+  metadata: Readonly<Record<string, string>> = {},
+): void {
+  const chunks = encodeSafetensors(tensors, metadata, path);
+  try {
+    writeFileAtomic(path, chunks);
+  } catch (error) {
+    throw new CheckpointError(`cannot save checkpoint ${path}: ${(error as Error).message}`, path);
+  }
+}
+
+/** Reads and validates a safetensors file; errors are CheckpointErrors naming the file and tensor. */
+export function loadSafetensors(path: string): SafetensorsContents {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
+    throw new CheckpointError(`checkpoint ${path} ${reason}`, path);
+  }
+  return decodeSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+}

@@ -1,0 +1,76 @@
+// Checkpoint files (Node): checkpoint.ts turns a model into bytes and back; this file writes them
+// through a temporary name and a rename (a crash never leaves half a checkpoint), reads them, and
+// clears the temporaries of writers that were killed.
+
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CheckpointError } from '../io/safetensors.ts';
+import { loadSafetensors } from '../io/safetensors-file.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import {
+  encodeCheckpoint, infoFrom, loadCheckpointFromBytes,
+  type CheckpointInfo, type CheckpointParts, type CheckpointTarget, type LoadCheckpointOptions, type SaveCheckpointOptions,
+} from './checkpoint.ts';
+
+/**
+ * Reads every tensor back from the GPU and writes one safetensors file (atomically). Weights with
+ * a NaN or an infinity are refused (a diverged run must not replace its last good checkpoint).
+ */
+export async function saveCheckpoint(path: string, parts: CheckpointParts, options: SaveCheckpointOptions = {}): Promise<void> {
+  const chunks = await encodeCheckpoint(parts, { ...options, source: path });
+  removeOrphanedTemporaries(path);
+  try {
+    writeFileAtomic(path, chunks);
+  } catch (error) {
+    throw new CheckpointError(`cannot save checkpoint ${path}: ${(error as Error).message}`, path);
+  }
+}
+
+/** Reads a checkpoint file's metadata only (to rebuild the model it belongs to). */
+export function readCheckpointInfo(path: string, expectedModel?: string): CheckpointInfo {
+  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
+  const { metadata } = loadSafetensors(path);
+  return infoFrom(path, metadata, expectedModel);
+}
+
+/** loadCheckpointFromBytes (checkpoint.ts) for a file: every check, and errors naming the file. */
+export async function loadCheckpoint(path: string, target: CheckpointTarget, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
+  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new CheckpointError(`checkpoint ${path} cannot be read (${(error as Error).message})`, path);
+  }
+  return loadCheckpointFromBytes(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), target, { ...options, source: path });
+}
+
+/**
+ * Temporaries a killed writer left beside `path` (`<name>.tmp-<pid>` of a process that is gone):
+ * removed before the next save, so a folder does not fill with half checkpoints.
+ */
+function removeOrphanedTemporaries(path: string): void {
+  const folder = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  let entries: string[];
+  try {
+    entries = readdirSync(folder);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processIsAlive(pid)) continue;
+    rmSync(join(folder, entry), { force: true });
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, but someone else's
+  }
+}
