@@ -1,0 +1,114 @@
+// The package as another project gets it: `npm pack` (which builds dist/), the tarball installed
+// into a fresh temporary project, and there plain `node` (no tsx) imports it and runs a matmul
+// and a gradient, `tsc --noEmit` checks a consumer file against the shipped declarations, and
+// esbuild bundles the main entry for a browser. Also, straight from src/: the main entry bundles
+// for a browser without a single Node built-in, which is what keeps it usable in a web page.
+
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const work = mkdtempSync(join(tmpdir(), 'package-test-'));
+const consumer = join(work, 'consumer');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+  if (r.error) throw r.error;
+  assert.is(r.status, 0, `${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+test('src/index.ts bundles for a browser: no Node built-ins, no Dawn', async () => {
+  const result = await build({
+    entryPoints: [join(root, 'src/index.ts')],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    write: false,
+    logLevel: 'silent',
+  }).catch((e: { errors?: { text: string; location?: { file: string } | null }[] }) => {
+    const lines = (e.errors ?? []).map((m) => `${m.location?.file ?? '?'}: ${m.text}`);
+    assert.unreachable(`the main entry does not bundle for a browser:\n${lines.join('\n')}`);
+    throw e;
+  });
+  const code = result.outputFiles[0].text;
+  assert.not.match(code, /from ["']node:/, 'a static import of a Node built-in');
+  assert.not.match(code, /require\(["']webgpu["']\)|from ["']webgpu["']/, "Dawn's addon imported statically");
+});
+
+test('npm pack → install in a fresh project → plain node runs a matmul and a gradient; tsc and a browser bundle accept it', async () => {
+  // 1. Pack (prepack builds dist/). --ignore-scripts is not used: the build is part of packing.
+  ok(spawnSync(npm, ['pack', '--pack-destination', work, '--silent'], { cwd: root, encoding: 'utf8' }), 'npm pack');
+  const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
+  assert.ok(tarball, 'npm pack wrote no tarball');
+  const listing = ok(spawnSync('tar', ['-tzf', join(work, tarball!)], { encoding: 'utf8' }), 'tar -t');
+  assert.ok(listing.includes('package/dist/index.js') && listing.includes('package/dist/index.d.ts') && listing.includes('package/dist/node.js'), listing);
+  assert.not.ok(/package\/(src|tests|examples|bench|runs|playground)\//.test(listing), `the tarball ships more than a user needs:\n${listing}`);
+
+  // 2. A fresh project; its optional peer `webgpu` (Dawn, 130 MB) is linked from ours, as a user
+  // would `npm install webgpu` next to the package.
+  mkdirSync(join(consumer, 'node_modules'), { recursive: true });
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  ok(spawnSync(npm, ['install', join(work, tarball!), '--prefer-offline', '--no-audit', '--no-fund', '--silent'], { cwd: consumer, encoding: 'utf8' }), 'npm install <tarball>');
+  symlinkSync(join(root, 'node_modules/webgpu'), join(consumer, 'node_modules/webgpu'), 'dir');
+  const installed = JSON.parse(readFileSync(join(consumer, 'node_modules/webgpu-mini-dl/package.json'), 'utf8')) as { name: string };
+  assert.is(installed.name, 'webgpu-mini-dl');
+
+  // 3. Plain node: the main entry and the Node entry.
+  writeFileSync(join(consumer, 'main.js'), `
+import { init, tensor, matmul, sum, mul, shutdownDevice } from 'webgpu-mini-dl';
+import { loadMnist } from 'webgpu-mini-dl/node';
+await init();
+const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+const b = tensor([1, 0, 2, 1, 0, 3], [3, 2]);
+const c = Array.from(await matmul(a, b).toArray());
+const x = tensor([1, -2, 3], [3], { requiresGrad: true });
+sum(mul(x, x)).backward();
+const g = Array.from(await x.grad.toArray());
+console.log(JSON.stringify({ c, g, loadMnist: typeof loadMnist }));
+shutdownDevice();
+`);
+  const out = ok(spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8', env: { XDG_RUNTIME_DIR: '/tmp', ...process.env } }), 'node main.js');
+  const result = JSON.parse(out.trim().split('\n').pop()!) as { c: number[]; g: number[]; loadMnist: string };
+  // [[1,2,3],[4,5,6]] · [[1,0],[2,1],[0,3]] by hand; d/dx Σx² = 2x.
+  assert.equal(result.c, [5, 11, 14, 23]);
+  assert.equal(result.g, [2, -4, 6]);
+  assert.is(result.loadMnist, 'function');
+
+  // 4. A TypeScript consumer, strict, against the shipped declarations (and @webgpu/types).
+  writeFileSync(join(consumer, 'consumer.ts'), `
+import { init, tensor, matmul, nn, optim, Vae, kernels, type Tensor, type Gpu } from 'webgpu-mini-dl';
+import { fit, loadMnistGpu, saveCheckpoint } from 'webgpu-mini-dl/node';
+export async function main(): Promise<number> {
+  const gpu: Gpu = await init({ gpu: undefined });
+  const device: GPUDevice = gpu.device;
+  const y: Tensor = matmul(tensor([1, 2], [1, 2]), tensor([3, 4], [2, 1]));
+  const model = new nn.Sequential(new nn.Dense({ inFeatures: 2, units: 1 }));
+  const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
+  const vae = new Vae({ latentDim: 2 });
+  const program = kernels.matmulProgram({ batch: 1, m: 2, n: 2, k: 2, transA: false, transB: false, aBatchStride: 4, bBatchStride: 4 }, undefined, 'naive');
+  const reference: Float64Array = kernels.matmulReference([1, 2, 3, 4], [1, 0, 0, 1], { batch: 1, m: 2, n: 2, k: 2, transA: false, transB: false, aBatchStride: 4, bBatchStride: 4 });
+  void [fit, loadMnistGpu, saveCheckpoint, opt, vae, program, reference, device];
+  return (await y.toArray())[0];
+}
+`);
+  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] },
+    files: ['consumer.ts'],
+  }));
+  ok(spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: consumer, encoding: 'utf8' }), 'tsc --noEmit on a consumer file');
+
+  // 5. A browser bundle of the installed package.
+  writeFileSync(join(consumer, 'page.js'), `import { init, tensor, matmul } from 'webgpu-mini-dl';\nawait init();\nconsole.log(await matmul(tensor([1], [1, 1]), tensor([2], [1, 1])).toArray());\n`);
+  await build({ entryPoints: [join(consumer, 'page.js')], bundle: true, platform: 'browser', format: 'esm', outfile: join(consumer, 'page.bundle.js'), logLevel: 'silent', absWorkingDir: consumer });
+});
+
+test.run();
