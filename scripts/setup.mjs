@@ -6,8 +6,10 @@
 //
 // It runs before node_modules exists, so it may import nothing but Node's own modules.
 //
-//   node scripts/setup.mjs [--force] [--quiet] [--verbose] [--dry-run]
+//   node scripts/setup.mjs [--force] [--quiet] [--verbose] [--dry-run] [--browser]
 //
+//   --browser  also make sure a Chromium is there for the browser tests (tests/browser.test.ts):
+//              $CHROMIUM_PATH, else /usr/bin/chromium, which Debian's chromium package provides
 //   --force    probe the adapter again even if the cached probe still matches
 //   --quiet    print nothing unless something is installed or wrong
 //   --verbose  say what was checked, including on the fast path
@@ -15,11 +17,15 @@
 //
 // Environment:
 //   WEBGPU_BACKEND=vulkan|opengl|opengles   probe (and install for) only this backend
+//   CHROMIUM_PATH=/path/to/chrome           with --browser: the browser to check for, instead of
+//                                           /usr/bin/chromium (never installed, only checked)
 //   WEBGPU_SETUP_SIMULATE_NO_ADAPTER=1      testing only: every probe finds no adapter (pair it
 //                                           with --dry-run, or the install really runs)
 //   WEBGPU_SETUP_SIMULATE_NOT_ROOT=1        testing only: behave as a non-root user
 //   WEBGPU_SETUP_SIMULATE_ONLY_OPENGL=1     testing only: the default probe finds nothing and the
 //                                           OpenGL one a made-up adapter (pair it with --dry-run)
+//   WEBGPU_SETUP_SIMULATE_NO_CHROMIUM=1     testing only: with --browser, Chromium is missing (pair
+//                                           it with --dry-run, or the install really runs)
 // A simulated run never writes the probe cache.
 
 import { spawnSync } from 'node:child_process';
@@ -35,22 +41,25 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const nodeModules = path.join(repoRoot, 'node_modules');
 const cacheFile = path.join(nodeModules, '.cache', 'webgpu-setup.json');
 
-const KNOWN_FLAGS = ['--force', '--quiet', '--verbose', '--dry-run', '--help'];
+const KNOWN_FLAGS = ['--force', '--quiet', '--verbose', '--dry-run', '--browser', '--help'];
 const flags = new Set(process.argv.slice(2));
 for (const flag of flags) {
   if (!KNOWN_FLAGS.includes(flag)) fail(`unknown option ${flag} (known: ${KNOWN_FLAGS.join(' ')})`);
 }
 if (flags.has('--help')) {
-  console.log('usage: node scripts/setup.mjs [--force] [--quiet] [--verbose] [--dry-run]');
+  console.log('usage: node scripts/setup.mjs [--force] [--quiet] [--verbose] [--dry-run] [--browser]');
   process.exit(0);
 }
 const force = flags.has('--force');
 const quiet = flags.has('--quiet');
 const verbose = flags.has('--verbose') && !quiet;
 const dryRun = flags.has('--dry-run');
+const browser = flags.has('--browser');
 const simulateNoAdapter = process.env.WEBGPU_SETUP_SIMULATE_NO_ADAPTER === '1';
 const simulateNotRoot = process.env.WEBGPU_SETUP_SIMULATE_NOT_ROOT === '1';
 const simulateOnlyOpenGl = process.env.WEBGPU_SETUP_SIMULATE_ONLY_OPENGL === '1';
+// Not part of `simulating`: it changes nothing about the adapter, whose probe and cache stay real.
+const simulateNoChromium = process.env.WEBGPU_SETUP_SIMULATE_NO_CHROMIUM === '1';
 const simulating = simulateNoAdapter || simulateNotRoot || simulateOnlyOpenGl;
 
 // Mesa complains on stderr about a missing runtime dir on headless machines; the children
@@ -532,5 +541,64 @@ function ensureAdapter() {
   say(`WebGPU adapter: ${describe(second.found)}`);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Chromium, for the browser tests (--browser)
+
+// tests/browser-kit.ts launches the same path: keep the two equal.
+const DEFAULT_CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Debian's chromium package puts its launcher at /usr/bin/chromium, and its SwiftShader gives
+ * WebGPU on the CPU. Ubuntu's package of that name only installs a snap, which containers
+ * cannot run, so there (and off apt) this only says what to do.
+ */
+function ensureChromium() {
+  const override = process.env.CHROMIUM_PATH || undefined;
+  const wanted = override ?? DEFAULT_CHROMIUM;
+  if (!simulateNoChromium && exists(wanted)) {
+    detail(`Chromium for the browser tests: ${wanted}`);
+    return;
+  }
+  if (override) {
+    fail(`CHROMIUM_PATH=${override} does not exist; point it at a Chromium or Chrome binary, or unset it to use ${DEFAULT_CHROMIUM}${process.platform === 'linux' ? " (Debian's chromium package, which this script installs as root)" : ''}`);
+  }
+  const release = osRelease();
+  const debian = release.ID === 'debian';
+  if (process.platform !== 'linux' || !onPath('apt-get') || !debian) {
+    fail(
+      [
+        `the browser tests need Chromium and ${DEFAULT_CHROMIUM} is missing, which this script can install only on Debian.`,
+        'Install Chromium or Chrome and set CHROMIUM_PATH to its binary, for example:',
+        "  macOS:  CHROMIUM_PATH='/Applications/Google Chrome.app/Contents/MacOS/Google Chrome'",
+        '  Linux:  CHROMIUM_PATH=/usr/bin/google-chrome',
+        'then run this again (npm test).',
+      ].join('\n'),
+    );
+  }
+  const steps = [
+    { argv: ['apt-get', 'update'] },
+    { argv: ['apt-get', 'install', '-y', 'chromium'], env: { DEBIAN_FRONTEND: 'noninteractive' } },
+  ];
+  if (!isRoot()) {
+    const sudo = onPath('sudo');
+    fail(
+      [
+        `the browser tests need Chromium (${DEFAULT_CHROMIUM} is missing), and installing it needs root. Run${sudo ? '' : ' as root'}:`,
+        ...steps.map((step) => `  ${stepAsShell(step, sudo)}`),
+        'then run this again (npm test), or set CHROMIUM_PATH to a Chromium or Chrome you have.',
+      ].join('\n'),
+    );
+  }
+  console.log(`[setup] ${DEFAULT_CHROMIUM} is missing: installing Debian's chromium for the browser tests (WebGPU through its SwiftShader)`);
+  for (const step of steps) runStep(step);
+  if (dryRun) {
+    console.log('[setup] dry run: nothing was installed');
+    return;
+  }
+  if (!exists(DEFAULT_CHROMIUM)) fail(`apt-get installed chromium, but ${DEFAULT_CHROMIUM} is still missing`);
+  say(`Chromium for the browser tests: ${DEFAULT_CHROMIUM}`);
+}
+
 ensureNodeModules();
 ensureAdapter();
+if (browser) ensureChromium();

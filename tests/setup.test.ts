@@ -1,11 +1,12 @@
 // scripts/setup.mjs's decisions, driven through its testing switches so that nothing is installed
 // and the probe cache is left alone: what it plans when no adapter is found (root or not, Vulkan
-// or OpenGL), and what it does when only Dawn's OpenGL fallback answers.
+// or OpenGL), what it does when only Dawn's OpenGL fallback answers, and what --browser does
+// when Chromium is missing.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendFromSetupCache } from '../src/core/device.ts';
@@ -23,6 +24,14 @@ function setup(env: Record<string, string>, ...args: string[]): { code: number |
   });
   if (r.error) throw r.error;
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+function osRelease(): string {
+  try {
+    return readFileSync('/etc/os-release', 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function cacheStamp(): number | undefined {
@@ -81,6 +90,25 @@ test('an unknown flag or WEBGPU_BACKEND value is one clear line (exit 1)', () =>
   const backend = setup({ WEBGPU_BACKEND: 'metal', WEBGPU_SETUP_SIMULATE_NO_ADAPTER: '1' });
   assert.is(backend.code, 1);
   assert.match(backend.out, /WEBGPU_BACKEND must be one of vulkan, opengl, opengles \(got 'metal'\)/);
+});
+
+test('--browser without Chromium, not root: prints the chromium install commands and stops (exit 1)', () => {
+  const r = setup({ WEBGPU_SETUP_SIMULATE_NO_CHROMIUM: '1', WEBGPU_SETUP_SIMULATE_NOT_ROOT: '1', CHROMIUM_PATH: '' }, '--browser');
+  assert.is(r.code, 1, r.out);
+  // Off Debian it says to set CHROMIUM_PATH instead; both name the browser it looked for.
+  assert.match(r.out, /the browser tests need Chromium.*\/usr\/bin\/chromium is missing/);
+  if (/^ID=debian$/m.test(osRelease())) assert.match(r.out, /needs root[\s\S]*apt-get install -y chromium/);
+});
+
+test('--browser as root (dry run): plans apt-get install -y chromium; CHROMIUM_PATH pointing nowhere is one clear line', () => {
+  if (isRoot && /^ID=debian$/m.test(osRelease())) {
+    const r = setup({ WEBGPU_SETUP_SIMULATE_NO_CHROMIUM: '1', CHROMIUM_PATH: '' }, '--browser', '--dry-run');
+    assert.is(r.code, 0, r.out);
+    assert.match(r.out, /dry run: would run: DEBIAN_FRONTEND=noninteractive apt-get install -y chromium/);
+  }
+  const missing = setup({ CHROMIUM_PATH: '/nonexistent/chrome' }, '--browser', '--dry-run');
+  assert.is(missing.code, 1, missing.out);
+  assert.match(missing.out, /CHROMIUM_PATH=\/nonexistent\/chrome does not exist/);
 });
 
 test('the device trusts a cached OpenGL choice only while its fingerprint still describes the machine', () => {
