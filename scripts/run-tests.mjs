@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const pattern = process.argv[2] ?? '.test.ts$';
+// Only test files, even when the filter also matches a fixture's path (tests/fixtures/webgpu-smoke/…).
+const pattern = process.argv[2] ? String.raw`(${process.argv[2]}).*\.test\.ts$` : String.raw`\.test\.ts$`;
 const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'node_modules/uvu/bin.js'), 'tests', pattern], {
   cwd: root,
   stdio: ['ignore', 'pipe', 'pipe'],

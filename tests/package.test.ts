@@ -73,15 +73,33 @@ const c = Array.from(await matmul(a, b).toArray());
 const x = tensor([1, -2, 3], [3], { requiresGrad: true });
 sum(mul(x, x)).backward();
 const g = Array.from(await x.grad.toArray());
-console.log(JSON.stringify({ c, g, loadMnist: typeof loadMnist }));
 shutdownDevice();
+// init({ device }): a device the caller opened (here through Dawn directly) is used as it is,
+// and shutdownDevice() leaves it alone: it is the caller's.
+const { create, globals } = await import('webgpu');
+Object.assign(globalThis, globals);
+const adapter = await create([]).requestAdapter();
+const own = await adapter.requestDevice();
+const gpu = await init({ device: own });
+const d = Array.from(await matmul(tensor([2], [1, 1]), tensor([3], [1, 1])).toArray());
+shutdownDevice();
+let destroyed = false;
+own.lost.then(() => { destroyed = true; });
+await new Promise((r) => setTimeout(r, 50));
+const buffer = own.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE });
+buffer.destroy();
+console.log(JSON.stringify({ c, g, d, same: gpu.device === own, destroyed, loadMnist: typeof loadMnist }));
+own.destroy();
 `);
   const out = ok(spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8', env: { XDG_RUNTIME_DIR: '/tmp', ...process.env } }), 'node main.js');
-  const result = JSON.parse(out.trim().split('\n').pop()!) as { c: number[]; g: number[]; loadMnist: string };
+  const result = JSON.parse(out.trim().split('\n').pop()!) as { c: number[]; g: number[]; d: number[]; same: boolean; destroyed: boolean; loadMnist: string };
   // [[1,2,3],[4,5,6]] · [[1,0],[2,1],[0,3]] by hand; d/dx Σx² = 2x.
   assert.equal(result.c, [5, 11, 14, 23]);
   assert.equal(result.g, [2, -4, 6]);
   assert.is(result.loadMnist, 'function');
+  assert.equal(result.d, [6], 'a matmul on a device handed to init()');
+  assert.ok(result.same, 'init({ device }) uses that device');
+  assert.not.ok(result.destroyed, "shutdownDevice() must not destroy the caller's device");
 
   // 4. A TypeScript consumer, strict, against the shipped declarations (and @webgpu/types).
   writeFileSync(join(consumer, 'consumer.ts'), `

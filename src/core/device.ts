@@ -73,6 +73,7 @@ let pending: Promise<Gpu> | undefined;
 const held: { dawn?: GPU } = {};
 let lostReason: string | undefined;
 const lostListeners: ((reason: string) => void)[] = [];
+const closeListeners: (() => void)[] = [];
 
 const HOW_TO_GET_ONE_IN_NODE =
   'No WebGPU adapter was found. On a machine without a GPU, install Mesa\'s software driver: ' +
@@ -298,10 +299,19 @@ export function onDeviceLost(listener: (reason: string) => void): void {
 }
 
 /**
+ * Called when the device is shut down, before it is let go: whatever holds objects of that device
+ * (the buffer pool, the pipeline cache) drops them, so a later init() starts clean.
+ */
+export function onDeviceClose(listener: () => void): void {
+  closeListeners.push(listener);
+}
+
+/**
  * Destroys the device and lets go of Dawn, so a script's process can exit by itself. A device
- * handed to init() is left alone: it is the caller's.
+ * handed to init() is left alone: it is the caller's. Tensors made on it are invalid afterwards.
  */
 export function shutdownDevice(): void {
+  if (current) for (const listener of closeListeners) listener();
   if (current?.adapter) current.device.destroy();
   current = undefined;
   held.dawn = undefined;

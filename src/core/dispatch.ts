@@ -10,7 +10,7 @@
 //  - WebGPU reports errors asynchronously. Compile and validation errors are caught in error
 //    scopes, named after the kernel, and thrown from the next flush or read-back.
 
-import { getGpu, deviceLostReason } from './device.ts';
+import { getGpu, deviceLostReason, onDeviceClose } from './device.ts';
 import { pool } from './pool.ts';
 import { envVar } from './host.ts';
 import type { Program } from '../kernels/program.ts';
@@ -52,6 +52,24 @@ let arenaUsed = 0;
 let observer: DispatchObserver | undefined;
 let dispatchCount = 0;
 const debugEachDispatch = envVar('WEBGPU_DEBUG') === '1';
+
+// The device is going away: submit what is recorded, then drop everything made on it (pipelines,
+// the uniform arena, an open encoder), so that init() with another device starts clean.
+onDeviceClose(() => {
+  try {
+    flush();
+  } catch {
+    // errors of the closing device's last batch: nobody is left to act on them
+  }
+  endPass();
+  encoder = undefined;
+  kernelsInBatch = [];
+  pipelines.clear();
+  arenaGpu?.destroy();
+  arenaGpu = undefined;
+  arenaUsed = 0;
+  deferredErrors.length = 0;
+});
 
 export function setDispatchObserver(next: DispatchObserver | undefined): void {
   flush();

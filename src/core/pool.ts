@@ -5,7 +5,7 @@
 //
 // Sizes round up to one of 8 steps per power of two, so a reused buffer wastes at most 12.5%.
 
-import { getGpu } from './device.ts';
+import { getGpu, onDeviceClose } from './device.ts';
 
 export interface MemoryInfo {
   /** Buffers held by live tensors, and their bytes (as allocated, rounded). */
@@ -108,6 +108,20 @@ class BufferPool {
     this.stats.pooledBuffers = 0;
     this.stats.pooledBytes = 0;
   }
+
+  /**
+   * The device is going away: destroy every buffer made on it, live ones included (a device
+   * handed to init() stays the caller's, and must not keep our memory), and forget them.
+   */
+  destroyAll(): void {
+    for (const list of [...this.free.values(), ...this.staging.values(), this.released, [...this.live]]) for (const b of list) b.destroy();
+    this.free.clear();
+    this.staging.clear();
+    this.released = [];
+    this.live.clear();
+    this.stats = { liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, created: 0 };
+  }
 }
 
 export const pool = new BufferPool();
+onDeviceClose(() => pool.destroyAll());
