@@ -10,11 +10,10 @@ import { join, dirname } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
-import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
-import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
 import { loadJudge } from '../src/models/judge.ts';
 import { measureQuality } from '../src/models/quality.ts';
-import { batchNormNote, checkpointFor, formatQuality } from './report.ts';
+import { batchNormNote, formatQuality, loadTrained } from './report.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const FLAGS = {
@@ -28,10 +27,7 @@ const flags = parseFlagsOrExit(FLAGS, { program: 'npm run evaluate --', descript
 const kind = flags.model as ModelKind;
 
 await runScript('evaluate', async () => {
-  const checkpoint = checkpointFor(kind, flags.checkpoint);
-  const info = readCheckpointInfo(checkpoint, kind);
-  const model = createModel(kind, info.config as Record<string, unknown>);
-  await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
+  const { checkpoint, info, model } = await loadTrained(kind, flags.checkpoint);
   const test = loadMnistGpu('test', { range: [0, 1] });
   const judge = await loadJudge(test, flags.judge);
   const quality = await measureQuality(model, judge, test, flags.samples);

@@ -10,10 +10,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
-import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../src/nn/checkpoint-file.ts';
-import { createModel, MODEL_KINDS, PRESETS, type ModelKind } from '../src/models/presets.ts';
+import { saveCheckpoint } from '../src/nn/checkpoint-file.ts';
+import { MODEL_KINDS, PRESETS, type ModelKind } from '../src/models/presets.ts';
 import { Vae } from '../src/models/vae.ts';
-import { checkpointFor } from './report.ts';
+import { loadTrained } from './report.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -26,10 +26,7 @@ const flags = parseFlagsOrExit(FLAGS, { program: 'npm run export-weights --', de
 const kind = flags.model as ModelKind;
 
 await runScript('export-weights', async () => {
-  const checkpoint = checkpointFor(kind, flags.checkpoint);
-  const info = readCheckpointInfo(checkpoint, kind);
-  const model = createModel(kind, info.config as Record<string, unknown>);
-  await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
+  const { checkpoint, info, model } = await loadTrained(kind, flags.checkpoint);
   const key = model instanceof Vae ? 'decoder' : 'generator';
   // The run's summary (written beside the checkpoint) holds the preset and measured figures.
   const summaryPath = join(dirname(checkpoint), 'summary.json');

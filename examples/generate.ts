@@ -6,13 +6,12 @@
 import { join } from 'node:path';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
-import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
-import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
 import { saveGrid } from '../src/models/pictures.ts';
 import { Vae } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { randn } from '../src/core/creation.ts';
-import { batchNormNote, checkpointFor } from './report.ts';
+import { batchNormNote, loadTrained } from './report.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -32,10 +31,7 @@ if (flags.digit !== undefined && kind !== 'cgan') {
 const out = flags.out ?? join(`out/${kind}`, `generated${flags.digit !== undefined ? `-${flags.digit}` : ''}.png`);
 
 await runScript('generate', async () => {
-  const checkpoint = checkpointFor(kind, flags.checkpoint);
-  const info = readCheckpointInfo(checkpoint, kind);
-  const model = createModel(kind, info.config as Record<string, unknown>);
-  await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
+  const { checkpoint, info, model } = await loadTrained(kind, flags.checkpoint);
   model.eval();
   const note = batchNormNote(kind, info.extra);
   if (note) console.log(note);

@@ -14,6 +14,9 @@ import { ready } from './helpers.ts';
 import { saveCheckpoint } from '../src/nn/checkpoint-file.ts';
 import { readPng } from '../src/io/png.ts';
 import { Vae } from '../src/models/vae.ts';
+import { decodeSafetensors } from '../src/io/safetensors.ts';
+import { loadCheckpointFromBytes } from '../src/nn/checkpoint.ts';
+import { fromHalfArray, toHalfArray } from '../src/io/half.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'scripts-test-'));
@@ -123,6 +126,27 @@ test('generate: --digit needs the conditional GAN (exit 2)', () => {
   assert.is(r.errors.length, 1, describe(r));
   assert.match(r.errors[0], /--digit needs --model cgan/);
   assertNoStackTrace(r);
+});
+
+test("export-weights: the VAE's decoder alone, in F16, with its config and recipe, loads into a fresh decoder", async () => {
+  const out = join(dir, 'exported', 'vae.safetensors');
+  const r = runScript('export-weights.ts', '--model', 'vae', '--checkpoint', vaeCheckpoint, '--out', out);
+  assert.is(r.code, 0, describe(r));
+  assert.match(r.stdout, /wrote the vae's decoder to .*vae\.safetensors \(\d+ KiB, f16/);
+  const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(out)), out);
+  assert.ok([...tensors.keys()].every((n) => n.startsWith('decoder.')), [...tensors.keys()].join(', '));
+  assert.ok([...tensors.values()].every((t) => t.dtype === 'F16'));
+  const recipe = JSON.parse(metadata['extra.recipe']) as { epochs: number; steps: number; seed: number };
+  assert.equal([recipe.epochs, recipe.steps, recipe.seed], [1, 10, 3]);
+  const original = new Vae({ seed: 3 });
+  const fresh = new Vae({ seed: 9 });
+  await loadCheckpointFromBytes(new Uint8Array(readFileSync(out)), { model: 'vae', modules: { decoder: fresh.decoder } }, { source: out });
+  for (const [name, t] of original.decoder.stateDict()) {
+    assert.equal(Array.from(await fresh.decoder.stateDict().get(name)!.toArray()), Array.from(fromHalfArray(toHalfArray(await t.toArray()))), name);
+  }
+  original.dispose();
+  fresh.dispose();
+  assertFlagError(runScript('export-weights.ts', '--model', 'vae'), /--out is required/, 'npm run export-weights --');
 });
 
 test('generate: writes the requested grid from a VAE checkpoint', () => {
