@@ -1,0 +1,73 @@
+// What the page offers a test, as types only (no DOM), so that a test running in Node can name
+// them: window.__playground, set by main.ts. Playwright's page.evaluate() calls these functions
+// inside the page; every one waits for the GPU work it queues, and none changes what a visitor
+// sees except trainSteps, which advances the training section's run.
+//
+//   await page.evaluate(() => window.__playground.ready);
+//   const r = await page.evaluate(() => window.__playground.verifyRung('matmul', 'vec4', 64));
+
+import type { LadderOp } from './ladder-cases.ts';
+
+export type SampleKind = 'vae' | 'gan' | 'cgan';
+
+export interface GpuState {
+  available: boolean;
+  /** The adapter in words, as the framework describes it: "google (software, on the CPU) via browser". */
+  description?: string;
+  /** A software adapter (SwiftShader, llvmpipe): the kernels run on the CPU, so the page uses smaller sizes. */
+  isSoftware?: boolean;
+  /** WGSL subgroups with at least 8 lanes (the 'subgroup' conv kernel needs them). */
+  hasSubgroups?: boolean;
+  /** Why there is no GPU, in words a visitor can act on. */
+  problem?: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Largest |GPU − reference| over the checked elements (Infinity for a NaN). */
+  maxError: number;
+  /** Elements compared (a large product compares a sample of rows or images). */
+  checked: number;
+  /** The variant that ran: "vec4", or "vec4→blocked" where the builder fell back. */
+  ran: string;
+  /** A kernel that failed to compile or run. */
+  error?: string;
+}
+
+export interface TimeResult extends VerifyResult {
+  /** Median milliseconds of one run (wall clock: record, submit, wait for the queue). */
+  ms?: number;
+  gflops?: number;
+  /** Share of the measured FMA peak, in %. */
+  pctPeak?: number;
+}
+
+export interface PlaygroundHooks {
+  /** Resolves once the device is open (or known missing) and the shipped weights were tried; rejects if the page failed to start. */
+  ready: Promise<void>;
+  gpu: GpuState;
+  /** The rungs of an operation on this device (conv2d's 'subgroup' only where it has subgroups). */
+  rungs(op: LadderOp): string[];
+  /** Runs a rung once at `size` (matmul: N of N×N·N×N; conv2d: the batch) and compares it with its reference. */
+  verifyRung(op: LadderOp, variant: string, size: number): Promise<VerifyResult>;
+  /** Verifies, then times a rung as the bench does (the first call also measures the adapter's peaks). */
+  timeRung(op: LadderOp, variant: string, size: number): Promise<TimeResult>;
+  /** Where each model's weights came from ("weights/vae.safetensors", a dropped file's name), or undefined. */
+  modelSource(kind: SampleKind): string | undefined;
+  /** The VAE decoder: images [n, 28, 28, 1] in [0, 1] for latent points zs (each of latentDim numbers). */
+  decodeVae(zs: number[][]): Promise<Float32Array>;
+  /**
+   * The cGAN generator: one image per digit, in [−1, 1], from the noise gan.noise(digits.length,
+   * noise) when `noise` is a seed, else from the given vectors (one of noiseDim numbers per digit).
+   * A seed's noise is drawn on the GPU through WGSL's log and cos, which differ slightly between
+   * adapters; given vectors are exact.
+   */
+  generateCgan(digits: number[], noise: number | number[][]): Promise<Float32Array>;
+  /** The GAN generator: `count` images in [−1, 1], from a noise seed or `count` noise vectors (as generateCgan). */
+  generateGan(count: number, noise: number | number[][]): Promise<Float32Array>;
+  /**
+   * Steps of the in-page VAE training (the quick preset; batch size default the preset's, and a
+   * different one starts a fresh run); returns their losses.
+   */
+  trainSteps(n: number, options?: { batchSize?: number }): Promise<number[]>;
+}
