@@ -1,0 +1,195 @@
+// The playground page (playground/) in headless Chromium, WebGPU on SwiftShader: built into a
+// temporary folder, served from localhost, driven through window.__playground (the page's test
+// hooks, playground/src/main.ts). It checks that the page loads without errors, that every rung
+// of the kernel ladder matches its float64 reference, that the VAE decoder and the cGAN and GAN
+// generators draw in the browser what they draw in Node from the same weight files, and that
+// training in the page takes Node's first step and lowers the loss. Shapes are small: SwiftShader
+// runs the kernels on the CPU, more slowly than Mesa's llvmpipe does in Node.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { buildPlayground, type BuildReport } from '../playground/build.ts';
+import { serveStatic, type StaticServer } from '../playground/serve.ts';
+import { launchBrowser, openPage, type OpenedPage } from './browser-kit.ts';
+import { assertClose, ready, seededRandom } from './helpers.ts';
+import { createModel, Gan, loadCheckpointFromBytes, MnistGpu, noGrad, PRESETS, readCheckpointInfoFromBytes, tensor, tidy, type Tensor, type Vae } from '../src/index.ts';
+import { loadMnist } from '../src/data/mnist-files.ts';
+import type { PlaygroundHooks } from '../playground/src/hooks.ts';
+
+// The page's global, as the functions given to page.evaluate() see it (they run in the page).
+declare const window: { __playground: PlaygroundHooks };
+
+const weightsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'playground', 'weights');
+/** Training digits the test build ships (the page's default is the quick preset's 16,000). */
+const MNIST_IMAGES = 512;
+/** The page's training at a small batch: SwiftShader takes seconds a step at the preset's 32. */
+const BATCH = 8;
+
+let outDir: string | undefined;
+let server: StaticServer | undefined;
+let browser: Browser | undefined;
+let opened: OpenedPage | undefined;
+let report: BuildReport | undefined;
+
+/** The page, built, served and opened once for the whole file, ready (weights loaded, map drawn). */
+async function page(): Promise<Page> {
+  if (!opened) {
+    outDir = mkdtempSync(join(tmpdir(), 'playground-test-'));
+    report = await buildPlayground({ outDir, mnistImages: MNIST_IMAGES, quiet: true });
+    server = await serveStatic(outDir);
+    browser = await launchBrowser();
+    opened = await openPage(browser, server.url);
+    await opened.page.evaluate(() => window.__playground.ready);
+  }
+  return opened.page;
+}
+
+test.after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+test('the page builds, loads on a WebGPU adapter and its weights, with no console errors', async () => {
+  const p = await page();
+  assert.equal(report!.missingWeights, [], 'playground/weights holds vae, gan and cgan');
+  assert.ok(report!.files.some((f) => f.path === 'main.js'));
+  const gpu = await p.evaluate(() => window.__playground.gpu);
+  assert.ok(gpu.available, `the page found no WebGPU: ${gpu.problem}`);
+  assert.ok(gpu.isSoftware, 'headless Chromium here runs SwiftShader, a software adapter');
+  assert.match(await p.textContent('#gpu-status') ?? '', /software adapter/);
+  for (const kind of ['vae', 'gan', 'cgan'] as const) {
+    assert.is(await p.evaluate((k) => window.__playground.modelSource(k), kind), `weights/${kind}.safetensors`);
+  }
+  // The reference shown beside the WGSL is the kernel file's own source text.
+  const reference = await p.textContent('#ladder-reference');
+  assert.ok(reference?.includes('export function matmulReference('), 'the matmul reference source is shown');
+  assert.ok((await p.textContent('#ladder-wgsl'))?.includes('@compute'), 'the rung\'s WGSL is shown');
+  assert.equal(opened!.errors, [], opened!.errors.join('\n'));
+});
+
+test('every rung of the ladder matches its float64 reference in the browser', async () => {
+  const p = await page();
+  // 36: a multiple of 4 (vec4 runs as itself) but of no tile size, so every kernel's edges are hit.
+  const results = await p.evaluate(async () => {
+    const out: { op: string; variant: string; ok: boolean; maxError: number; ran: string; error?: string }[] = [];
+    for (const op of ['matmul', 'conv2d'] as const) {
+      for (const variant of window.__playground.rungs(op)) {
+        out.push({ op, variant, ...(await window.__playground.verifyRung(op, variant, op === 'matmul' ? 36 : 1)) });
+      }
+    }
+    return out;
+  });
+  assert.equal(results.map((r) => `${r.op} ${r.variant}`), [
+    'matmul naive', 'matmul tiled', 'matmul blocked', 'matmul vec4', 'matmul direct',
+    'conv2d naive', 'conv2d direct', 'conv2d tiled', // no 'subgroup': SwiftShader's subgroups have 4 lanes
+  ]);
+  for (const r of results) {
+    assert.ok(r.ok, `${r.op} ${r.variant}: ${r.error ?? `max error ${r.maxError}`}`);
+    assert.is(r.ran, r.variant, `${r.op} ${r.variant} ran as itself`);
+  }
+  assert.equal(opened!.errors, [], opened!.errors.join('\n'));
+});
+
+/** A model of a kind with its shipped decoder or generator, in Node, in inference mode. */
+async function nodeModel(kind: 'vae' | 'gan' | 'cgan'): Promise<Vae | Gan> {
+  await ready;
+  const bytes = new Uint8Array(readFileSync(join(weightsDir, `${kind}.safetensors`)));
+  const info = readCheckpointInfoFromBytes(bytes, kind);
+  const model = createModel(kind, info.config as Record<string, unknown>);
+  const modules: Record<string, Vae['decoder'] | Gan['generator']> = kind === 'vae' ? { decoder: (model as Vae).decoder } : { generator: (model as Gan).generator };
+  await loadCheckpointFromBytes(bytes, { model: kind, modules }, { source: kind });
+  model.eval();
+  return model;
+}
+
+async function images(make: () => Tensor): Promise<Float32Array> {
+  const t = noGrad(() => tidy(make));
+  const out = await t.toArray();
+  t.dispose();
+  return out;
+}
+
+/** Standard normal numbers from the host (Box–Muller over a seeded uniform stream), as count vectors of dim. */
+function hostNoise(count: number, dim: number, seed: number): number[][] {
+  const r = seededRandom(seed);
+  return Array.from({ length: count }, () => Array.from({ length: dim }, () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())));
+}
+
+function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+test('the VAE decoder and the GAN generators draw the same images in the browser as in Node', async () => {
+  const p = await page();
+  const zs = [[0, 0], [1.5, -0.5], [-1.8, 2], [0.3, 0.7]];
+  const digits = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 7];
+  const cganNoise = hostNoise(digits.length, 100, 5);
+  const ganNoise = hostNoise(6, 100, 6);
+  const inBrowser = await p.evaluate(async ({ zs, digits, cganNoise, ganNoise }) => ({
+    vae: Array.from(await window.__playground.decodeVae(zs)),
+    cgan: Array.from(await window.__playground.generateCgan(digits, cganNoise)),
+    gan: Array.from(await window.__playground.generateGan(6, ganNoise)),
+    cganSeeded: Array.from(await window.__playground.generateCgan(digits, 1234)),
+  }), { zs, digits, cganNoise, ganNoise });
+
+  const vae = (await nodeModel('vae')) as Vae;
+  const cgan = (await nodeModel('cgan')) as Gan;
+  const gan = (await nodeModel('gan')) as Gan;
+  const inNode = {
+    vae: await images(() => vae.decode(tensor(zs.flat(), [zs.length, 2]))),
+    cgan: await images(() => cgan.generate(tensor(cganNoise.flat(), [digits.length, 100]), Gan.digits(digits))),
+    gan: await images(() => gan.generate(tensor(ganNoise.flat(), [6, 100]))),
+    cganSeeded: await images(() => cgan.generate(cgan.noise(digits.length, 1234), Gan.digits(digits))),
+  };
+  for (const m of [vae, cgan, gan]) m.dispose();
+  for (const k of ['vae', 'cgan', 'gan', 'cganSeeded'] as const) console.log(`  ${k}: max |browser − Node| ${maxDifference(inBrowser[k], inNode[k]).toExponential(1)}`);
+  // The same inputs: two drivers (SwiftShader, llvmpipe) doing the same f32 arithmetic.
+  assertClose(inBrowser.vae, inNode.vae, 'VAE decoder', 0, 1e-5);
+  assertClose(inBrowser.cgan, inNode.cgan, 'cGAN generator', 0, 1e-5);
+  assertClose(inBrowser.gan, inNode.gan, 'GAN generator', 0, 1e-5);
+  // The same seed: randn draws through WGSL's log and cos, which WGSL lets drivers compute
+  // approximately (cos to an absolute 2^-11), so the noise and the images differ a little more.
+  assertClose(inBrowser.cganSeeded, inNode.cganSeeded, 'cGAN generator from a noise seed', 0, 5e-3);
+  // Not trivially equal: the pictures differ from one another.
+  assert.ok(maxDifference(inNode.vae.subarray(0, 784), inNode.vae.subarray(784, 1568)) > 0.1);
+  assert.ok(maxDifference(inNode.cgan.subarray(0, 784), inNode.cgan.subarray(784, 1568)) > 0.1);
+  assert.equal(opened!.errors, [], opened!.errors.join('\n'));
+});
+
+test("training in the page takes Node's first step, and a few steps lower the loss", async () => {
+  const p = await page();
+  const first = await p.evaluate((batchSize) => window.__playground.trainSteps(1, { batchSize }), BATCH);
+  const more = await p.evaluate((batchSize) => window.__playground.trainSteps(4, { batchSize }), BATCH);
+  const losses = [...first, ...more];
+  assert.is(losses.length, 5);
+  assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
+
+  // The same step in Node: the quick preset's model (seed 0), the same digits in the same order.
+  await ready;
+  const quick = PRESETS.vae.quick;
+  const vae = createModel('vae', { lr: quick.lr, seed: 0 }) as Vae;
+  const data = new MnistGpu(loadMnist('train', { limit: MNIST_IMAGES }), { range: [0, 1] });
+  const batches = data.batches(0, { batchSize: BATCH, seed: 0 });
+  const [loss, ...rest] = vae.trainStep(batches.next().value!, 0);
+  const nodeFirst = await loss.item();
+  for (const t of [loss, ...rest]) t.dispose();
+  batches.return();
+  data.dispose();
+  vae.dispose();
+  assert.ok(Math.abs(losses[0] - nodeFirst) <= 1e-4 * Math.abs(nodeFirst), `first loss: page ${losses[0]}, Node ${nodeFirst}`);
+
+  assert.ok(losses[4] < losses[0], `the loss should fall over 5 steps: ${losses.map((l) => l.toFixed(2)).join(', ')}`);
+  const progress = await p.textContent('#train-progress');
+  assert.match(progress ?? '', /step 5 of/);
+  assert.equal(opened!.errors, [], opened!.errors.join('\n'));
+});
+
+test.run();
