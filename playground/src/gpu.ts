@@ -37,7 +37,8 @@ export async function openGpu(): Promise<GpuState> {
     });
     return { available: true, description: info.description, isSoftware: info.isSoftware, hasSubgroups: info.hasSubgroups };
   } catch (e) {
-    return { available: false, problem: `${(e as Error).message} ${WHERE_WEBGPU_IS}` };
+    // The framework's DeviceError says why (no adapter: a blocklisted GPU, WebGPU switched off) and where to look.
+    return { available: false, problem: (e as Error).message };
   }
 }
 
