@@ -190,9 +190,9 @@ export function setupLadder(gpu: GpuState): void {
     try {
       say('measuring the peaks…', 'busy');
       renderCaption(await measurePeak(isSoftware));
-      for (const size of ladderSizes(op, isSoftware)) {
+      ladder: for (const size of ladderSizes(op, isSoftware)) {
         for (const { variant } of rungs(op, hasSubgroups)) {
-          if (stopRequested) break;
+          if (stopRequested) break ladder;
           say(`timing ${variant} at ${sizeLabel(op, size)}…`, 'busy');
           const r = await timeRung(op, variant, size, isSoftware);
           results.set(`${op}|${variant}|${size}`, r);

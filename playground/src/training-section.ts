@@ -62,12 +62,11 @@ export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSec
   };
 
   function reset(): void {
-    if (training && models.get('vae')?.model === training.vae) {
-      // The latent map borrows this model; leave it there (the map now owns it).
-      models.get('vae')!.owned = true;
-    } else {
-      training?.dispose();
-    }
+    const shown = models.get('vae');
+    const borrowed = training !== undefined && shown?.model === training.vae;
+    // The latent map may be showing this model: it stays there, and the map now owns it.
+    if (borrowed) shown!.owned = true;
+    training?.dispose(borrowed);
     training = undefined;
     chart.replaceChildren();
     epochs.replaceChildren();

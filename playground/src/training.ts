@@ -157,8 +157,10 @@ export class PageTraining {
     }
   }
 
-  dispose(): void {
+  /** Lets go of the run: its place in the epoch, and the model unless something else now holds it. */
+  dispose(keepModel = false): void {
     this.batches?.return();
-    this.vae.dispose();
+    this.batches = undefined;
+    if (!keepModel) this.vae.dispose();
   }
 }
