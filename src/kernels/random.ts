@@ -1,8 +1,12 @@
 // Counter-based random numbers: the value at element i is a pure function of (seed, stream, i),
 // a chain of PCG hashes (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020). Nothing is
 // stored between calls, every invocation works alone, and the same seed gives the same numbers
-// on any device — which is what makes training runs reproducible and lets dropout recompute its
-// mask in the backward pass instead of keeping it.
+// on the same device, run after run — which is what makes training runs reproducible and lets
+// dropout recompute its mask in the backward pass instead of keeping it. The raw bits and the
+// uniform values are the same on every device (integer hashing, then one exact scaling). Normal
+// values are not quite: Box–Muller's log and cos are transcendental functions that WGSL lets
+// each driver approximate (cos to an absolute error of 2⁻¹¹ on [−π, π]), so the same seed gives
+// normals that differ slightly between, say, llvmpipe and a browser's SwiftShader.
 //
 // Thread layout: one invocation per output element, 256 per workgroup (linearGrid).
 
