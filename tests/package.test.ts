@@ -1,8 +1,9 @@
 // The package as another project gets it: `npm pack` (which builds dist/), the tarball installed
 // into a fresh temporary project, and there plain `node` (no tsx) imports it and runs a matmul
-// and a gradient, `tsc --noEmit` checks a consumer file against the shipped declarations, and
-// esbuild bundles the main entry for a browser. Also, straight from src/: the main entry bundles
-// for a browser without a single Node built-in, which is what keeps it usable in a web page.
+// and a gradient, `tsc --noEmit` checks a consumer file against the shipped declarations, and a
+// page bundled from it by esbuild runs the same matmul and gradient in headless Chromium. Also,
+// straight from src/: the main entry bundles for a browser without a single Node built-in, which
+// is what keeps it usable in a web page.
 
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { build } from 'esbuild';
+import { serveStatic } from '../playground/serve.ts';
+import { launchBrowser, openPage, pageResult } from './browser-kit.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = mkdtempSync(join(tmpdir(), 'package-test-'));
@@ -44,7 +47,7 @@ test('src/index.ts bundles for a browser: no Node built-ins, no Dawn', async () 
   assert.not.match(code, /require\(["']webgpu["']\)|from ["']webgpu["']/, "Dawn's addon imported statically");
 });
 
-test('npm pack → install in a fresh project → plain node runs a matmul and a gradient; tsc and a browser bundle accept it', async () => {
+test('npm pack → install in a fresh project → plain node and a bundled page in Chromium run a matmul and a gradient; tsc accepts a strict consumer', async () => {
   // 1. Pack (prepack builds dist/). --ignore-scripts is not used: the build is part of packing.
   ok(spawnSync(npm, ['pack', '--pack-destination', work, '--silent'], { cwd: root, encoding: 'utf8' }), 'npm pack');
   const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
@@ -124,9 +127,36 @@ export async function main(): Promise<number> {
   }));
   ok(spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: consumer, encoding: 'utf8' }), 'tsc --noEmit on a consumer file');
 
-  // 5. A browser bundle of the installed package.
-  writeFileSync(join(consumer, 'page.js'), `import { init, tensor, matmul } from 'webgpu-mini-dl';\nawait init();\nconsole.log(await matmul(tensor([1], [1, 1]), tensor([2], [1, 1])).toArray());\n`);
+  // 5. A browser bundle of the installed package, run in headless Chromium (WebGPU on SwiftShader):
+  // init() finds navigator.gpu by itself, and a matmul and a gradient come back right.
+  writeFileSync(join(consumer, 'page.js'), `
+import { init, tensor, matmul, sum, mul } from 'webgpu-mini-dl';
+try {
+  const gpu = await init();
+  const c = Array.from(await matmul(tensor([1, 2, 3, 4, 5, 6], [2, 3]), tensor([1, 0, 2, 1, 0, 3], [3, 2])).toArray());
+  const x = tensor([1, -2, 3], [3], { requiresGrad: true });
+  sum(mul(x, x)).backward();
+  window.__result = { c, g: Array.from(await x.grad.toArray()), adapter: gpu.info.description };
+} catch (e) {
+  window.__result = { error: String(e) };
+}
+`);
+  writeFileSync(join(consumer, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="page.bundle.js"></script>');
   await build({ entryPoints: [join(consumer, 'page.js')], bundle: true, platform: 'browser', format: 'esm', outfile: join(consumer, 'page.bundle.js'), logLevel: 'silent', absWorkingDir: consumer });
+  const server = await serveStatic(consumer);
+  const browser = await launchBrowser();
+  try {
+    const opened = await openPage(browser, server.url);
+    const page = await pageResult<{ c?: number[]; g?: number[]; adapter?: string; error?: string }>(opened);
+    assert.is(page.error, undefined, page.error);
+    assert.equal(page.c, [5, 11, 14, 23]);
+    assert.equal(page.g, [2, -4, 6]);
+    assert.match(page.adapter ?? '', /via browser/);
+    assert.equal(opened.errors, [], opened.errors.join('\n'));
+  } finally {
+    await browser.close();
+    await server.close();
+  }
 });
 
 test.run();
