@@ -1,7 +1,7 @@
 // The package's main entry ("webgpu-mini-dl"): everything that runs wherever WebGPU does, in a
-// web page as in Node. It imports none of Node's modules (a test bundles it for a browser to
-// keep it so); files, MNIST from disk, PNG and the training runners are in node.ts
-// ("webgpu-mini-dl/node").
+// web page as in Node, fit() included. It imports none of Node's modules (a test bundles it for a
+// browser to keep it so); files, MNIST from disk, PNG and the scripts' training runs are in
+// node.ts ("webgpu-mini-dl/node").
 //
 //   import { init, tensor, matmul, nn, optim, tidy } from 'webgpu-mini-dl';
 //   await init();                     // a page's navigator.gpu; in Node, Dawn (a GPU, or Mesa on the CPU)
@@ -51,7 +51,11 @@ export { Vae, VaeEncoder, VaeDecoder, VAE_DEFAULTS, type VaeConfig, type VaeLoss
 export { Gan, Generator, Discriminator, GAN_DEFAULTS, ganChannels, type GanConfig } from './models/gan.ts';
 export { MnistClassifier, type ClassifierConfig } from './models/classifier.ts';
 export { createModel, PRESETS, MODEL_KINDS, type ModelKind, type PresetName, type Preset } from './models/presets.ts';
-export type { TrainableModel } from './train/trainer.ts';
+
+// Training: Keras's fit and evaluate, and the loop under them (checkpoint files and the terminal's
+// progress bar are Node's; a page trains without them).
+export { fit, evaluate, type FitOptions, type History, type Callback, type EpochLogs, type Evaluation, type LossFunction } from './train/fit.ts';
+export { trainLoop, DivergedError, type TrainableModel, type TrainLoopOptions, type TrainLoopResult, type LossHistory, type EpochTiming } from './train/trainer.ts';
 
 // The kernels: Program builders and their float64 references (run one with runProgram).
 export * as kernels from './kernels/index.ts';

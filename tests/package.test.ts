@@ -1,9 +1,9 @@
 // The package as another project gets it: `npm pack` (which builds dist/), the tarball installed
 // into a fresh temporary project, and there plain `node` (no tsx) imports it and runs a matmul
 // and a gradient, `tsc --noEmit` checks a consumer file against the shipped declarations, and a
-// page bundled from it by esbuild runs the same matmul and gradient in headless Chromium. Also,
-// straight from src/: the main entry bundles for a browser without a single Node built-in, which
-// is what keeps it usable in a web page.
+// page bundled from it by esbuild runs the same matmul and gradient, and fit(), in headless
+// Chromium. Also, straight from src/: the main entry bundles for a browser without a single Node
+// built-in, which is what keeps it usable in a web page.
 
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -67,9 +67,16 @@ test('npm pack → install in a fresh project → plain node and a bundled page 
 
   // 3. Plain node: the main entry and the Node entry.
   writeFileSync(join(consumer, 'main.js'), `
-import { init, tensor, matmul, sum, mul, shutdownDevice } from 'webgpu-mini-dl';
-import { loadMnist } from 'webgpu-mini-dl/node';
+import { init, tensor, matmul, sum, mul, shutdownDevice, fit, nn, optim, mseLoss, TensorDataset, DataLoader } from 'webgpu-mini-dl';
+import { loadMnist, readCheckpointInfo } from 'webgpu-mini-dl/node';
 await init();
+// fit() with a checkpoint file: in Node the loop loads its file and progress modules lazily.
+const xs = Float32Array.from({ length: 32 }, (_, i) => i / 16 - 1);
+const net = new nn.Sequential(new nn.Dense({ inFeatures: 1, units: 1, seed: 2 }));
+await fit(net, new DataLoader(new TensorDataset({ data: xs, shape: [32, 1] }, { data: xs.map((v) => 3 * v), shape: [32, 1] }), { batchSize: 8 }), {
+  epochs: 2, loss: mseLoss, optimizer: new optim.Adam(net, { lr: 0.05 }), checkpoint: 'ck/net.safetensors', progress: false,
+});
+const saved = readCheckpointInfo('ck/net.safetensors').progress;
 const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
 const b = tensor([1, 0, 2, 1, 0, 3], [3, 2]);
 const c = Array.from(await matmul(a, b).toArray());
@@ -77,9 +84,13 @@ const x = tensor([1, -2, 3], [3], { requiresGrad: true });
 sum(mul(x, x)).backward();
 const g = Array.from(await x.grad.toArray());
 shutdownDevice();
-// init({ device }): a device the caller opened (here through Dawn directly) is used as it is,
-// and shutdownDevice() leaves it alone: it is the caller's.
-const { create, globals } = await import('webgpu');
+console.log(JSON.stringify({ c, g, loadMnist: typeof loadMnist, saved }));
+`);
+  // init({ device }), in a process of its own: a device the caller opened (here through Dawn
+  // directly) is used as it is, and shutdownDevice() leaves it alone: it is the caller's.
+  writeFileSync(join(consumer, 'own-device.js'), `
+import { init, tensor, matmul, shutdownDevice } from 'webgpu-mini-dl';
+import { create, globals } from 'webgpu';
 Object.assign(globalThis, globals);
 const adapter = await create([]).requestAdapter();
 const own = await adapter.requestDevice();
@@ -91,18 +102,21 @@ own.lost.then(() => { destroyed = true; });
 await new Promise((r) => setTimeout(r, 50));
 const buffer = own.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE });
 buffer.destroy();
-console.log(JSON.stringify({ c, g, d, same: gpu.device === own, destroyed, loadMnist: typeof loadMnist }));
+console.log(JSON.stringify({ d, same: gpu.device === own, destroyed }));
 own.destroy();
 `);
-  const out = ok(spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8', env: { XDG_RUNTIME_DIR: '/tmp', ...process.env } }), 'node main.js');
-  const result = JSON.parse(out.trim().split('\n').pop()!) as { c: number[]; g: number[]; d: number[]; same: boolean; destroyed: boolean; loadMnist: string };
+  const env = { XDG_RUNTIME_DIR: '/tmp', ...process.env };
+  const out = ok(spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8', env }), 'node main.js');
+  const result = JSON.parse(out.trim().split('\n').pop()!) as { c: number[]; g: number[]; loadMnist: string; saved: { epoch: number; step: number } };
   // [[1,2,3],[4,5,6]] · [[1,0],[2,1],[0,3]] by hand; d/dx Σx² = 2x.
   assert.equal(result.c, [5, 11, 14, 23]);
   assert.equal(result.g, [2, -4, 6]);
   assert.is(result.loadMnist, 'function');
-  assert.equal(result.d, [6], 'a matmul on a device handed to init()');
-  assert.ok(result.same, 'init({ device }) uses that device');
-  assert.not.ok(result.destroyed, "shutdownDevice() must not destroy the caller's device");
+  assert.equal([result.saved.epoch, result.saved.step], [2, 8], 'fit wrote its checkpoint after epoch 2 (4 steps an epoch)');
+  const own = JSON.parse(ok(spawnSync(process.execPath, ['own-device.js'], { cwd: consumer, encoding: 'utf8', env }), 'node own-device.js').trim().split('\n').pop()!) as { d: number[]; same: boolean; destroyed: boolean };
+  assert.equal(own.d, [6], 'a matmul on a device handed to init()');
+  assert.ok(own.same, 'init({ device }) uses that device');
+  assert.not.ok(own.destroyed, "shutdownDevice() must not destroy the caller's device");
 
   // 4. A TypeScript consumer, strict, against the shipped declarations (and @webgpu/types).
   writeFileSync(join(consumer, 'consumer.ts'), `
@@ -130,13 +144,27 @@ export async function main(): Promise<number> {
   // 5. A browser bundle of the installed package, run in headless Chromium (WebGPU on SwiftShader):
   // init() finds navigator.gpu by itself, and a matmul and a gradient come back right.
   writeFileSync(join(consumer, 'page.js'), `
-import { init, tensor, matmul, sum, mul } from 'webgpu-mini-dl';
+import { init, tensor, matmul, sum, mul, fit, nn, optim, mseLoss, TensorDataset, DataLoader } from 'webgpu-mini-dl';
 try {
   const gpu = await init();
   const c = Array.from(await matmul(tensor([1, 2, 3, 4, 5, 6], [2, 3]), tensor([1, 0, 2, 1, 0, 3], [3, 2])).toArray());
   const x = tensor([1, -2, 3], [3], { requiresGrad: true });
   sum(mul(x, x)).backward();
-  window.__result = { c, g: Array.from(await x.grad.toArray()), adapter: gpu.info.description };
+  // Keras's fit in the page: y = 2x − 1 by one Dense unit, no checkpoint, epoch lines through log.
+  const xs = Float32Array.from({ length: 64 }, (_, i) => i / 32 - 1);
+  const ys = xs.map((v) => 2 * v - 1);
+  const model = new nn.Sequential(new nn.Dense({ inFeatures: 1, units: 1, seed: 1 }));
+  const lines = [];
+  const history = await fit(model, new DataLoader(new TensorDataset({ data: xs, shape: [64, 1] }, { data: ys, shape: [64, 1] }), { batchSize: 16, seed: 0 }), {
+    epochs: 8, loss: mseLoss, optimizer: new optim.Adam(model, { lr: 0.1 }), log: (line) => lines.push(line),
+  });
+  let refused = '';
+  try {
+    await fit(model, new DataLoader(new TensorDataset({ data: xs, shape: [64, 1] }, { data: ys, shape: [64, 1] }), { batchSize: 16 }), { epochs: 1, loss: mseLoss, optimizer: new optim.Adam(model), checkpoint: 'x.safetensors' });
+  } catch (e) {
+    refused = String(e);
+  }
+  window.__result = { c, g: Array.from(await x.grad.toArray()), adapter: gpu.info.description, losses: history.history.loss, lines, refused };
 } catch (e) {
   window.__result = { error: String(e) };
 }
@@ -147,10 +175,17 @@ try {
   const browser = await launchBrowser();
   try {
     const opened = await openPage(browser, server.url);
-    const page = await pageResult<{ c?: number[]; g?: number[]; adapter?: string; error?: string }>(opened);
+    const page = await pageResult<{ c?: number[]; g?: number[]; adapter?: string; losses?: number[]; lines?: string[]; refused?: string; error?: string }>(opened);
     assert.is(page.error, undefined, page.error);
     assert.equal(page.c, [5, 11, 14, 23]);
     assert.equal(page.g, [2, -4, 6]);
+    // fit() learns in the page: 8 epoch means, the last a small fraction of the first.
+    const losses = page.losses ?? [];
+    assert.is(losses.length, 8);
+    assert.ok(losses[7] < 0.1 * losses[0], `fit in the browser did not learn: ${losses.join(', ')}`);
+    assert.is(page.lines?.length, 8, 'one line per epoch through log');
+    assert.match(page.lines?.[7] ?? '', /^epoch 8\/8 done in/);
+    assert.match(page.refused ?? '', /checkpoint x\.safetensors: checkpoint files need Node/);
     assert.match(page.adapter ?? '', /via browser/);
     assert.equal(opened.errors, [], opened.errors.join('\n'));
   } finally {

@@ -31,3 +31,13 @@ export function envVar(name: string): string | undefined {
 export function importNodeModule<T>(specifier: string): Promise<T> {
   return import(/* webpackIgnore: true */ /* @vite-ignore */ specifier) as Promise<T>;
 }
+
+/**
+ * Imports one of the framework's own Node-only modules, by a path relative to the calling file
+ * (`from`: its import.meta.url), without extension: `.ts` when running from source (tsx), `.js`
+ * from the built package. Like importNodeModule, bundlers leave it alone, so a page's bundle
+ * never holds the module, and it is only ever called in Node.
+ */
+export function importOwnNodeModule<T>(from: string, path: string): Promise<T> {
+  return importNodeModule<T>(new URL(`${path}${from.endsWith('.ts') ? '.ts' : '.js'}`, from).href);
+}

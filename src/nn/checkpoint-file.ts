@@ -26,6 +26,11 @@ export async function saveCheckpoint(path: string, parts: CheckpointParts, optio
   }
 }
 
+/** Whether a checkpoint file is there (the training loop asks through this module, which only Node loads). */
+export function checkpointExists(path: string): boolean {
+  return existsSync(path);
+}
+
 /** Reads a checkpoint file's metadata only (to rebuild the model it belongs to). */
 export function readCheckpointInfo(path: string, expectedModel?: string): CheckpointInfo {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);

@@ -2,17 +2,22 @@
 // losses read back in bulk, a checkpoint after every epoch, Ctrl-C that stops after the current
 // step and leaves a checkpoint, and --resume that continues exactly (same data order, same noise,
 // same optimizer state: a resumed run's losses equal the uninterrupted run's).
+//
+// It runs in a web page too. What only Node has (checkpoint files, the terminal's progress bar,
+// Ctrl-C) is imported lazily, in Node; in a page there is no checkpoint path (keep the weights
+// with checkpointToBytes in a callback instead), and each epoch ends with one line through `log`.
 
-import { existsSync } from 'node:fs';
 import type { Tensor } from '../core/tensor.ts';
 import { keep, tidy } from '../core/scope.ts';
 import { stack } from '../core/shape-ops.ts';
 import type { Module } from '../nn/module.ts';
 import type { Optimizer } from '../nn/optim.ts';
 import { type TrainingProgress } from '../nn/checkpoint.ts';
-import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint-file.ts';
 import type { Batch, BatchSource } from '../data/batches.ts';
-import { EpochProgress } from '../io/progress.ts';
+import { importOwnNodeModule, nodeProcess } from '../core/host.ts';
+
+type CheckpointFiles = typeof import('../nn/checkpoint-file.ts');
+type ProgressModule = typeof import('../io/progress.ts');
 
 /** What the loop needs of a model. */
 export interface TrainableModel {
@@ -89,11 +94,73 @@ export class DivergedError extends Error {
     readonly lossName: string,
     readonly value: number,
     readonly checkpointPath: string | undefined,
+    /** Whether a checkpoint from before the divergence is at checkpointPath. */
+    checkpointKept = false,
   ) {
-    const kept = checkpointPath === undefined ? 'no checkpoints are kept' : existsSync(checkpointPath) ? `the last good checkpoint, ${checkpointPath}, is kept` : 'no checkpoint was written';
+    const kept = checkpointPath === undefined ? 'no checkpoints are kept' : checkpointKept ? `the last good checkpoint, ${checkpointPath}, is kept` : 'no checkpoint was written';
     super(`training diverged: the ${lossName} loss of step ${step} is ${value}; stopped without saving (${kept}). A smaller learning rate (--lr) usually helps`);
     this.name = 'DivergedError';
   }
+}
+
+/** The loop's view of a progress display: EpochProgress on a terminal, EpochClock elsewhere. */
+interface EpochBar {
+  /** Seconds of training in this epoch so far. */
+  readonly elapsed: number;
+  update(done: number, loss?: number): void;
+  finish(note?: string): void;
+  abandon(): void;
+}
+
+/** Where there is no terminal (a web page): the epoch's clock, and one line through `log` at its end. */
+class EpochClock implements EpochBar {
+  private readonly started = performance.now();
+  private stopped: number | undefined;
+  private loss: number | undefined;
+
+  constructor(
+    private readonly label: string,
+    private readonly log: ((line: string) => void) | undefined,
+  ) {}
+
+  get elapsed(): number {
+    return ((this.stopped ?? performance.now()) - this.started) / 1000;
+  }
+
+  update(_done: number, loss?: number): void {
+    if (loss !== undefined) this.loss = loss;
+  }
+
+  finish(note = ''): void {
+    this.stopped ??= performance.now();
+    this.log?.(`${this.label} done in ${this.elapsed.toFixed(1)} s: loss ${this.loss?.toFixed(4) ?? '…'}${note ? `, ${note}` : ''}`);
+  }
+
+  abandon(): void {
+    this.stopped ??= performance.now();
+  }
+}
+
+type BarMaker = (epoch: number, epochs: number, total: number, startAt: number) => EpochBar;
+
+/** Node: the terminal's EpochProgress (loaded lazily: it needs cli-progress); elsewhere an EpochClock. */
+async function barMaker(enabled: boolean, log: (line: string) => void): Promise<BarMaker> {
+  if (!nodeProcess()) return (epoch, epochs) => new EpochClock(`epoch ${epoch}/${epochs}`, enabled ? log : undefined);
+  const { EpochProgress } = await importOwnNodeModule<ProgressModule>(import.meta.url, '../io/progress');
+  return (epoch, epochs, total, startAt) => new EpochProgress({ epoch, epochs, total, enabled, startAt });
+}
+
+/** Checkpoint files: Node only, loaded when a run has a checkpoint path. */
+async function checkpointFiles(path: string): Promise<CheckpointFiles> {
+  if (!nodeProcess()) {
+    throw new Error(`checkpoint ${path}: checkpoint files need Node; in a web page leave the checkpoint path out and keep the weights with checkpointToBytes (in an onEpochEnd callback, say)`);
+  }
+  return importOwnNodeModule<CheckpointFiles>(import.meta.url, '../nn/checkpoint-file');
+}
+
+/** Node's process, for Ctrl-C; undefined in a page. */
+function signals(): Pick<NodeJS.Process, 'on' | 'off' | 'exit'> | undefined {
+  return nodeProcess() ? (globalThis as unknown as { process: NodeJS.Process }).process : undefined;
 }
 
 function mean(values: number[]): number {
@@ -110,8 +177,11 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
 
   const resumePath = typeof o.resume === 'string' ? o.resume : o.checkpointPath;
   if (o.resume === true && resumePath === undefined) throw new Error('resume needs a checkpoint path (checkpointPath, or resume: "<file>")');
-  if (o.resume && resumePath !== undefined && existsSync(resumePath)) {
-    const info = await loadCheckpoint(resumePath, { model: model.name, modules: model.modules, optimizers: model.optimizers });
+  const filePath = o.checkpointPath ?? (typeof o.resume === 'string' ? o.resume : undefined);
+  const files = filePath === undefined ? undefined : await checkpointFiles(filePath);
+  const makeBar = await barMaker(o.progress ?? true, log);
+  if (o.resume && resumePath !== undefined && files!.checkpointExists(resumePath)) {
+    const info = await files!.loadCheckpoint(resumePath, { model: model.name, modules: model.modules, optimizers: model.optimizers });
     if (info.progress.seed !== seed) {
       log(`note: continuing with the checkpoint's seed ${info.progress.seed} (not ${seed}) so the run stays reproducible`);
     }
@@ -144,14 +214,14 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     interrupts++;
     if (interrupts === 1) log('\nstopping after this step and saving a checkpoint…');
     else if (interrupts === 2) log('still saving the checkpoint; Ctrl-C once more quits without it');
-    else process.exit(130);
+    else signals()?.exit(130);
   };
-  process.on('SIGINT', onSigint);
+  signals()?.on('SIGINT', onSigint);
 
   const checkpointPath = o.checkpointPath;
   const save = async (): Promise<void> => {
     if (checkpointPath === undefined) return;
-    await saveCheckpoint(checkpointPath, {
+    await files!.saveCheckpoint(checkpointPath, {
       model: model.name,
       config: model.config,
       modules: model.modules,
@@ -177,7 +247,10 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     // The first non-finite loss stops the run before anything is saved: the weights after it
     // are garbage, and the checkpoint on disk (the last epoch's end) is the last good one.
     const bad = values.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new DivergedError(progress.step - steps.length + Math.floor(bad / k) + 1, model.lossNames[bad % k], values[bad], o.checkpointPath);
+    if (bad >= 0) {
+      const kept = o.checkpointPath !== undefined && files!.checkpointExists(o.checkpointPath);
+      throw new DivergedError(progress.step - steps.length + Math.floor(bad / k) + 1, model.lossNames[bad % k], values[bad], o.checkpointPath, kept);
+    }
     steps.forEach((_, i) => model.lossNames.forEach((n, j) => history[n].push(values[i * k + j])));
     return Object.fromEntries(model.lossNames.map((n, j) => [n, values[(steps.length - 1) * k + j]]));
   };
@@ -185,14 +258,14 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   let trainSeconds = 0;
   let imagesTrained = 0;
   let interrupted = false;
-  let bar: EpochProgress | undefined;
+  let bar: EpochBar | undefined;
   const batchesPerEpoch = data.batchCount(batchSize);
   const stopNow = (): boolean => interrupts > 0 || (o.maxSteps !== undefined && progress.step >= o.maxSteps);
   try {
     for (let epoch = progress.epoch; epoch < epochs && !interrupted; epoch++) {
       const startBatch = progress.batchInEpoch;
       let done = Math.min(startBatch * batchSize, data.count);
-      bar = new EpochProgress({ epoch: epoch + 1, epochs, total: data.count, enabled: o.progress ?? true, startAt: done });
+      bar = makeBar(epoch + 1, epochs, data.count, done);
       const epochFirstStep = progress.step - startBatch; // history holds every step since the run began
       for (const batch of data.batches(epoch, { batchSize, seed: runSeed })) {
         if (batch.index < startBatch) continue;
@@ -237,7 +310,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     }
   } finally {
     bar?.abandon(); // after finish() a no-op; after an error (a diverged loss) the bar must not go on drawing
-    process.off('SIGINT', onSigint);
+    signals()?.off('SIGINT', onSigint);
     for (const s of pending) for (const t of s) t.dispose();
   }
   return {
