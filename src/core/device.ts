@@ -69,8 +69,10 @@ interface FsModule {
 
 let current: Gpu | undefined;
 let pending: Promise<Gpu> | undefined;
-// Dawn's instance, held while the device is open; Dawn lets the process exit once it is released.
-const held: { dawn?: GPU } = {};
+// Dawn's instances, one per set of flags, kept for the life of the process and reused by a later
+// init(): releasing one (to the garbage collector) while a second instance works crashed Dawn in
+// about a quarter of runs (tests/package.test.ts). A held instance does not keep Node from exiting.
+const dawnInstances = new Map<string, GPU>();
 let lostReason: string | undefined;
 const lostListeners: ((reason: string) => void)[] = [];
 const closeListeners: (() => void)[] = [];
@@ -149,13 +151,14 @@ async function requestAdapterFor(create: DawnModule['create'], env: Record<strin
   const flags: string[] = ['disable-dawn-features=timestamp_quantization'];
   if (backend !== 'default') flags.push(`backend=${backend}`);
   if (backend === 'opengl' || backend === 'opengles') env.EGL_PLATFORM ??= 'surfaceless';
-  const instance = create(flags);
+  const key = flags.join(' ');
+  const instance = dawnInstances.get(key) ?? create(flags);
+  dawnInstances.set(key, instance);
   const adapter = await instance.requestAdapter(
     backend === 'opengl' || backend === 'opengles'
       ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions)
       : { powerPreference: 'high-performance' },
   );
-  if (adapter) held.dawn = instance;
   return adapter;
 }
 
@@ -307,12 +310,12 @@ export function onDeviceClose(listener: () => void): void {
 }
 
 /**
- * Destroys the device and lets go of Dawn, so a script's process can exit by itself. A device
- * handed to init() is left alone: it is the caller's. Tensors made on it are invalid afterwards.
+ * Destroys the device, so a script's process can exit by itself (Dawn's instance is kept for a
+ * later init()). A device handed to init() is left alone: it is the caller's. Tensors made on the
+ * device are invalid afterwards.
  */
 export function shutdownDevice(): void {
   if (current) for (const listener of closeListeners) listener();
   if (current?.adapter) current.device.destroy();
   current = undefined;
-  held.dawn = undefined;
 }
