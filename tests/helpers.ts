@@ -6,9 +6,20 @@ import { init } from '../src/core/device.ts';
 import { tensor } from '../src/core/creation.ts';
 import { Tensor } from '../src/core/tensor.ts';
 import { tidy } from '../src/core/scope.ts';
+import { noGrad } from '../src/core/autograd.ts';
 import { sizeOf, formatShape, type Shape } from '../src/kernels/shapes.ts';
 
 export const ready = init();
+
+/** Runs `make` without a tape, reads its tensor back and frees it (a model's outputs, as arrays). */
+export async function readBack(make: () => Tensor): Promise<Float32Array> {
+  const t = noGrad(() => tidy(make));
+  try {
+    return await t.toArray();
+  } finally {
+    t.dispose();
+  }
+}
 
 /** Deterministic random numbers for tests (mulberry32), uniform in [lo, hi). */
 export function seededRandom(seed: number): () => number {

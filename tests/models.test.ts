@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ready } from './helpers.ts';
+import { readBack, ready } from './helpers.ts';
 import { Tensor } from '../src/core/tensor.ts';
 import { keep, tidy } from '../src/core/scope.ts';
 import { noGrad } from '../src/core/autograd.ts';
@@ -65,12 +65,6 @@ async function scalar(make: () => Tensor): Promise<number> {
   return v;
 }
 
-async function values(make: () => Tensor): Promise<Float32Array> {
-  const t = noGrad(() => tidy(make));
-  const v = await t.toArray();
-  t.dispose();
-  return v;
-}
 
 /** Index of the first element whose bits differ (−1: identical). NaNs compare by bits too. */
 function firstBitDifference(a: Float32Array, b: Float32Array): number {
@@ -143,7 +137,7 @@ test('VAE: encoder heads [B, 2], decoder logits [B, 28, 28, 1], images in [0, 1]
   assert.equal(logVar.shape, [3, 2]);
   const logits = noGrad(() => tidy(() => vae.decoder.logits(mean)));
   assert.equal(logits.shape, [3, 28, 28, 1]);
-  const images = await values(() => vae.decode(mean));
+  const images = await readBack(() => vae.decode(mean));
   assert.is(images.length, 3 * 28 * 28);
   assertRange(images, 0, 1, 'decoded VAE images');
   [mean, logVar, logits].forEach((t) => t.dispose());
@@ -237,7 +231,7 @@ test('cGAN: generator input 110 → [B, 28, 28, 1]; discriminator planes [B, 28,
   });
   const direct = noGrad(() => tidy(() => gan.generator.forward(tensor(input, [3, 110]))));
   assert.equal(direct.shape, [3, 28, 28, 1]);
-  const viaGenerate = await values(() => gan.generate(noise, labels));
+  const viaGenerate = await readBack(() => gan.generate(noise, labels));
   assertBitEqual(viaGenerate, await direct.toArray(), 'generate(noise, digits) vs generator(noise ⧺ one-hot)');
   assertRange(viaGenerate, -1, 1, 'cGAN generator output');
 
@@ -245,10 +239,10 @@ test('cGAN: generator input 110 → [B, 28, 28, 1]; discriminator planes [B, 28,
   const planes = withLabelPlanes(viaGenerate, digits);
   const directLogits = noGrad(() => tidy(() => gan.discriminator.forward(tensor(planes, [3, 28, 28, 11]))));
   assert.equal(directLogits.shape, [3, 1]);
-  const viaDiscriminate = await values(() => gan.discriminate(direct, labels));
+  const viaDiscriminate = await readBack(() => gan.discriminate(direct, labels));
   assertBitEqual(viaDiscriminate, await directLogits.toArray(), 'discriminate(images, digits) vs discriminator(image ⧺ label planes)');
   // The label matters: another digit gives other logits.
-  const otherDigit = await values(() => gan.discriminate(direct, Gan.digits([1, 2, 3])));
+  const otherDigit = await readBack(() => gan.discriminate(direct, Gan.digits([1, 2, 3])));
   assert.ok(firstBitDifference(viaDiscriminate, otherDigit) >= 0, 'the discriminator ignores the digit');
 
   assert.throws(() => gan.generate(noise), /needs the digits/);
@@ -571,7 +565,7 @@ test('VAE checkpoint round trip: bit-exact weights and Adam state, identical ima
   original.eval();
   restored.eval();
   const z = randn([6, 2], { seed: 77 });
-  assertBitEqual(await values(() => restored.decode(z)), await values(() => original.decode(z)), 'decoded images');
+  assertBitEqual(await readBack(() => restored.decode(z)), await readBack(() => original.decode(z)), 'decoded images');
   z.dispose();
   // The sampling noise of later steps follows the configured seed, so a resumed model is built
   // from the checkpoint's config (as runTraining --resume does) before loading.
@@ -602,7 +596,7 @@ test('cGAN checkpoint round trip: bit-exact weights, BatchNorm statistics and bo
   restored.eval();
   const noise = original.noise(5, 61);
   const digits = Gan.digits([0, 3, 5, 8, 9]);
-  assertBitEqual(await values(() => restored.generate(noise, digits)), await values(() => original.generate(noise, digits)), 'generated digits');
+  assertBitEqual(await readBack(() => restored.generate(noise, digits)), await readBack(() => original.generate(noise, digits)), 'generated digits');
   noise.dispose();
   digits.dispose();
   disposeBatch(b);

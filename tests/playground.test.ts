@@ -16,8 +16,8 @@ import type { Browser, Page } from 'playwright-core';
 import { buildPlayground, type BuildReport } from '../playground/build.ts';
 import { serveStatic, type StaticServer } from '../playground/serve.ts';
 import { launchBrowser, openPage, type OpenedPage } from './browser-kit.ts';
-import { assertClose, ready, seededRandom } from './helpers.ts';
-import { createModel, Gan, loadCheckpointFromBytes, MnistGpu, noGrad, PRESETS, readCheckpointInfoFromBytes, tensor, tidy, type Tensor, type Vae } from '../src/index.ts';
+import { assertClose, readBack, ready, seededRandom } from './helpers.ts';
+import { createModel, Gan, loadCheckpointFromBytes, MnistGpu, PRESETS, readCheckpointInfoFromBytes, tensor, type Vae } from '../src/index.ts';
 import { loadMnist } from '../src/data/mnist-files.ts';
 import type { PlaygroundHooks } from '../playground/src/hooks.ts';
 
@@ -108,13 +108,6 @@ async function nodeModel(kind: 'vae' | 'gan' | 'cgan'): Promise<Vae | Gan> {
   return model;
 }
 
-async function images(make: () => Tensor): Promise<Float32Array> {
-  const t = noGrad(() => tidy(make));
-  const out = await t.toArray();
-  t.dispose();
-  return out;
-}
-
 /** Standard normal numbers from the host (Box–Muller over a seeded uniform stream), as count vectors of dim. */
 function hostNoise(count: number, dim: number, seed: number): number[][] {
   const r = seededRandom(seed);
@@ -144,10 +137,10 @@ test('the VAE decoder and the GAN generators draw the same images in the browser
   const cgan = (await nodeModel('cgan')) as Gan;
   const gan = (await nodeModel('gan')) as Gan;
   const inNode = {
-    vae: await images(() => vae.decode(tensor(zs.flat(), [zs.length, 2]))),
-    cgan: await images(() => cgan.generate(tensor(cganNoise.flat(), [digits.length, 100]), Gan.digits(digits))),
-    gan: await images(() => gan.generate(tensor(ganNoise.flat(), [6, 100]))),
-    cganSeeded: await images(() => cgan.generate(cgan.noise(digits.length, 1234), Gan.digits(digits))),
+    vae: await readBack(() => vae.decode(tensor(zs.flat(), [zs.length, 2]))),
+    cgan: await readBack(() => cgan.generate(tensor(cganNoise.flat(), [digits.length, 100]), Gan.digits(digits))),
+    gan: await readBack(() => gan.generate(tensor(ganNoise.flat(), [6, 100]))),
+    cganSeeded: await readBack(() => cgan.generate(cgan.noise(digits.length, 1234), Gan.digits(digits))),
   };
   for (const m of [vae, cgan, gan]) m.dispose();
   for (const k of ['vae', 'cgan', 'gan', 'cganSeeded'] as const) console.log(`  ${k}: max |browser − Node| ${maxDifference(inBrowser[k], inNode[k]).toExponential(1)}`);

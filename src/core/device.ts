@@ -233,7 +233,8 @@ async function open(options: InitOptions): Promise<Gpu> {
   if (options.device) {
     const device = options.device;
     watchLoss(device);
-    const info = device.adapterInfo ? describe(device, device.adapterInfo, 'browser') : describe(device, { vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo, 'browser');
+    const adapterInfo = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo);
+    const info = describe(device, adapterInfo, 'browser');
     current = { device, info, limits: device.limits };
     return current;
   }

@@ -7,15 +7,10 @@ import { writeFileAtomic } from './atomic.ts';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type SafetensorsContents, type SafetensorsTensor } from './safetensors.ts';
 
 /**
- * Writes `tensors` and string `metadata` as a safetensors file: to `<path>.tmp-<pid>` first,
- * flushed to disk, then renamed over `path`. Parent folders are created.
+ * Writes encoded safetensors chunks (encodeSafetensors) to `<path>.tmp-<pid>` first, flushed to
+ * disk, then renamed over `path`. Parent folders are created.
  */
-export function saveSafetensors(
-  path: string,
-  tensors: ReadonlyMap<string, SafetensorsTensor>,
-  metadata: Readonly<Record<string, string>> = {},
-): void {
-  const chunks = encodeSafetensors(tensors, metadata, path);
+export function writeSafetensorsFile(path: string, chunks: readonly Uint8Array[]): void {
   try {
     writeFileAtomic(path, chunks);
   } catch (error) {
@@ -23,8 +18,8 @@ export function saveSafetensors(
   }
 }
 
-/** Reads and validates a safetensors file; errors are CheckpointErrors naming the file and tensor. */
-export function loadSafetensors(path: string): SafetensorsContents {
+/** A safetensors file's bytes, not yet decoded; a missing or unreadable file is a CheckpointError. */
+export function readSafetensorsFile(path: string): Uint8Array {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -32,5 +27,19 @@ export function loadSafetensors(path: string): SafetensorsContents {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
     throw new CheckpointError(`checkpoint ${path} ${reason}`, path);
   }
-  return decodeSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Writes `tensors` and string `metadata` as a safetensors file, atomically (writeSafetensorsFile). */
+export function saveSafetensors(
+  path: string,
+  tensors: ReadonlyMap<string, SafetensorsTensor>,
+  metadata: Readonly<Record<string, string>> = {},
+): void {
+  writeSafetensorsFile(path, encodeSafetensors(tensors, metadata, path));
+}
+
+/** Reads and validates a safetensors file; errors are CheckpointErrors naming the file and tensor. */
+export function loadSafetensors(path: string): SafetensorsContents {
+  return decodeSafetensors(readSafetensorsFile(path), path);
 }

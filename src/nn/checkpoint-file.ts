@@ -2,13 +2,12 @@
 // through a temporary name and a rename (a crash never leaves half a checkpoint), reads them, and
 // clears the temporaries of writers that were killed.
 
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../io/safetensors.ts';
-import { loadSafetensors } from '../io/safetensors-file.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors-file.ts';
 import {
-  encodeCheckpoint, infoFrom, loadCheckpointFromBytes,
+  encodeCheckpoint, loadCheckpointFromBytes, readCheckpointInfoFromBytes,
   type CheckpointInfo, type CheckpointParts, type CheckpointTarget, type LoadCheckpointOptions, type SaveCheckpointOptions,
 } from './checkpoint.ts';
 
@@ -19,11 +18,7 @@ import {
 export async function saveCheckpoint(path: string, parts: CheckpointParts, options: SaveCheckpointOptions = {}): Promise<void> {
   const chunks = await encodeCheckpoint(parts, { ...options, source: path });
   removeOrphanedTemporaries(path);
-  try {
-    writeFileAtomic(path, chunks);
-  } catch (error) {
-    throw new CheckpointError(`cannot save checkpoint ${path}: ${(error as Error).message}`, path);
-  }
+  writeSafetensorsFile(path, chunks);
 }
 
 /** Whether a checkpoint file is there (the training loop asks through this module, which only Node loads). */
@@ -34,20 +29,13 @@ export function checkpointExists(path: string): boolean {
 /** Reads a checkpoint file's metadata only (to rebuild the model it belongs to). */
 export function readCheckpointInfo(path: string, expectedModel?: string): CheckpointInfo {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
-  const { metadata } = loadSafetensors(path);
-  return infoFrom(path, metadata, expectedModel);
+  return readCheckpointInfoFromBytes(readSafetensorsFile(path), path, expectedModel);
 }
 
 /** loadCheckpointFromBytes (checkpoint.ts) for a file: every check, and errors naming the file. */
 export async function loadCheckpoint(path: string, target: CheckpointTarget, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new CheckpointError(`checkpoint ${path} cannot be read (${(error as Error).message})`, path);
-  }
-  return loadCheckpointFromBytes(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), target, { ...options, source: path });
+  return loadCheckpointFromBytes(readSafetensorsFile(path), target, { ...options, source: path });
 }
 
 /**

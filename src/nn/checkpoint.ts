@@ -190,8 +190,7 @@ export function readCheckpointInfoFromBytes(bytes: Uint8Array, source = 'in memo
   return infoFrom(source, decodeSafetensors(bytes, source).metadata, expectedModel);
 }
 
-/** @internal The metadata checks, for checkpoint-file.ts too. */
-export function infoFrom(path: string, metadata: Record<string, string>, expectedModel?: string): CheckpointInfo {
+function infoFrom(path: string, metadata: Record<string, string>, expectedModel?: string): CheckpointInfo {
   if (metadata.format === undefined) {
     throw new CheckpointError(`checkpoint ${path} has no "format" metadata: it is a safetensors file, but not a checkpoint written by this framework (format "${CHECKPOINT_FORMAT}")`, path);
   }

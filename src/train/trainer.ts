@@ -12,7 +12,7 @@ import { keep, tidy } from '../core/scope.ts';
 import { stack } from '../core/shape-ops.ts';
 import type { Module } from '../nn/module.ts';
 import type { Optimizer } from '../nn/optim.ts';
-import { type TrainingProgress } from '../nn/checkpoint.ts';
+import type { TrainingProgress } from '../nn/checkpoint.ts';
 import type { Batch, BatchSource } from '../data/batches.ts';
 import { importOwnNodeModule, nodeProcess } from '../core/host.ts';
 
@@ -177,8 +177,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
 
   const resumePath = typeof o.resume === 'string' ? o.resume : o.checkpointPath;
   if (o.resume === true && resumePath === undefined) throw new Error('resume needs a checkpoint path (checkpointPath, or resume: "<file>")');
-  const filePath = o.checkpointPath ?? (typeof o.resume === 'string' ? o.resume : undefined);
-  const files = filePath === undefined ? undefined : await checkpointFiles(filePath);
+  // resumePath is there whenever the run touches a file at all (a checkpoint to write or to resume).
+  const files = resumePath === undefined ? undefined : await checkpointFiles(resumePath);
   const makeBar = await barMaker(o.progress ?? true, log);
   if (o.resume && resumePath !== undefined && files!.checkpointExists(resumePath)) {
     const info = await files!.loadCheckpoint(resumePath, { model: model.name, modules: model.modules, optimizers: model.optimizers });
