@@ -21,7 +21,8 @@ import { addScalar, mulScalar } from '../src/core/ops.ts';
 import { Gan } from '../src/models/gan.ts';
 import { createModel } from '../src/models/presets.ts';
 import { loadJudge, SHIPPED_JUDGE, type Judge } from '../src/models/judge.ts';
-import { runTraining, type BatchNormRecompute, type TrainRunSummary } from '../src/models/run.ts';
+import { runTraining, type TrainRunSummary } from '../src/models/run.ts';
+import type { BatchNormRecompute } from '../src/models/generator-statistics.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quality-test-'));

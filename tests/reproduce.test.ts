@@ -66,12 +66,17 @@ function fakeSummary(model: 'vae' | 'gan' | 'cgan', quality: Partial<QualityFigu
 
 test('readmeFor: one row per model with its figures, dashes where a figure does not apply, links to the pictures', () => {
   const rows: ReproduceRow[] = [
-    { plan: planFor('vae', { out: 'o', epochs: 3 }), state: 'finished', epochsDone: 3, summary: fakeSummary('vae', { testLoss: 140.123, judgeAccuracy: 0.5 }) },
-    { plan: planFor('cgan', { out: 'o', epochs: 3 }), state: 'finished', epochsDone: 3, summary: fakeSummary('cgan', { judgeAccuracy: 0.4567 }) },
-    { plan: planFor('gan', { out: 'o', epochs: 3 }), state: 'unfinished', epochsDone: 1 },
+    { plan: planFor('vae', { out: 'o', epochs: 3 }), state: 'finished', epochsDone: 3, summary: fakeSummary('vae', { testLoss: 140.123, judgeAccuracy: 0.5 }), epochFigures: [] },
+    { plan: planFor('cgan', { out: 'o', epochs: 3 }), state: 'finished', epochsDone: 3, summary: fakeSummary('cgan', { judgeAccuracy: 0.4567 }), epochFigures: [] },
+    {
+      plan: planFor('gan', { out: 'o', epochs: 3 }), state: 'unfinished', epochsDone: 1,
+      epochFigures: [{ epoch: 1, step: 234, fid: 98.765, confidence: 0.4321, coverage: 0.95555, labelShares: new Array(10).fill(0.1), samples: 10000, seconds: 90 }],
+    },
   ];
   const readme = readmeFor(rows, { adapter: 'some adapter', estimate: ['expected training time on some adapter: 5 min in total'], date: '2030-01-02', out: 'o' });
-  const tableLines = readme.split('\n').filter((l) => l.startsWith('|'));
+  const lines = readme.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('| Model |'));
+  const tableLines = lines.slice(start, lines.indexOf('', start)); // the models' table (per-epoch tables follow)
   const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
   const header = cells(tableLines[0]);
   assert.equal(header, ['Model', 'Preset', 'Epochs done', 'Images/s', 'Fréchet', 'Floor', 'Confidence', 'Coverage', 'Judge agreement (cGAN)', 'Test −ELBO (VAE)', 'Pictures']);
@@ -88,6 +93,11 @@ test('readmeFor: one row per model with its figures, dashes where a figure does 
   assert.match(readme, /\*\*Unfinished\*\*: run `npm run reproduce -- --resume`/);
   assert.ok(readme.includes('![vae samples](vae/samples.png)'));
   assert.ok(readme.includes('expected training time on some adapter: 5 min in total'));
+  // The unfinished GAN's figures after each epoch so far, in a table of their own.
+  const epochs = readme.slice(readme.indexOf('## gan'));
+  assert.match(epochs, /Figures after each epoch \(10,000 samples; 1 of 3 epochs measured so far\)/);
+  assert.ok(epochs.includes('| Epoch | Steps | Fréchet | Confidence | Coverage | Samples after the epoch |'), epochs);
+  assert.ok(epochs.includes('| 1 | 234 | 98.77 | 43.2% | 0.956 | — |'), epochs);
 });
 
 const tiny = (out: string, extra: Partial<ReproduceOptions> = {}): ReproduceOptions => ({
@@ -120,6 +130,12 @@ test('a tiny run of all three: the time estimate first, then a folder per model 
   }
   const readme = readFileSync(join(out, 'README.md'), 'utf8');
   assert.is(readme, result.readme);
+  // Every model measured after its (one) epoch, as after training, and tabulated.
+  for (const row of result.rows) {
+    assert.equal(row.epochFigures.map((e) => [e.epoch, e.samples]), [[1, 100]], row.plan.kind);
+    assert.ok(Math.abs(row.epochFigures[0]!.fid - row.summary!.quality!.fid) <= 1e-6 * row.summary!.quality!.fid, `${row.plan.kind}: epoch 1's Fréchet is not the finished run's`);
+  }
+  assert.is(readme.match(/Figures after each epoch \(100 samples; 1 of 1 epochs measured so far\)/g)?.length, 3, readme);
   const rows = readme.split('\n').filter((l) => /^\| (vae|gan|cgan) \|/.test(l));
   assert.is(rows.length, 3, readme);
   for (const row of rows) {
@@ -143,7 +159,7 @@ test('a tiny run of all three: the time estimate first, then a folder per model 
   assert.equal(again.estimates, []);
   assert.ok(lines.includes('nothing left to train'), lines.join('\n'));
   assert.is(lines.filter((l) => / finished in .*, skipped$/.test(l)).length, 3, lines.join('\n'));
-  assert.is(again.readme.split('\n').filter((l) => / 1 of 1 /.test(l)).length, 3);
+  assert.is(again.readme.split('\n').filter((l) => /\| 1 of 1 \|/.test(l)).length, 3);
 
   // One more epoch for the VAE only: it is unfinished now and continues from its checkpoint.
   lines.length = 0;

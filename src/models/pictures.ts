@@ -143,7 +143,7 @@ export function saveLossCurves(path: string, history: LossHistory, title: string
 /**
  * Fixed noise (or latent points) decoded after every epoch, so training can be watched. A GAN's
  * epoch pictures use training's moving BatchNorm statistics (recomputing them every epoch would
- * cost BATCHNORM_BATCHES (src/models/run.ts) generator passes each time); the final pictures use recomputed ones.
+ * cost BATCHNORM_BATCHES (src/models/generator-statistics.ts) generator passes each time); the final pictures use recomputed ones.
  */
 export async function drawEpochSamples(model: Vae | Gan, path: string): Promise<void> {
   model.eval();

@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { createModel, MODEL_KINDS, PRESETS, type ModelKind, type Preset } from './presets.ts';
 import { runTraining, type TrainRunSummary } from './run.ts';
 import { loadMnistGpu } from '../data/mnist-files.ts';
+import { readEpochFigures, type EpochFigures } from './epoch-figures.ts';
 
 export interface ReproduceOptions {
   /** Models to run, in this order (default all three). */
@@ -77,6 +78,8 @@ export interface ReproduceRow {
   summary?: TrainRunSummary;
   /** Epochs done (from the summary, else the checkpoint). */
   epochsDone: number;
+  /** The figures measured after each epoch so far (src/models/epoch-figures.ts). */
+  epochFigures: EpochFigures[];
 }
 
 export interface ReproduceResult {
@@ -144,11 +147,12 @@ function readSummary(out: string): TrainRunSummary | undefined {
 export function stateOf(plan: ReproducePlan): ReproduceRow {
   const checkpoint = join(plan.out, 'checkpoint.safetensors');
   const summary = readSummary(plan.out);
-  if (!existsSync(checkpoint)) return { plan, state: 'new', epochsDone: 0 };
+  if (!existsSync(checkpoint)) return { plan, state: 'new', epochsDone: 0, epochFigures: [] };
+  const epochFigures = readEpochFigures(plan.out);
   const progress = readCheckpointInfo(checkpoint, plan.kind).progress;
   const finished = summary !== undefined && summary.model === plan.kind && !summary.interrupted && summary.quality !== undefined
     && summary.epochs >= plan.epochs && progress.epoch >= plan.epochs && progress.batchInEpoch === 0;
-  return { plan, state: finished ? 'finished' : 'unfinished', summary, epochsDone: progress.epoch };
+  return { plan, state: finished ? 'finished' : 'unfinished', summary, epochsDone: progress.epoch, epochFigures };
 }
 
 /**
@@ -206,6 +210,35 @@ export function formatEstimate(estimates: readonly TimeEstimate[], adapter: stri
   return lines;
 }
 
+/**
+ * The figures after each epoch as a markdown table, with each epoch's sample picture (drawn with
+ * training's moving BatchNorm statistics, while the figures use recomputed ones).
+ */
+export function epochTable(row: ReproduceRow, out: string): string[] {
+  const kind = row.plan.kind;
+  const header = ['Epoch', 'Steps', 'Fréchet', 'Confidence', 'Coverage', ...(kind === 'cgan' ? ['Judge agreement'] : []), ...(kind === 'vae' ? ['Test −ELBO'] : []), 'Samples after the epoch'];
+  const lines = [
+    `Figures after each epoch (${count(row.epochFigures[0]!.samples)} samples; ${row.epochFigures.length} of ${row.plan.epochs} epochs measured so far):`,
+    '',
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+  ];
+  for (const e of row.epochFigures) {
+    const picture = join(row.plan.out, 'epochs', `samples-epoch-${String(e.epoch).padStart(3, '0')}.png`);
+    lines.push(`| ${[
+      String(e.epoch),
+      count(e.step),
+      fixed(e.fid, 2),
+      percent(e.confidence),
+      fixed(e.coverage, 3),
+      ...(kind === 'cgan' ? [percent(e.judgeAccuracy)] : []),
+      ...(kind === 'vae' ? [fixed(e.testLoss, 2)] : []),
+      existsSync(picture) ? `[epoch ${e.epoch}](${relative(out, picture)})` : '—',
+    ].join(' | ')} |`);
+  }
+  return lines;
+}
+
 /** README.md of the folder: what was run, the table of figures, the pictures. */
 export function readmeFor(rows: readonly ReproduceRow[], context: { adapter: string; estimate: readonly string[]; date: string; out: string }): string {
   const header = ['Model', 'Preset', 'Epochs done', 'Images/s', 'Fréchet', 'Floor', 'Confidence', 'Coverage', 'Judge agreement (cGAN)', 'Test −ELBO (VAE)', 'Pictures'];
@@ -255,12 +288,16 @@ export function readmeFor(rows: readonly ReproduceRow[], context: { adapter: str
     ...context.estimate,
     '```',
   ];
-  for (const row of finished) {
-    const samples = row.summary!.pictures.find((p) => p.endsWith('samples.png'));
-    if (!samples) continue;
-    lines.push('', `## ${row.plan.kind}`, '', `![${row.plan.kind} samples](${relative(context.out, samples)})`);
-    const labels = row.summary!.quality?.labelShares;
-    if (labels) lines.push('', `Judge's labels of the samples: ${labels.map((share, d) => `${d}: ${(100 * share).toFixed(1)}%`).join(', ')}`);
+  for (const row of rows) {
+    const samples = row.state === 'finished' ? row.summary!.pictures.find((p) => p.endsWith('samples.png')) : undefined;
+    if (!samples && row.epochFigures.length === 0) continue;
+    lines.push('', `## ${row.plan.kind}`);
+    if (samples) {
+      lines.push('', `![${row.plan.kind} samples](${relative(context.out, samples)})`);
+      const labels = row.summary!.quality?.labelShares;
+      if (labels) lines.push('', `Judge's labels of the samples: ${labels.map((share, d) => `${d}: ${(100 * share).toFixed(1)}%`).join(', ')}`);
+    }
+    if (row.epochFigures.length) lines.push('', ...epochTable(row, context.out));
   }
   return lines.join('\n') + '\n';
 }
@@ -320,6 +357,7 @@ export async function reproduce(o: ReproduceOptions = {}): Promise<ReproduceResu
       testLimit: o.testLimit,
       modelConfig: { ...plan.preset.model, ...o.modelConfig?.[plan.kind] },
       batchNormBatches: o.batchNormBatches,
+      measureEachEpoch: true,
       log,
     });
     Object.assign(row, stateOf(plan));

@@ -10,7 +10,6 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getGpu } from '../core/device.ts';
-import { deriveSeed } from '../core/creation.ts';
 import { Adam } from '../nn/optim.ts';
 import { type TrainingProgress } from '../nn/checkpoint.ts';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../nn/checkpoint-file.ts';
@@ -23,9 +22,12 @@ import { createModel, type ModelKind } from './presets.ts';
 import { Gan, ganChannels, type GanConfig } from './gan.ts';
 import type { LossHistory } from '../train/trainer.ts';
 import { measureQuality, type QualityFigures } from './quality.ts';
-import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE } from './judge.ts';
-import { recomputeBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
+import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE, type Judge } from './judge.ts';
+import { BATCHNORM_BATCHES, BATCHNORM_SEED, recomputeGeneratorStatistics, type BatchNormRecompute } from './generator-statistics.ts';
 import { drawEpochSamples, drawPictures } from './pictures.ts';
+import { formatEpochFigures, measureEpoch, readEpochFigures, recordEpochFigures, writeEpochFigures, type EpochFigures } from './epoch-figures.ts';
+import type { MnistGpu } from '../data/batches.ts';
+import type { Callback } from '../train/fit.ts';
 import { loadMnistGpu } from '../data/mnist-files.ts';
 
 export interface TrainRunOptions {
@@ -44,6 +46,11 @@ export interface TrainRunOptions {
   evalImages?: number;
   /** Measure quality after training (needs a judge). */
   evaluate?: boolean;
+  /**
+   * Also measure it after every epoch, with `samples` samples, into <out>/epochs/figures.json
+   * (src/models/epoch-figures.ts; training goes on exactly as without). `npm run reproduce` does.
+   */
+  measureEachEpoch?: boolean;
   judgePath?: string;
   progress?: boolean;
   maxSteps?: number;
@@ -77,43 +84,6 @@ export interface TrainRunSummary {
   quality?: QualityFigures;
 }
 
-/** What recomputeGeneratorStatistics did; kept in the checkpoint (extra.batchNormStatistics). */
-export interface BatchNormRecompute {
-  /** Batches averaged, of batchSize noise vectors each. */
-  batches: number;
-  batchSize: number;
-  /** Noise seed. */
-  seed: number;
-  /** The training step of the weights they were computed for. */
-  step: number;
-}
-
-/** Batches averaged for the generator's BatchNorm statistics at the end of training. */
-export const BATCHNORM_BATCHES = 50;
-/** Noise seed of those batches (fixed: the statistics depend on the weights only). */
-const BATCHNORM_SEED = 5150;
-
-/**
- * Replaces the generator's BatchNorm moving statistics (an exponential average over training,
- * momentum 0.99, which lags the final weights after a short run) by the plain average of the
- * batch statistics of `batches` batches of `batchSize` fixed-seed noise vectors (for the cGAN
- * with the digits 0–9 in turn, i.e. uniform), in training mode under noGrad; the weights are
- * untouched (src/nn/batchnorm-statistics.ts). The pictures, the quality figures, `generate` and
- * `evaluate` all use inference mode, so they all see these statistics: runTraining saves them
- * into the checkpoint.
- */
-export function recomputeGeneratorStatistics(gan: Gan, batches: number, batchSize: number, step: number): BatchNormRecompute {
-  if (!Number.isInteger(batchSize) || batchSize < 2) {
-    throw new RangeError(`recomputeGeneratorStatistics: batchSize must be a whole number ≥ 2 (a batch variance needs two samples), got ${batchSize}`);
-  }
-  const k = gan.config.numClasses;
-  recomputeBatchNormStatistics(gan.generator, batches, (b) => {
-    const labels = gan.config.conditional ? Gan.digits(Array.from({ length: batchSize }, (_, i) => (b * batchSize + i) % k)) : undefined;
-    return gan.generate(gan.noise(batchSize, deriveSeed(BATCHNORM_SEED, b)), labels);
-  });
-  return { batches, batchSize, seed: BATCHNORM_SEED, step };
-}
-
 /** A GAN's width and the channel counts it gives, for the summary. */
 function channelsOf(config: GanConfig): NonNullable<TrainRunSummary['channels']> {
   const discriminatorWidth = config.discriminatorWidth ?? config.width;
@@ -136,15 +106,58 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
   const train = loadMnistGpu('train', { limit: o.limit, range });
   const test = loadMnistGpu('test', { limit: o.testLimit, range: [0, 1] });
   let model: Vae | Gan;
-  if (o.resume && existsSync(typeof o.resume === 'string' ? o.resume : checkpointPath)) {
+  const resumePath = typeof o.resume === 'string' ? o.resume : checkpointPath;
+  let resumedFrom: { path: string; progress: TrainingProgress } | undefined;
+  if (o.resume && existsSync(resumePath)) {
     // Rebuild the model the checkpoint describes (its config wins over the flags).
-    const info = readCheckpointInfo(typeof o.resume === 'string' ? o.resume : checkpointPath, o.kind);
+    const info = readCheckpointInfo(resumePath, o.kind);
     model = createModel(o.kind, info.config as Record<string, unknown>);
+    resumedFrom = { path: resumePath, progress: info.progress };
   } else {
     model = createModel(o.kind, { ...o.modelConfig, seed: o.seed, ...(o.lr !== undefined ? { lr: o.lr } : {}) });
   }
+  let judgeModel: Judge | undefined;
+  // The VAE's per-test-image figures may use its first evalImages digits to save time on a CPU.
+  let evalTest: MnistGpu | undefined;
+  const judgeAndTest = async (): Promise<{ judge: Judge; test: MnistGpu }> => {
+    // The Fréchet reference is always the whole test split (cached per judge).
+    judgeModel ??= await loadJudge(test, o.judgePath);
+    evalTest ??= o.evalImages && o.evalImages < test.count ? loadMnistGpu('test', { limit: o.evalImages, range: [0, 1] }) : test;
+    return { judge: judgeModel, test: evalTest };
+  };
+  const measured = (epoch: number, step: number): Promise<EpochFigures> =>
+    judgeAndTest().then(({ judge, test: images }) =>
+      measureEpoch(model, epoch, step, { judge, test: images, samples: o.samples, batchNormBatches: o.batchNormBatches ?? BATCHNORM_BATCHES, batchSize: Math.max(2, o.batchSize) }));
   try {
     mkdirSync(join(o.out, 'epochs'), { recursive: true });
+    const callbacks: Callback[] = [{ onEpochEnd: (epoch) => drawEpochSamples(model, join(o.out, 'epochs', `samples-epoch-${String(epoch + 1).padStart(3, '0')}.png`)) }];
+    if (o.measureEachEpoch) {
+      const stepsPerEpoch = train.batchCount(o.batchSize);
+      let figures = readEpochFigures(o.out);
+      if (resumedFrom) {
+        // Entries past the checkpoint belong to a run that went further and was thrown away; an
+        // epoch the checkpoint ends but the file lacks (stopped while measuring) is measured now.
+        const { epoch, batchInEpoch, step } = resumedFrom.progress;
+        figures = figures.filter((e) => e.epoch <= epoch);
+        writeEpochFigures(o.out, figures);
+        if (epoch > 0 && batchInEpoch === 0 && !figures.some((e) => e.epoch === epoch)) {
+          // The weights of that epoch end are the checkpoint's (fit loads them again, with the rest).
+          await loadCheckpoint(resumedFrom.path, { model: model.name, modules: model.modules });
+          const entry = await measured(epoch, step);
+          recordEpochFigures(o.out, entry);
+          log(formatEpochFigures(entry, o.kind));
+        }
+      } else {
+        writeEpochFigures(o.out, []);
+      }
+      callbacks.push({
+        onEpochEnd: async (epoch) => {
+          const entry = await measured(epoch + 1, (epoch + 1) * stepsPerEpoch);
+          recordEpochFigures(o.out, entry);
+          log(formatEpochFigures(entry, o.kind));
+        },
+      });
+    }
     const fitted = await fit(model, train, {
       epochs: o.epochs,
       batchSize: o.batchSize,
@@ -154,7 +167,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
       progress: o.progress,
       maxSteps: o.maxSteps,
       log,
-      callbacks: [{ onEpochEnd: (epoch) => drawEpochSamples(model, join(o.out, 'epochs', `samples-epoch-${String(epoch + 1).padStart(3, '0')}.png`)) }],
+      callbacks,
     });
     const result = { ...fitted, history: fitted.steps };
     // A finished GAN's BatchNorm statistics are recomputed for its final weights before anything
@@ -181,17 +194,14 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
       ...(batchNormStatistics ? { batchNormStatistics } : {}),
     };
     if (o.evaluate && !result.interrupted) {
-      const judgeModel = await loadJudge(test, o.judgePath);
-      // The Fréchet reference is always the whole test split (cached per judge); the VAE's
-      // per-test-image figures may use its first evalImages digits to save time on a CPU.
-      const evalTest = o.evalImages && o.evalImages < test.count ? loadMnistGpu('test', { limit: o.evalImages, range: [0, 1] }) : test;
-      summary.quality = await measureQuality(model, judgeModel, evalTest, o.samples);
-      if (evalTest !== test) evalTest.dispose();
-      judgeModel.classifier.dispose();
+      const { judge, test: images } = await judgeAndTest();
+      summary.quality = await measureQuality(model, judge, images, o.samples);
     }
     writeFileSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     return summary;
   } finally {
+    judgeModel?.classifier.dispose();
+    if (evalTest && evalTest !== test) evalTest.dispose();
     model.dispose();
     train.dispose();
     test.dispose();

@@ -16,13 +16,17 @@
 // Only the BatchNorm layers run in training mode here: Dropout and everything else stay in
 // inference mode, so each layer sees the inputs it will see when the network is sampled. Nothing
 // is recorded for backward and no parameter changes; training modes and momenta are restored.
+//
+// To measure a network in the middle of training (figures after each epoch) without changing
+// what training goes on from, keepBatchNormStatistics copies the moving statistics first and
+// gives back a function that puts them back.
 
 import { Module } from './module.ts';
 import { BatchNorm } from './conv-layers.ts';
 import { zeros, ones } from './init.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { noGrad } from '../core/autograd.ts';
-import { tidy } from '../core/scope.ts';
+import { keep, tidy } from '../core/scope.ts';
 import { copyBuffer, flush } from '../core/dispatch.ts';
 
 /** Every BatchNorm layer of `module` (itself included), in definition order. */
@@ -85,4 +89,36 @@ export function recomputeBatchNormStatistics(module: Module, batches: number, fo
     });
   }
   return layers.length;
+}
+
+/**
+ * Copies the moving mean and variance of every BatchNorm layer in `module` (on the GPU) and
+ * returns a function that writes the copies back and frees them: call it once, after whatever
+ * changed the statistics in between (recomputeBatchNormStatistics, say). A module without
+ * BatchNorm layers gets a function that does nothing.
+ */
+export function keepBatchNormStatistics(module: Module): () => void {
+  if (!(module instanceof Module)) throw new TypeError('keepBatchNormStatistics: the argument must be a Module');
+  const layers = batchNormLayers(module);
+  const copies = layers.map((layer) => {
+    const mean = keep(zeros([layer.features])); // outlives any tidy() the caller is in
+    const variance = keep(zeros([layer.features]));
+    copyBuffer(layer.movingMean.gpu.buffer, 0, mean.gpu.buffer, 0, 4 * layer.features);
+    copyBuffer(layer.movingVariance.gpu.buffer, 0, variance.gpu.buffer, 0, 4 * layer.features);
+    return { layer, mean, variance };
+  });
+  let restored = false;
+  return () => {
+    if (restored) throw new Error('keepBatchNormStatistics: the statistics were already put back (the function restores once)');
+    restored = true;
+    for (const { layer, mean, variance } of copies) {
+      copyBuffer(mean.gpu.buffer, 0, layer.movingMean.gpu.buffer, 0, 4 * layer.features);
+      copyBuffer(variance.gpu.buffer, 0, layer.movingVariance.gpu.buffer, 0, 4 * layer.features);
+    }
+    flush(); // the copies are submitted before their sources go back to the pool
+    for (const { mean, variance } of copies) {
+      mean.dispose();
+      variance.dispose();
+    }
+  };
 }
