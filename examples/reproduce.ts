@@ -1,5 +1,6 @@
 // Trains the report's three models at their seed presets one after another, measures each with
-// the judge and writes out/reproduce/README.md with the figures side by side (src/models/reproduce.ts).
+// the judge after every epoch and at the end, and writes out/reproduce/README.md with the figures
+// side by side and epoch by epoch (src/models/reproduce.ts).
 // It starts by timing a few training steps of each model here and printing the expected time.
 //
 //   npm run reproduce                       (all three; days on a CPU, about an hour on a GPU)
@@ -17,13 +18,13 @@ const FLAGS = {
   models: { type: 'string', default: MODEL_KINDS.join(','), placeholder: 'LIST', help: `which models, comma-separated (${MODEL_KINDS.join(', ')})` },
   epochs: { type: 'int', min: 1, help: "epochs instead of each preset's (to try it out)" },
   limit: { type: 'int', min: 1, placeholder: 'N', help: 'train on the first N images instead of all 60,000 (to try it out)' },
-  samples: { type: 'int', min: 100, help: "generated samples for the figures instead of the preset's 10,000" },
+  samples: { type: 'int', min: 100, help: "generated samples for the figures (after every epoch and at the end) instead of the preset's 10,000" },
   out: { type: 'string', default: DEFAULT_REPRODUCE_OUT, placeholder: 'DIR', help: 'folder for the runs (<out>/<model>/) and README.md' },
   resume: { type: 'boolean', help: 'continue unfinished runs in <out>, skip finished ones' },
   judge: { type: 'string', placeholder: 'FILE', help: 'judge classifier checkpoint (default: out/classifier, else the shipped one)' },
 } as const satisfies FlagSpecs;
 
-const info = { program: 'npm run reproduce --', description: "Trains the VAE, DCGAN and conditional GAN at their seed presets, measures them and writes a README with the table." };
+const info = { program: 'npm run reproduce --', description: "Trains the VAE, DCGAN and conditional GAN at their seed presets, measures them after every epoch and at the end, and writes a README with the tables." };
 const flags = parseFlagsOrExit(FLAGS, info);
 let kinds: ModelKind[];
 try {

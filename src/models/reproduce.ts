@@ -1,6 +1,7 @@
 // `npm run reproduce`: the report's three models at their seed presets, trained one after another
-// into one folder (out/reproduce/<model>/), each resumable, each measured by the judge, and one
-// README.md with the figures side by side. Before training it measures this adapter's speed for
+// into one folder (out/reproduce/<model>/), each resumable, each measured by the judge after every
+// epoch (src/models/epoch-figures.ts) and at the end, and one README.md with the figures side by
+// side and, per model, epoch by epoch. Before training it measures this adapter's speed for
 // each model (a warm-up step, then a few timed steps at the preset's batch size) and prints how
 // long the training should take.
 
