@@ -109,6 +109,11 @@ export function printTraining(p: StepProfile, log: (line: string) => void): void
       (p.kernelMsPerStep !== undefined ? `; kernels ${fmt(p.kernelMsPerStep)} ms/step (GPU timestamps), host and driver overhead ${fmt(p.overheadMsPerStep)} ms` : ''),
   );
   if (p.note) log(`  note: ${p.note}`);
+  if (p.gflopPerStep) {
+    const rate = p.gflopPerStep / (p.stepMs.median / 1000);
+    log(`  work: ${fmt(p.gflopPerStep)} GFLOP/step (the kernels' declared flops) → ${fmt(rate)} GFLOP/s over the wall-clock step` +
+      (p.pctPeak !== undefined ? `, ${p.pctPeak.toFixed(0)}% of peak.fma` : ''));
+  }
   const peer = p.peer;
   if (peer?.error) log(`  ${peer.name}: ${peer.error}`);
   else if (peer?.stepMs && peer.speedup !== undefined) {

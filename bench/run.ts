@@ -127,7 +127,7 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
       const model = t.setup();
       try {
         const profile = o.quick ? { warmup: 1, steps: 3, profileSteps: 1 } : { warmup: t.steps && t.steps < 5 ? 1 : 2, steps: t.steps ?? 10, profileSteps: Math.min(3, t.steps ?? 3) };
-        const p = await profileStep(t.model, t.batch, model.step, profile);
+        const p = await profileStep(t.model, t.batch, model.step, profile, peak?.gflops);
         if (peer && t.peer) p.peer = await profilePeerStep(peer, t.peer, p, profile);
         training.push(p);
         printTraining(p, log);

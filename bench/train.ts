@@ -33,6 +33,8 @@ export interface KernelShare {
   /** Share of the summed kernel time of a step, in %. */
   share: number;
   dispatchesPerStep: number;
+  /** Useful floating-point operations per step (the Programs' declared flops; 0 where none are declared). */
+  flopsPerStep: number;
   gflops?: number;
 }
 
@@ -45,6 +47,10 @@ export interface StepProfile {
   kernelMsPerStep?: number;
   /** Wall time of the profiled steps beyond their kernels: recording, submitting, JS, driver. */
   overheadMsPerStep?: number;
+  /** Useful work of a step: the sum of its kernels' declared flops, in GFLOP. */
+  gflopPerStep?: number;
+  /** gflopPerStep over the wall-clock step as a share of the adapter's FMA peak, in % (with a peak). */
+  pctPeak?: number;
   kernels?: KernelShare[];
   note?: string;
   /** The same step in a peer library (--peer), on the same wall clock. */
@@ -85,7 +91,11 @@ async function timeSteps(runAndWait: () => Promise<void>, options: ProfileOption
   return summarize(samples);
 }
 
-export async function profileStep(model: string, batch: number, step: StepFn, options: ProfileOptions): Promise<StepProfile> {
+/**
+ * `peakGflops`: the adapter's FMA peak from the same run, for pctPeak — how close the whole step,
+ * host overhead and memory-bound kernels included, comes to the arithmetic the adapter can do.
+ */
+export async function profileStep(model: string, batch: number, step: StepFn, options: ProfileOptions, peakGflops?: number): Promise<StepProfile> {
   const stepMs = await timeSteps(async () => {
     await step();
     await sync();
@@ -130,9 +140,12 @@ export async function profileStep(model: string, batch: number, step: StepFn, op
       msPerStep: e.ns / n / 1e6,
       share: totalNs > 0 ? (100 * e.ns) / totalNs : 0,
       dispatchesPerStep: e.count / n,
+      flopsPerStep: e.flops / n,
       gflops: e.flops > 0 && e.ns > 0 ? e.flops / e.ns : undefined,
     }))
     .sort((a, b) => b.msPerStep - a.msPerStep);
+  result.gflopPerStep = result.kernels.reduce((sum, k) => sum + k.flopsPerStep, 0) / 1e9;
+  if (peakGflops && peakGflops > 0) result.pctPeak = (100 * result.gflopPerStep) / (stepMs.median / 1000) / peakGflops;
   if (recorder.untimed > 0) result.note = `${recorder.untimed} dispatches were not timed (more than ${MAX_TIMED_DISPATCHES} in a step)`;
   return result;
 }

@@ -88,6 +88,16 @@ test('quick harness: verdicts, WRONG detection, record fields', async () => {
     assert.ok(t.kernels && t.kernels.some((k) => k.name.startsWith('matmul')), 'profile names the matmuls');
     const shares = t.kernels!.reduce((s, k) => s + k.share, 0);
     assert.ok(Math.abs(shares - 100) < 1e-6, `shares add up to 100 (${shares})`);
+    // The useful work, counted independently: x·W1 and h·W2 forward; dW2 = hᵀ·dZ, dh = dZ·W2ᵀ and
+    // dW1 = xᵀ·dh backward (x needs no gradient); 2·m·n·k each, batch 8, hidden 16.
+    const [batch, hidden] = [8, 16];
+    const matmulFlops = 2 * batch * (784 * hidden * 2 + hidden * 10 * 3);
+    assert.is(t.kernels!.filter((k) => k.name.startsWith('matmul')).reduce((s, k) => s + k.flopsPerStep, 0), matmulFlops);
+    const declared = t.kernels!.reduce((s, k) => s + k.flopsPerStep, 0);
+    assert.ok(Math.abs(t.gflopPerStep! * 1e9 - declared) <= 1e-6 * declared && declared > matmulFlops, `${t.gflopPerStep} GFLOP/step, ${declared} declared`);
+    const expectedPct = (100 * t.gflopPerStep!) / (t.stepMs.median / 1000) / report.peak!.gflops;
+    assert.ok(Math.abs(t.pctPeak! - expectedPct) <= 1e-9 * expectedPct, `pctPeak ${t.pctPeak} vs ${expectedPct}`);
+    assert.ok(lines.some((l) => /^  work: [\d.e+-]+ GFLOP\/step \(the kernels. declared flops\) → [\d.e+-]+ GFLOP\/s over the wall-clock step, \d+% of peak\.fma$/.test(l)), lines.join('\n'));
   }
   const json = JSON.parse(JSON.stringify(report));
   assert.equal(json.rows.length, report.rows.length);
