@@ -16,4 +16,5 @@ export { encodePng, decodePng, writePng, readPng, imageGrid, saveImageGrid, type
 
 export { runTraining, runClassifierTraining, type TrainRunOptions, type TrainRunSummary, type ClassifierRunOptions } from './models/run.ts';
 export { measureQuality, type QualityFigures } from './models/quality.ts';
+export { readEpochFigures, type EpochFigures } from './models/epoch-figures.ts';
 export { loadJudge, SHIPPED_JUDGE, type Judge } from './models/judge.ts';
