@@ -110,8 +110,7 @@ export function printTraining(p: StepProfile, log: (line: string) => void): void
   );
   if (p.note) log(`  note: ${p.note}`);
   if (p.gflopPerStep) {
-    const rate = p.gflopPerStep / (p.stepMs.median / 1000);
-    log(`  work: ${fmt(p.gflopPerStep)} GFLOP/step (the kernels' declared flops) → ${fmt(rate)} GFLOP/s over the wall-clock step` +
+    log(`  work: ${fmt(p.gflopPerStep)} GFLOP/step (the kernels' declared flops) → ${fmt(p.stepGflops)} GFLOP/s over the wall-clock step` +
       (p.pctPeak !== undefined ? `, ${p.pctPeak.toFixed(0)}% of peak.fma` : ''));
   }
   const peer = p.peer;

@@ -49,7 +49,9 @@ export interface StepProfile {
   overheadMsPerStep?: number;
   /** Useful work of a step: the sum of its kernels' declared flops, in GFLOP. */
   gflopPerStep?: number;
-  /** gflopPerStep over the wall-clock step as a share of the adapter's FMA peak, in % (with a peak). */
+  /** gflopPerStep over the wall-clock step (median), GFLOP/s. */
+  stepGflops?: number;
+  /** stepGflops as a share of the adapter's FMA peak, in % (with a peak). */
   pctPeak?: number;
   kernels?: KernelShare[];
   note?: string;
@@ -145,7 +147,8 @@ export async function profileStep(model: string, batch: number, step: StepFn, op
     }))
     .sort((a, b) => b.msPerStep - a.msPerStep);
   result.gflopPerStep = result.kernels.reduce((sum, k) => sum + k.flopsPerStep, 0) / 1e9;
-  if (peakGflops && peakGflops > 0) result.pctPeak = (100 * result.gflopPerStep) / (stepMs.median / 1000) / peakGflops;
+  result.stepGflops = result.gflopPerStep / (stepMs.median / 1000);
+  if (peakGflops && peakGflops > 0) result.pctPeak = (100 * result.stepGflops) / peakGflops;
   if (recorder.untimed > 0) result.note = `${recorder.untimed} dispatches were not timed (more than ${MAX_TIMED_DISPATCHES} in a step)`;
   return result;
 }

@@ -114,17 +114,16 @@ export function readEpochFigures(out: string): EpochFigures[] {
   return (parsed as EpochFigures[]).slice().sort((a, b) => a.epoch - b.epoch);
 }
 
-/** Writes `entries`, sorted by epoch, to the run folder's figures file. */
-export function writeEpochFigures(out: string, entries: readonly EpochFigures[]): void {
+/** Writes `entries`, sorted by epoch, to the run folder's figures file; returns them as written. */
+export function writeEpochFigures(out: string, entries: readonly EpochFigures[]): EpochFigures[] {
   const sorted = entries.slice().sort((a, b) => a.epoch - b.epoch);
   writeFileAtomic(join(out, EPOCH_FIGURES_FILE), new TextEncoder().encode(JSON.stringify(sorted, null, 2) + '\n'));
+  return sorted;
 }
 
-/** Adds (or replaces) one epoch's entry. */
+/** Adds (or replaces) one epoch's entry; returns the file's entries. */
 export function recordEpochFigures(out: string, entry: EpochFigures): EpochFigures[] {
-  const entries = [...readEpochFigures(out).filter((e) => e.epoch !== entry.epoch), entry];
-  writeEpochFigures(out, entries);
-  return readEpochFigures(out);
+  return writeEpochFigures(out, [...readEpochFigures(out).filter((e) => e.epoch !== entry.epoch), entry]);
 }
 
 /** One line for the log: "epoch 3 (702 steps): Fréchet 88.1, confidence 41.2%, coverage 0.951, agreement 62.0%". */

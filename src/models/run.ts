@@ -25,7 +25,7 @@ import { measureQuality, type QualityFigures } from './quality.ts';
 import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE, type Judge } from './judge.ts';
 import { BATCHNORM_BATCHES, BATCHNORM_SEED, recomputeGeneratorStatistics, type BatchNormRecompute } from './generator-statistics.ts';
 import { drawEpochSamples, drawPictures } from './pictures.ts';
-import { formatEpochFigures, measureEpoch, readEpochFigures, recordEpochFigures, writeEpochFigures, type EpochFigures } from './epoch-figures.ts';
+import { formatEpochFigures, measureEpoch, readEpochFigures, recordEpochFigures, writeEpochFigures } from './epoch-figures.ts';
 import type { MnistGpu } from '../data/batches.ts';
 import type { Callback } from '../train/fit.ts';
 import { loadMnistGpu } from '../data/mnist-files.ts';
@@ -125,9 +125,15 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
     evalTest ??= o.evalImages && o.evalImages < test.count ? loadMnistGpu('test', { limit: o.evalImages, range: [0, 1] }) : test;
     return { judge: judgeModel, test: evalTest };
   };
-  const measured = (epoch: number, step: number): Promise<EpochFigures> =>
-    judgeAndTest().then(({ judge, test: images }) =>
-      measureEpoch(model, epoch, step, { judge, test: images, samples: o.samples, batchNormBatches: o.batchNormBatches ?? BATCHNORM_BATCHES, batchSize: Math.max(2, o.batchSize) }));
+  /** Measures the model after `epoch` epochs, adds the entry to <out>/epochs/figures.json and logs it. */
+  const measureAndRecord = async (epoch: number, step: number): Promise<void> => {
+    const { judge, test: images } = await judgeAndTest();
+    const entry = await measureEpoch(model, epoch, step, {
+      judge, test: images, samples: o.samples, batchNormBatches: o.batchNormBatches ?? BATCHNORM_BATCHES, batchSize: Math.max(2, o.batchSize),
+    });
+    recordEpochFigures(o.out, entry);
+    log(formatEpochFigures(entry, o.kind));
+  };
   try {
     mkdirSync(join(o.out, 'epochs'), { recursive: true });
     const callbacks: Callback[] = [{ onEpochEnd: (epoch) => drawEpochSamples(model, join(o.out, 'epochs', `samples-epoch-${String(epoch + 1).padStart(3, '0')}.png`)) }];
@@ -143,20 +149,12 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
         if (epoch > 0 && batchInEpoch === 0 && !figures.some((e) => e.epoch === epoch)) {
           // The weights of that epoch end are the checkpoint's (fit loads them again, with the rest).
           await loadCheckpoint(resumedFrom.path, { model: model.name, modules: model.modules });
-          const entry = await measured(epoch, step);
-          recordEpochFigures(o.out, entry);
-          log(formatEpochFigures(entry, o.kind));
+          await measureAndRecord(epoch, step);
         }
       } else {
         writeEpochFigures(o.out, []);
       }
-      callbacks.push({
-        onEpochEnd: async (epoch) => {
-          const entry = await measured(epoch + 1, (epoch + 1) * stepsPerEpoch);
-          recordEpochFigures(o.out, entry);
-          log(formatEpochFigures(entry, o.kind));
-        },
-      });
+      callbacks.push({ onEpochEnd: (epoch) => measureAndRecord(epoch + 1, (epoch + 1) * stepsPerEpoch) });
     }
     const fitted = await fit(model, train, {
       epochs: o.epochs,
