@@ -21,8 +21,8 @@ import { batchNorm, conv2dFilterGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTr
 import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { getGpu } from '../src/core/device.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
-import { batchNormGradReference, batchNormReference } from '../src/kernels/conv/batchnorm.ts';
-import { dropoutProgram, dropoutReference } from '../src/kernels/conv/dropout.ts';
+import { batchNormGradReference, batchNormReference } from '../src/kernels/batchnorm.ts';
+import { dropoutProgram, dropoutReference } from '../src/kernels/dropout.ts';
 import { conv2dGeometry, conv2dTransposeGeometry, convFlops as convFlopsOf, type ConvGeometry } from '../src/kernels/conv/geometry.ts';
 import { programCase, opCase, uniformData, type Expected } from './case-kit.ts';
 import type { BenchCase, CaseRun, Tolerance } from './harness.ts';

@@ -23,7 +23,7 @@ import { summarize, type PeerRunner, type Stats } from './harness.ts';
 import type { PeerTrainStep } from './peer-ops.ts';
 import { uniformData } from './case-kit.ts';
 import { MLP_BATCH } from './model-shapes.ts';
-import { createModel, type ModelKind } from '../src/models/presets.ts';
+import { createModel, type ModelKind } from '../src/models/kinds.ts';
 import { GAN_DEFAULTS, ganChannels, type GanConfig } from '../src/models/gan.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 

@@ -10,9 +10,9 @@ import { join, dirname } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
-import { MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
-import { loadJudge } from '../src/models/judge.ts';
-import { measureQuality } from '../src/models/quality.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
+import { loadJudge } from '../src/metrics/judge.ts';
+import { measureQuality } from '../src/metrics/quality.ts';
 import { batchNormNote, formatQuality, loadTrained } from './report.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 

@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { saveCheckpoint } from '../src/nn/checkpoint-file.ts';
-import { MODEL_KINDS, PRESETS, type ModelKind } from '../src/models/presets.ts';
+import { PRESETS } from '../src/runs/presets.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
 import { Vae } from '../src/models/vae.ts';
 import { loadTrained } from './report.ts';
 

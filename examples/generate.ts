@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
-import { MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
-import { saveGrid } from '../src/models/pictures.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
+import { saveGrid } from '../src/runs/pictures.ts';
 import { Vae } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { randn } from '../src/core/creation.ts';

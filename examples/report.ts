@@ -2,13 +2,13 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { QualityFigures } from '../src/models/quality.ts';
+import type { QualityFigures } from '../src/metrics/quality.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import type { CheckpointInfo } from '../src/nn/checkpoint.ts';
-import { createModel, type ModelKind } from '../src/models/presets.ts';
+import { createModel, modelConfigFrom, type ModelKind } from '../src/models/kinds.ts';
 import type { Vae } from '../src/models/vae.ts';
 import type { Gan } from '../src/models/gan.ts';
-import type { TrainRunSummary } from '../src/models/run.ts';
+import type { TrainRunSummary } from '../src/runs/run.ts';
 
 const percent = (share: number, digits = 1): string => `${(100 * share).toFixed(digits)}%`;
 
@@ -77,7 +77,7 @@ export function checkpointFor(kind: string, given: string | undefined): string {
 export async function loadTrained(kind: ModelKind, given: string | undefined): Promise<{ checkpoint: string; info: CheckpointInfo; model: Vae | Gan }> {
   const checkpoint = checkpointFor(kind, given);
   const info = readCheckpointInfo(checkpoint, kind);
-  const model = createModel(kind, info.config as Record<string, unknown>);
+  const model = createModel(kind, modelConfigFrom(kind, info.config, checkpoint));
   await loadCheckpoint(checkpoint, { model: kind, modules: model.modules });
   return { checkpoint, info, model };
 }

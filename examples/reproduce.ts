@@ -1,6 +1,6 @@
 // Trains the report's three models at their seed presets one after another, measures each with
 // the judge after every epoch and at the end, and writes out/reproduce/README.md with the figures
-// side by side and epoch by epoch (src/models/reproduce.ts).
+// side by side and epoch by epoch (src/runs/reproduce.ts).
 // It starts by timing a few training steps of each model here and printing the expected time.
 //
 //   npm run reproduce                       (all three; days on a CPU, about an hour on a GPU)
@@ -11,8 +11,8 @@
 
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, usage, type FlagSpecs } from '../src/io/flags.ts';
-import { MODEL_KINDS, type ModelKind } from '../src/models/presets.ts';
-import { DEFAULT_REPRODUCE_OUT, parseModelList, reproduce } from '../src/models/reproduce.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
+import { DEFAULT_REPRODUCE_OUT, parseModelList, reproduce } from '../src/runs/reproduce.ts';
 
 const FLAGS = {
   models: { type: 'string', default: MODEL_KINDS.join(','), placeholder: 'LIST', help: `which models, comma-separated (${MODEL_KINDS.join(', ')})` },

@@ -3,8 +3,8 @@
 // the judge classifier. Flags are those of `npm run train` (e.g. `npm start -- --preset seed`).
 
 import { runScript } from '../src/io/cli.ts';
-import { PRESETS } from '../src/models/presets.ts';
-import { runTraining } from '../src/models/run.ts';
+import { PRESETS } from '../src/runs/presets.ts';
+import { runTraining } from '../src/runs/run.ts';
 import { printTrainSummary } from './report.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { exitWithFlagError, kebabCase, parseFlagsGivenOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { runScript } from '../src/io/cli.ts';
 import { readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
-import { MODEL_KINDS, PRESETS, type ModelKind, type PresetName } from '../src/models/presets.ts';
-import { runClassifierTraining, runTraining } from '../src/models/run.ts';
+import { PRESETS, type PresetName } from '../src/runs/presets.ts';
+import { MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
+import { runClassifierTraining, runTraining } from '../src/runs/run.ts';
 import { printTrainSummary } from './report.ts';
 
 const FLAGS = {

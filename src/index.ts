@@ -50,7 +50,8 @@ export { encodeSafetensors, decodeSafetensors, type SafetensorsTensor, type Safe
 export { Vae, VaeEncoder, VaeDecoder, VAE_DEFAULTS, type VaeConfig, type VaeLossTerms } from './models/vae.ts';
 export { Gan, Generator, Discriminator, GAN_DEFAULTS, ganChannels, type GanConfig } from './models/gan.ts';
 export { MnistClassifier, type ClassifierConfig } from './models/classifier.ts';
-export { createModel, PRESETS, MODEL_KINDS, type ModelKind, type PresetName, type Preset } from './models/presets.ts';
+export { PRESETS, type PresetName, type Preset } from './runs/presets.ts';
+export { createModel, modelConfigFrom, MODEL_KINDS, type ModelKind, type ModelConfigs, type Models } from './models/kinds.ts';
 
 // Training: Keras's fit and evaluate, and the loop under them (checkpoint files and the terminal's
 // progress bar are Node's; a page trains without them).

@@ -14,7 +14,7 @@ export { saveSafetensors, loadSafetensors } from './io/safetensors-file.ts';
 export { loadMnist, loadMnistGpu, mnistDataDir, readIdx, type LoadMnistOptions } from './data/mnist-files.ts';
 export { encodePng, decodePng, writePng, readPng, imageGrid, saveImageGrid, type RasterImage, type ImageGridOptions } from './io/png.ts';
 
-export { runTraining, runClassifierTraining, type TrainRunOptions, type TrainRunSummary, type ClassifierRunOptions } from './models/run.ts';
-export { measureQuality, type QualityFigures } from './models/quality.ts';
-export { readEpochFigures, type EpochFigures } from './models/epoch-figures.ts';
-export { loadJudge, SHIPPED_JUDGE, type Judge } from './models/judge.ts';
+export { runTraining, runClassifierTraining, type TrainRunOptions, type TrainRunSettings, type TrainRunSummary, type ClassifierRunOptions } from './runs/run.ts';
+export { measureQuality, type QualityFigures } from './metrics/quality.ts';
+export { readEpochFigures, type EpochFigures } from './runs/epoch-figures.ts';
+export { loadJudge, SHIPPED_JUDGE, type Judge } from './metrics/judge.ts';

@@ -5,7 +5,7 @@ import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { batchNorm } from '../src/core/conv-ops.ts';
-import { batchNormReference, batchNormEvalReference, batchNormGradReference, CHUNK_ROWS } from '../src/kernels/conv/batchnorm.ts';
+import { batchNormReference, batchNormEvalReference, batchNormGradReference, CHUNK_ROWS } from '../src/kernels/batchnorm.ts';
 
 test.before(async () => {
   await ready;

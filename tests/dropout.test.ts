@@ -5,7 +5,7 @@ import { tensor, ones, manualSeed } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { dropout } from '../src/core/conv-ops.ts';
-import { dropoutReference } from '../src/kernels/conv/dropout.ts';
+import { dropoutReference } from '../src/kernels/dropout.ts';
 import { Dropout } from '../src/nn/conv-layers.ts';
 
 test.before(async () => {

@@ -1,4 +1,4 @@
-// Figures after every epoch (src/models/epoch-figures.ts, runTraining's measureEachEpoch): they
+// Figures after every epoch (src/runs/epoch-figures.ts, runTraining's measureEachEpoch): they
 // must not change training (weights, losses and the moving BatchNorm statistics training goes on
 // from, bit for bit), the last epoch's figures must equal the finished run's (same recomputed
 // statistics, same mode), and a run stopped while measuring measures that epoch when resumed.
@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
-import { runTraining, type TrainRunOptions, type TrainRunSummary } from '../src/models/run.ts';
-import { SHIPPED_JUDGE } from '../src/models/judge.ts';
-import { createModel } from '../src/models/presets.ts';
+import { runTraining, type TrainRunOptions, type TrainRunSummary } from '../src/runs/run.ts';
+import { SHIPPED_JUDGE } from '../src/metrics/judge.ts';
+import { createModel } from '../src/models/kinds.ts';
 import { Gan } from '../src/models/gan.ts';
 import { decodeSafetensors } from '../src/io/safetensors.ts';
 import { keepBatchNormStatistics, batchNormLayers } from '../src/nn/batchnorm-statistics.ts';
-import { recomputeGeneratorStatistics } from '../src/models/generator-statistics.ts';
-import { EPOCH_FIGURES_FILE, formatEpochFigures, readEpochFigures, type EpochFigures } from '../src/models/epoch-figures.ts';
+import { recomputeGeneratorStatistics } from '../src/runs/generator-statistics.ts';
+import { EPOCH_FIGURES_FILE, formatEpochFigures, readEpochFigures, type EpochFigures } from '../src/runs/epoch-figures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'epoch-figures-test-'));
 test.before(async () => {

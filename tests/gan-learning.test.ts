@@ -18,9 +18,9 @@ import { memory } from '../src/core/memory.ts';
 import { sync } from '../src/core/dispatch.ts';
 import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier, type ClassifierConfig } from '../src/models/classifier.ts';
-import { judge } from '../src/models/quality.ts';
+import { judge } from '../src/metrics/quality.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
-import { SHIPPED_JUDGE } from '../src/models/judge.ts';
+import { SHIPPED_JUDGE } from '../src/metrics/judge.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const DIGITS = [0, 1];

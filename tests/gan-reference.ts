@@ -11,8 +11,8 @@
 import type { ConvGeometry } from '../src/kernels/conv/geometry.ts';
 import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference } from '../src/kernels/conv/conv2d.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
-import { batchNormReference } from '../src/kernels/conv/batchnorm.ts';
-import { dropoutReference } from '../src/kernels/conv/dropout.ts';
+import { batchNormReference } from '../src/kernels/batchnorm.ts';
+import { dropoutReference } from '../src/kernels/dropout.ts';
 import { adamReference, type AdamHyper } from '../src/kernels/optimizers.ts';
 import { randomReference } from '../src/kernels/random.ts';
 import { deriveSeed } from '../src/core/creation.ts';

@@ -26,10 +26,10 @@ import { readPng } from '../src/io/png.ts';
 import { Vae, type VaeConfig } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier } from '../src/models/classifier.ts';
-import { classifierStep } from '../src/models/train-classifier.ts';
+import { classifierStep } from '../src/runs/train-classifier.ts';
 import { loadSafetensors } from '../src/io/safetensors-file.ts';
-import { SHIPPED_JUDGE } from '../src/models/judge.ts';
-import { runClassifierTraining, runTraining, type TrainRunSummary } from '../src/models/run.ts';
+import { SHIPPED_JUDGE } from '../src/metrics/judge.ts';
+import { runClassifierTraining, runTraining, type TrainRunSummary } from '../src/runs/run.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'models-test-'));

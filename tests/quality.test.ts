@@ -1,4 +1,4 @@
-// The judge's figures beside the Fréchet distance (src/models/quality.ts, judge.ts, run.ts):
+// The judge's figures beside the Fréchet distance (src/metrics/quality.ts, judge.ts, run.ts):
 // confidence and coverage from the judge's softmax, the floor (real training digits against the
 // test digits) and its cache, and a finished GAN run whose generator BatchNorm statistics were
 // recomputed for its final weights and saved in its checkpoint (so that a later `evaluate` of the
@@ -16,13 +16,13 @@ import { noGrad } from '../src/core/autograd.ts';
 import { deriveSeed } from '../src/core/creation.ts';
 import { MnistGpu } from '../src/data/batches.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
-import { judge, judgeDataset, confidenceOf, coverageOf, frechetTo, measureQuality } from '../src/models/quality.ts';
+import { judge, judgeDataset, confidenceOf, coverageOf, frechetTo, measureQuality } from '../src/metrics/quality.ts';
 import { addScalar, mulScalar } from '../src/core/ops.ts';
 import { Gan } from '../src/models/gan.ts';
-import { createModel } from '../src/models/presets.ts';
-import { loadJudge, SHIPPED_JUDGE, type Judge } from '../src/models/judge.ts';
-import { runTraining, type TrainRunSummary } from '../src/models/run.ts';
-import type { BatchNormRecompute } from '../src/models/generator-statistics.ts';
+import { createModel } from '../src/models/kinds.ts';
+import { loadJudge, SHIPPED_JUDGE, type Judge } from '../src/metrics/judge.ts';
+import { runTraining, type TrainRunSummary } from '../src/runs/run.ts';
+import type { BatchNormRecompute } from '../src/runs/generator-statistics.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quality-test-'));

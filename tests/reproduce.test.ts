@@ -1,4 +1,4 @@
-// `npm run reproduce` (examples/reproduce.ts, src/models/reproduce.ts): the pieces on fixed inputs
+// `npm run reproduce` (examples/reproduce.ts, src/runs/reproduce.ts): the pieces on fixed inputs
 // (durations, the model list, the README table), one tiny run of all three models (64 images,
 // batch 16, a GAN of 1/8 width, 200 test digits, 100 samples, one timed step: ~25 s on a 2-core
 // CPU) that is then resumed, and the command line's refusals.
@@ -11,11 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
-import { PRESETS } from '../src/models/presets.ts';
-import { SHIPPED_JUDGE } from '../src/models/judge.ts';
-import type { TrainRunSummary } from '../src/models/run.ts';
-import type { QualityFigures } from '../src/models/quality.ts';
-import { formatDuration, parseModelList, planFor, readmeFor, reproduce, type ReproduceOptions, type ReproduceRow } from '../src/models/reproduce.ts';
+import { PRESETS } from '../src/runs/presets.ts';
+import { SHIPPED_JUDGE } from '../src/metrics/judge.ts';
+import type { TrainRunSummary } from '../src/runs/run.ts';
+import type { QualityFigures } from '../src/metrics/quality.ts';
+import { formatDuration, parseModelList, planFor, readmeFor, reproduce, type ReproduceOptions, type ReproduceRow } from '../src/runs/reproduce.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'reproduce-test-'));

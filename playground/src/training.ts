@@ -1,4 +1,4 @@
-// Section 3's engine: the VAE's quick preset (src/models/presets.ts) trained in the page, on the
+// Section 3's engine: the VAE's quick preset (src/runs/presets.ts) trained in the page, on the
 // MNIST digits the build copied beside it (mnist/*.gz: the first PRESETS.vae.quick.limit training
 // images, in MNIST's IDX format, gzipped).
 //

@@ -21,8 +21,8 @@ import { conv2dTransposeProgram } from '../kernels/conv/conv2d-transpose.ts';
 import {
   bnApplyProgram, bnChunks, bnFinalizeProgram, bnGradFinalizeProgram, bnGradInputProgram, bnGradPartialProgram,
   bnPartialStatsProgram, bnRunningStatsProgram, type BatchNormShape,
-} from '../kernels/conv/batchnorm.ts';
-import { dropoutProgram } from '../kernels/conv/dropout.ts';
+} from '../kernels/batchnorm.ts';
+import { dropoutProgram } from '../kernels/dropout.ts';
 import { fillProgram } from '../kernels/elementwise.ts';
 import { nextRandomKey } from './creation.ts';
 import {
@@ -228,7 +228,7 @@ function batchStats(x: Tensor, s: BatchNormShape, o: BatchNormOptions): Tensor {
  * y = (x − mean)/√(var + ε)·γ + β. Training mode uses the batch's mean and biased variance and
  * updates runningMean/runningVar in place, with the biased variance too (as Keras 3; not the
  * unbiased n/(n − 1)·variance of tf.keras 2's fused 4-D path or PyTorch: see
- * src/kernels/conv/batchnorm.ts); eval mode uses the running statistics. Gradients flow to x,
+ * src/kernels/batchnorm.ts); eval mode uses the running statistics. Gradients flow to x,
  * gamma and beta in both modes.
  */
 export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNormOptions = {}): Tensor {

@@ -16,5 +16,5 @@ export * from './softmax.ts';
 export * from './conv/geometry.ts';
 export * from './conv/conv2d.ts';
 export * from './conv/conv2d-transpose.ts';
-export * from './conv/batchnorm.ts';
-export * from './conv/dropout.ts';
+export * from './batchnorm.ts';
+export * from './dropout.ts';

@@ -1,5 +1,5 @@
 // Two judge figures beside the Fréchet distance, read from the judge's softmax on each generated
-// sample (src/models/quality.ts):
+// sample (src/metrics/quality.ts):
 //  - confidence: the share of samples to which the judge gives probability ≥ 0.9 for one digit
 //    (a share of clearly drawn digits; smudges and chimeras of two digits score low);
 //  - coverage: how the judge's labels spread over the 10 digits — the share of samples per digit,

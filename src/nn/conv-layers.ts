@@ -165,7 +165,7 @@ export interface BatchNormLayerOptions {
  * Keras BatchNormalization over the last axis, for [N, H, W, C] and [N, C] inputs. Training
  * mode normalises with the batch's statistics and updates the moving ones (in place, with the
  * biased batch variance, as Keras 3 for every rank; tf.keras 2's fused path for 4-D inputs and
- * PyTorch used the unbiased one: src/kernels/conv/batchnorm.ts); eval mode uses the moving
+ * PyTorch used the unbiased one: src/kernels/batchnorm.ts); eval mode uses the moving
  * statistics.
  */
 export class BatchNorm extends Module {

@@ -30,7 +30,7 @@
 // PyTorch's running_var is unbiased too. We follow Keras 3, for every input rank: at a 4-D
 // BatchNorm the two differ by the factor n/(n − 1), n = batch·height·width rows per channel.
 
-import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from '../program.ts';
+import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
 
 export const CHUNK_ROWS = 256;
 const CHANNELS_PER_GROUP = 64;

@@ -7,7 +7,7 @@
 //  - the judge's softmax on generated digits → confidence (share with a top probability ≥ 0.9)
 //    and coverage (the labels' spread over the 10 digits; src/metrics/judge-labels.ts);
 //  - the floor: the Fréchet distance of real training digits to the same test digits, i.e. what
-//    a generator that drew perfect digits would score (src/models/judge.ts loadJudge caches it).
+//    a generator that drew perfect digits would score (src/metrics/judge.ts loadJudge caches it).
 // The judge's passes over images come first; then QualityFigures, the figures together for a
 // trained model, and measureQuality, which measures them (and vaeTestLoss, the VAE's ELBO).
 
@@ -18,11 +18,11 @@ import { noGrad } from '../core/autograd.ts';
 import { addScalar, mulScalar } from '../core/ops.ts';
 import { sync } from '../core/dispatch.ts';
 import type { MnistGpu } from '../data/batches.ts';
-import { featureStats, frechetDistance, accuracyByDigit, type GaussianStats, type DigitAccuracy } from '../metrics/frechet.ts';
-import { maxSoftmax, confidentShare, labelCoverage, CONFIDENCE_THRESHOLD, type LabelCoverage } from '../metrics/judge-labels.ts';
-import type { MnistClassifier } from './classifier.ts';
-import { Vae } from './vae.ts';
-import { Gan } from './gan.ts';
+import { featureStats, frechetDistance, accuracyByDigit, type GaussianStats, type DigitAccuracy } from './frechet.ts';
+import { maxSoftmax, confidentShare, labelCoverage, CONFIDENCE_THRESHOLD, type LabelCoverage } from './judge-labels.ts';
+import type { MnistClassifier } from '../models/classifier.ts';
+import { Vae } from '../models/vae.ts';
+import { Gan } from '../models/gan.ts';
 import type { Judge } from './judge.ts';
 
 export interface JudgeOutputs {

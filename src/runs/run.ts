@@ -1,5 +1,5 @@
 // What the example scripts' training does, as functions (so tests and `npm start` run the same
-// code): runTraining builds a model (src/models/presets.ts), trains it with checkpoints, draws its
+// code): runTraining builds a model (src/runs/presets.ts), trains it with checkpoints, draws its
 // pictures (pictures.ts) and measures it (quality.ts, with judge.ts's judge); runClassifierTraining
 // trains the judge. A finished GAN run also recomputes its generator's BatchNorm statistics for
 // the final weights and saves them in its checkpoint (recomputeGeneratorStatistics): that is the
@@ -16,13 +16,13 @@ import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../nn/checkp
 import { evaluateClassifier } from './train-classifier.ts';
 import { fit } from '../train/fit.ts';
 import { crossEntropy } from '../core/softmax-ops.ts';
-import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
-import type { Vae } from './vae.ts';
-import { createModel, type ModelKind } from './presets.ts';
-import { Gan, ganChannels, type GanConfig } from './gan.ts';
+import { MnistClassifier, type ClassifierConfig } from '../models/classifier.ts';
+import type { Vae } from '../models/vae.ts';
+import { createModel, modelConfigFrom, type ModelConfigs, type ModelKind } from '../models/kinds.ts';
+import { Gan, ganChannels, type GanConfig } from '../models/gan.ts';
 import type { LossHistory } from '../train/trainer.ts';
-import { measureQuality, type QualityFigures } from './quality.ts';
-import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE, type Judge } from './judge.ts';
+import { measureQuality, type QualityFigures } from '../metrics/quality.ts';
+import { DEFAULT_JUDGE, loadJudge, SHIPPED_JUDGE, type Judge } from '../metrics/judge.ts';
 import { BATCHNORM_BATCHES, BATCHNORM_SEED, recomputeGeneratorStatistics, type BatchNormRecompute } from './generator-statistics.ts';
 import { drawEpochSamples, drawPictures } from './pictures.ts';
 import { formatEpochFigures, measureEpoch, readEpochFigures, recordEpochFigures, writeEpochFigures } from './epoch-figures.ts';
@@ -30,8 +30,14 @@ import type { MnistGpu } from '../data/batches.ts';
 import type { Callback } from '../train/fit.ts';
 import { loadMnistGpu } from '../data/mnist-files.ts';
 
-export interface TrainRunOptions {
-  kind: ModelKind;
+/** What runTraining trains, and how; `kind` decides which constructor options `modelConfig` takes. */
+export interface TrainRunOptions<K extends ModelKind = ModelKind> extends TrainRunSettings {
+  kind: K;
+  /** Extra constructor options of the model for a fresh run (tests: a narrow GAN); a resumed run keeps its checkpoint's. */
+  modelConfig?: ModelConfigs[K];
+}
+
+export interface TrainRunSettings {
   epochs: number;
   batchSize: number;
   limit?: number;
@@ -48,7 +54,7 @@ export interface TrainRunOptions {
   evaluate?: boolean;
   /**
    * Also measure it after every epoch, with `samples` samples, into <out>/epochs/figures.json
-   * (src/models/epoch-figures.ts; training goes on exactly as without). `npm run reproduce` does.
+   * (src/runs/epoch-figures.ts; training goes on exactly as without). `npm run reproduce` does.
    */
   measureEachEpoch?: boolean;
   judgePath?: string;
@@ -58,8 +64,6 @@ export interface TrainRunOptions {
   testLimit?: number;
   /** GANs: batches behind the recomputed BatchNorm statistics (default 50; see recomputeGeneratorStatistics). */
   batchNormBatches?: number;
-  /** Extra model constructor options for a fresh run (tests: a narrow GAN); a resumed run keeps its checkpoint's. */
-  modelConfig?: Record<string, unknown>;
   log?: (line: string) => void;
 }
 
@@ -96,7 +100,7 @@ function lastOf(history: LossHistory): Record<string, number> {
 }
 
 /** Trains a model, with pictures after each epoch and at the end; measures it; writes summary.json. */
-export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> {
+export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): Promise<TrainRunSummary> {
   const log = o.log ?? ((line: string) => console.log(line));
   const gpu = getGpu();
   mkdirSync(o.out, { recursive: true });
@@ -111,7 +115,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunSummary> 
   if (o.resume && existsSync(resumePath)) {
     // Rebuild the model the checkpoint describes (its config wins over the flags).
     const info = readCheckpointInfo(resumePath, o.kind);
-    model = createModel(o.kind, info.config as Record<string, unknown>);
+    model = createModel(o.kind, modelConfigFrom(o.kind, info.config, resumePath));
     resumedFrom = { path: resumePath, progress: info.progress };
   } else {
     model = createModel(o.kind, { ...o.modelConfig, seed: o.seed, ...(o.lr !== undefined ? { lr: o.lr } : {}) });

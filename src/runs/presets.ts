@@ -1,12 +1,9 @@
-// The model zoo the example scripts train: the three generative models (ModelKind), their
-// presets (the report's `seed` settings and the CPU-sized `quick` ones), and createModel, which
-// builds one from its kind and constructor options.
+// The presets the example scripts train each generative model with: the report's `seed`
+// settings and the CPU-sized `quick` ones (the models and createModel: src/models/kinds.ts).
 
-import { Vae, type VaeConfig } from './vae.ts';
-import { Gan, type GanConfig } from './gan.ts';
+import type { GanConfig } from '../models/gan.ts';
+import type { ModelKind } from '../models/kinds.ts';
 
-export type ModelKind = 'vae' | 'gan' | 'cgan';
-export const MODEL_KINDS: ModelKind[] = ['vae', 'gan', 'cgan'];
 export type PresetName = 'quick' | 'seed';
 
 export interface Preset {
@@ -52,7 +49,3 @@ export const PRESETS: Record<ModelKind, Record<PresetName, Preset>> = {
   },
 };
 
-export function createModel(kind: ModelKind, config: Record<string, unknown> = {}): Vae | Gan {
-  if (kind === 'vae') return new Vae(config as Partial<VaeConfig>);
-  return new Gan({ ...(config as Partial<GanConfig>), conditional: kind === 'cgan' });
-}

@@ -1,4 +1,4 @@
-// The judge: the MNIST classifier whose eyes the quality figures (src/models/quality.ts) see
+// The judge: the MNIST classifier whose eyes the quality figures (src/metrics/quality.ts) see
 // generated digits with. Which file it is (a path, the last one trained into out/classifier, or
 // the one shipped in assets/), and what it sees once per judge file and data: its accuracy and
 // feature statistics on the test digits, and the floor (real training digits against the test
@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { MnistGpu } from '../data/batches.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../nn/checkpoint-file.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { frechetDistance, type GaussianStats } from '../metrics/frechet.ts';
-import { MnistClassifier, type ClassifierConfig } from './classifier.ts';
+import { frechetDistance, type GaussianStats } from './frechet.ts';
+import { MnistClassifier, type ClassifierConfig } from '../models/classifier.ts';
 import { judgeDataset, statsOf } from './quality.ts';
 import { loadMnistGpu } from '../data/mnist-files.ts';
 

@@ -1,11 +1,11 @@
 // A GAN generator's BatchNorm statistics recomputed for its current weights, before it is drawn
-// or measured in inference mode: at the end of a run (src/models/run.ts saves them into the
-// checkpoint) and for the figures after each epoch (src/models/epoch-figures.ts, which puts
+// or measured in inference mode: at the end of a run (src/runs/run.ts saves them into the
+// checkpoint) and for the figures after each epoch (src/runs/epoch-figures.ts, which puts
 // training's own statistics back afterwards). The averaging itself is src/nn/batchnorm-statistics.ts.
 
 import { deriveSeed } from '../core/creation.ts';
 import { recomputeBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
-import { Gan } from './gan.ts';
+import { Gan } from '../models/gan.ts';
 
 /** What recomputeGeneratorStatistics did; kept in the checkpoint (extra.batchNormStatistics). */
 export interface BatchNormRecompute {

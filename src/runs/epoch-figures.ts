@@ -1,11 +1,11 @@
 // Quality figures after every epoch: how a long run (a seed preset, 50 epochs of a GAN) is going,
 // measured rather than eyeballed from the epoch pictures, and kept when the run is cut short.
 //
-// After each epoch's checkpoint, the model is measured as measureQuality (src/models/quality.ts)
+// After each epoch's checkpoint, the model is measured as measureQuality (src/metrics/quality.ts)
 // measures a finished one: the judge's Fréchet distance, confidence, coverage, and for the cGAN
 // the agreement with the requested digit (the VAE adds its test −ELBO). A GAN is measured as it
 // is drawn: in inference mode, with its generator's BatchNorm statistics recomputed for the
-// weights of that epoch (src/models/generator-statistics.ts), exactly as at the end of a run.
+// weights of that epoch (src/runs/generator-statistics.ts), exactly as at the end of a run.
 // Training's own moving statistics are copied before and put back after, and the modes restored,
 // so training goes on from exactly what it would have without the figures: the losses and the
 // checkpoints are the same bit for bit (tests/epoch-figures.test.ts).
@@ -20,10 +20,10 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { keepBatchNormStatistics } from '../nn/batchnorm-statistics.ts';
 import type { MnistGpu } from '../data/batches.ts';
-import { Gan } from './gan.ts';
-import type { Vae } from './vae.ts';
-import type { Judge } from './judge.ts';
-import { measureQuality, type QualityFigures } from './quality.ts';
+import { Gan } from '../models/gan.ts';
+import type { Vae } from '../models/vae.ts';
+import type { Judge } from '../metrics/judge.ts';
+import { measureQuality, type QualityFigures } from '../metrics/quality.ts';
 import { recomputeGeneratorStatistics } from './generator-statistics.ts';
 
 /** One epoch's figures (QualityFigures' per-sample figures, without the judge's constants). */

@@ -8,8 +8,8 @@
 // Thread layout: one invocation per element, 256 per workgroup (linearGrid); each reads and
 // writes one float, neighbours touching neighbours.
 
-import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from '../program.ts';
-import { RANDOM_WGSL, randomUniform } from '../random.ts';
+import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
+import { RANDOM_WGSL, randomUniform } from './random.ts';
 
 const WORKGROUP = 256;
 

@@ -12,8 +12,8 @@ import { concat } from '../core/shape-ops.ts';
 import type { MnistGpu } from '../data/batches.ts';
 import { saveImageGrid } from '../io/png.ts';
 import { lineChart, scatterPlot, type ScatterPoint } from '../io/plot.ts';
-import { Vae } from './vae.ts';
-import { Gan } from './gan.ts';
+import { Vae } from '../models/vae.ts';
+import { Gan } from '../models/gan.ts';
 import type { LossHistory } from '../train/trainer.ts';
 
 const SIDE = 28;
@@ -143,7 +143,7 @@ export function saveLossCurves(path: string, history: LossHistory, title: string
 /**
  * Fixed noise (or latent points) decoded after every epoch, so training can be watched. A GAN's
  * epoch pictures use training's moving BatchNorm statistics (recomputing them every epoch would
- * cost BATCHNORM_BATCHES (src/models/generator-statistics.ts) generator passes each time); the final pictures use recomputed ones.
+ * cost BATCHNORM_BATCHES (src/runs/generator-statistics.ts) generator passes each time); the final pictures use recomputed ones.
  */
 export async function drawEpochSamples(model: Vae | Gan, path: string): Promise<void> {
   model.eval();

@@ -1,6 +1,6 @@
 // `npm run reproduce`: the report's three models at their seed presets, trained one after another
 // into one folder (out/reproduce/<model>/), each resumable, each measured by the judge after every
-// epoch (src/models/epoch-figures.ts) and at the end, and one README.md with the figures side by
+// epoch (src/runs/epoch-figures.ts) and at the end, and one README.md with the figures side by
 // side and, per model, epoch by epoch. Before training it measures this adapter's speed for
 // each model (a warm-up step, then a few timed steps at the preset's batch size) and prints how
 // long the training should take.
@@ -11,7 +11,8 @@ import { getGpu } from '../core/device.ts';
 import { sync } from '../core/dispatch.ts';
 import { readCheckpointInfo } from '../nn/checkpoint-file.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { createModel, MODEL_KINDS, PRESETS, type ModelKind, type Preset } from './presets.ts';
+import { PRESETS, type Preset } from './presets.ts';
+import { createModel, MODEL_KINDS, type ModelConfigs, type ModelKind } from '../models/kinds.ts';
 import { runTraining, type TrainRunSummary } from './run.ts';
 import { loadMnistGpu } from '../data/mnist-files.ts';
 import { readEpochFigures, type EpochFigures } from './epoch-figures.ts';
@@ -38,7 +39,7 @@ export interface ReproduceOptions {
   /** Test digits (default all 10,000). */
   testLimit?: number;
   /** Extra constructor options per model (a narrow GAN). */
-  modelConfig?: Partial<Record<ModelKind, Record<string, unknown>>>;
+  modelConfig?: { [K in ModelKind]?: ModelConfigs[K] };
   /** GANs: batches behind the recomputed BatchNorm statistics. */
   batchNormBatches?: number;
   /** Timed training steps per model for the estimate (default 3, after one warm-up step). */
@@ -79,7 +80,7 @@ export interface ReproduceRow {
   summary?: TrainRunSummary;
   /** Epochs done (from the summary, else the checkpoint). */
   epochsDone: number;
-  /** The figures measured after each epoch so far (src/models/epoch-figures.ts). */
+  /** The figures measured after each epoch so far (src/runs/epoch-figures.ts). */
   epochFigures: EpochFigures[];
 }
 
@@ -160,7 +161,7 @@ export function stateOf(plan: ReproducePlan): ReproduceRow {
  * Images per second of one training step of `plan`'s model at its batch size on this adapter:
  * one warm-up step (pipeline compilation), then `steps` timed ones, waiting for the GPU.
  */
-export async function measureSpeed(plan: ReproducePlan, steps: number, modelConfig: Record<string, unknown> = {}): Promise<number> {
+export async function measureSpeed(plan: ReproducePlan, steps: number, modelConfig: ModelConfigs[ModelKind] = {}): Promise<number> {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`measureSpeed: steps must be a whole number ≥ 1, got ${steps}`);
   const range: [number, number] = plan.kind === 'vae' ? [0, 1] : [-1, 1];
   const data = loadMnistGpu('train', { limit: plan.batchSize, range });
@@ -275,7 +276,7 @@ export function readmeFor(rows: readonly ReproduceRow[], context: { adapter: str
     rows.every((r) => r.state === 'finished') ? '' : '\n**Unfinished**: run `npm run reproduce -- --resume` (with the same flags) to continue.\n',
     ...table,
     '',
-    'Figures (generated samples judged by the classifier in assets/ or out/classifier; definitions in src/models/quality.ts and src/metrics/judge-labels.ts):',
+    'Figures (generated samples judged by the classifier in assets/ or out/classifier; definitions in src/metrics/quality.ts and src/metrics/judge-labels.ts):',
     `- **Fréchet**: Fréchet distance between Gaussians fitted to the judge's penultimate features of the generated samples and of the ${anyQuality ? count(anyQuality.referenceImages) : '10,000'} test digits (lower is better).`,
     `- **Floor**: the same distance for ${anyQuality ? count(anyQuality.floorImages) : '10,000'} real training digits — what a perfect generator scores.`,
     '- **Confidence**: share of generated samples to which the judge gives softmax probability ≥ 0.9 for one digit.',
