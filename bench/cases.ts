@@ -17,8 +17,8 @@ import { reduceProgram, reduceReference, type ReduceOp } from '../src/kernels/re
 import { randomProgram, randomReference, type Distribution } from '../src/kernels/random.ts';
 import { sizeOf } from '../src/kernels/shapes.ts';
 import { matmulTarget, sum } from '../src/core/ops.ts';
-import { batchNorm, conv2dFilterGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose, getConvVariant } from '../src/core/conv-ops.ts';
-import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
+import { batchNorm, conv2dWeightGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose, getConvVariant } from '../src/core/conv-ops.ts';
+import { conv2dWeightGradReference, conv2dInputGradReference, conv2dReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { getGpu } from '../src/core/device.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { batchNormGradReference, batchNormReference } from '../src/kernels/batchnorm.ts';
@@ -397,11 +397,11 @@ function perImageExpected(ref: ConvRef, a: Float64Array, b: Float64Array, g: Con
  * tap and output channel), summed over the whole batch by the same reference on that channel.
  */
 function weightGradExpected(x: Float64Array, dy: Float64Array, g: ConvGeometry): Expected {
-  if (convFlopsOf(g) / 2 <= FULL_REFERENCE_LIMIT || g.inC === 1) return conv2dFilterGradReference(x, dy, g);
+  if (convFlopsOf(g) / 2 <= FULL_REFERENCE_LIMIT || g.inC === 1) return conv2dWeightGradReference(x, dy, g);
   const pixels = g.batch * g.inH * g.inW;
   const x0 = new Float64Array(pixels);
   for (let p = 0; p < pixels; p++) x0[p] = x[p * g.inC];
-  const values = conv2dFilterGradReference(x0, dy, { ...g, inC: 1 });
+  const values = conv2dWeightGradReference(x0, dy, { ...g, inC: 1 });
   const indices = new Uint32Array(values.length);
   for (let tap = 0; tap < g.kH * g.kW; tap++) {
     for (let oc = 0; oc < g.outC; oc++) indices[tap * g.outC + oc] = tap * g.inC * g.outC + oc;
@@ -450,7 +450,7 @@ function convSetup(l: ConvLayer, pass: ConvPass, variant: ConvVariant): () => Ca
     const weightGrad = (): CaseRun =>
       opCase({
         inputs: [{ data: uniformData(sizeOf(gIn), 21), shape: gIn }, { data: uniformData(sizeOf(gOut), 23), shape: gOut }],
-        fn: ([a, b]) => conv2dFilterGradRaw(a, b, g, variant),
+        fn: ([a, b]) => conv2dWeightGradRaw(a, b, g, variant),
         reference: ([a, b]) => [weightGradExpected(a, b, g)],
         tolerance: matmulTolerance(kW),
       });

@@ -383,13 +383,13 @@ test('backward({ inputs }) computes only what the requested leaves need, and the
   }
   // Backward restricted to `target`: how many weight- and input-gradient kernels it launches, and
   // the same gradient as the full backward; `other` gets none.
-  const restricted = async (target: Tensor, other: Tensor, expectedGrad: Float32Array, filterGrads: number, inputGrads: number) => {
+  const restricted = async (target: Tensor, other: Tensor, expectedGrad: Float32Array, weightGrads: number, inputGrads: number) => {
     let names: string[] = [];
     tidy(() => {
       const loss = graph();
       names = kernelsOf(() => loss.backward(undefined, { inputs: [target] }));
     });
-    assert.is(names.filter((n) => n === 'conv2dFilterGrad').length, filterGrads, names.join(' '));
+    assert.is(names.filter((n) => n === 'conv2dWeightGrad').length, weightGrads, names.join(' '));
     assert.is(names.filter((n) => n === 'conv2dInputGrad').length, inputGrads, names.join(' '));
     assert.is(other.grad, null);
     assertClose(await target.grad!.toArray(), expectedGrad, 'restricted gradient', 1e-6, 1e-7);

@@ -4,11 +4,11 @@ import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { conv2d, conv2dInputGradRaw, conv2dFilterGradRaw, getConvVariant, setConvVariant } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dInputGradRaw, conv2dWeightGradRaw, getConvVariant, setConvVariant } from '../src/core/conv-ops.ts';
 import { getGpu } from '../src/core/device.ts';
 import {
-  conv2dReference, conv2dInputGradReference, conv2dFilterGradReference, filterGradSplits, type ConvVariant,
-  conv2dProgram, conv2dInputGradProgram, conv2dFilterGradProgram,
+  conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant,
+  conv2dProgram, conv2dInputGradProgram, conv2dWeightGradProgram,
 } from '../src/kernels/conv/conv2d.ts';
 import { conv2dGeometry, convAxis, type Padding } from '../src/kernels/conv/geometry.ts';
 import { ACTIVATIONS, type Activation } from '../src/kernels/activation.ts';
@@ -80,13 +80,13 @@ async function checkCase(c: Case, variant: ConvVariant, seed: number, activation
     return [
       conv2d(xt, wt, { stride: c.s, padding: c.padding, bias: tensor(b, [c.outC]), activation, alpha: 0.3, variant }),
       conv2dInputGradRaw(dyt, wt, g, variant),
-      conv2dFilterGradRaw(xt, dyt, g, variant),
+      conv2dWeightGradRaw(xt, dyt, g, variant),
     ];
   });
   assert.equal([...y.shape], [c.batch, g.outH, g.outW, c.outC], `${what}: output shape`);
   assertClose(await y.toArray(), conv2dReference(x, w, g, b, activation, 0.3), `${what}: forward (${activation})`, RTOL, ATOL);
   assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), `${what}: input-gradient`, RTOL, ATOL);
-  assertClose(await dw.toArray(), conv2dFilterGradReference(x, dy, g), `${what}: weight-gradient`, RTOL, ATOL);
+  assertClose(await dw.toArray(), conv2dWeightGradReference(x, dy, g), `${what}: weight-gradient`, RTOL, ATOL);
   [y, dx, dw].forEach((t) => t.dispose());
 }
 
@@ -119,7 +119,7 @@ test('subgroup: forward, input- and weight-gradient vs references, every kernel 
   let seed = 400;
   for (const c of SUBGROUP_CASES) {
     const g = conv2dGeometry([c.batch, c.h, c.w, c.inC], [c.k, c.k, c.inC, c.outC], c.s, c.padding);
-    const names = [conv2dProgram(g, undefined, 'subgroup'), conv2dInputGradProgram(g, undefined, 'subgroup'), conv2dFilterGradProgram(g, filterGradSplits(g, 'subgroup'), 'subgroup')].map((p) => p.name);
+    const names = [conv2dProgram(g, undefined, 'subgroup'), conv2dInputGradProgram(g, undefined, 'subgroup'), conv2dWeightGradProgram(g, weightGradSplits(g, 'subgroup'), 'subgroup')].map((p) => p.name);
     assert.ok(names.every((n) => n.endsWith('.subgroup')), `${JSON.stringify(c)} runs ${names.join(', ')}: the case must exercise the subgroup kernels`);
     await checkCase(c, 'subgroup', seed++);
   }
@@ -146,14 +146,14 @@ test('the default variant: subgroup where the device has subgroups, else direct;
 test('subgroup falls back to direct where sharing cannot pay: fewer than 8 columns, or rows padded to more than twice their blocks', () => {
   const program = (x: number[], w: number[]) => {
     const g = conv2dGeometry(x, w, 2, 'same');
-    return { fwd: conv2dProgram(g, undefined, 'subgroup').name, dw: conv2dFilterGradProgram(g, 4, 'subgroup').name };
+    return { fwd: conv2dProgram(g, undefined, 'subgroup').name, dw: conv2dWeightGradProgram(g, 4, 'subgroup').name };
   };
   // 1 input channel: the weight-gradient has 25 rows (4 blocks of 8, padded to 64).
-  assert.equal(program([4, 28, 28, 1], [5, 5, 1, 64]), { fwd: 'conv2d.subgroup', dw: 'conv2dFilterGrad.direct' });
+  assert.equal(program([4, 28, 28, 1], [5, 5, 1, 64]), { fwd: 'conv2d.subgroup', dw: 'conv2dWeightGrad.direct' });
   // 1 output channel: nothing to share across columns.
-  assert.equal(program([4, 14, 14, 64], [5, 5, 64, 1]), { fwd: 'conv2d.direct', dw: 'conv2dFilterGrad.direct' });
+  assert.equal(program([4, 14, 14, 64], [5, 5, 64, 1]), { fwd: 'conv2d.direct', dw: 'conv2dWeightGrad.direct' });
   // Forward 16·7·7 = 784 rows (98 blocks, padded to 128); weight-gradient 25·64 = 1,600 rows (200, padded to 256).
-  assert.equal(program([16, 14, 14, 64], [5, 5, 64, 128]), { fwd: 'conv2d.subgroup', dw: 'conv2dFilterGrad.subgroup' });
+  assert.equal(program([16, 14, 14, 64], [5, 5, 64, 128]), { fwd: 'conv2d.subgroup', dw: 'conv2dWeightGrad.subgroup' });
   // … but batch 4: 196 rows, 25 blocks padded to 64.
   assert.equal(program([4, 14, 14, 64], [5, 5, 64, 128]).fwd, 'conv2d.direct');
 });
@@ -191,11 +191,11 @@ test('weight-gradient split over many slices sums them exactly once', async () =
   const xShape = [6, 16, 16, 1];
   const wShape = [3, 3, 1, 2];
   const g = conv2dGeometry(xShape, wShape, 1, 'same');
-  assert.ok(filterGradSplits(g) > 1, 'expected several slices');
+  assert.ok(weightGradSplits(g) > 1, 'expected several slices');
   const x = f32(randomArray(xShape, 1));
   const dy = f32(randomArray([6, 16, 16, 2], 2));
-  const dw = tidy(() => conv2dFilterGradRaw(tensor(x, xShape), tensor(dy, [6, 16, 16, 2]), g));
-  assertClose(await dw.toArray(), conv2dFilterGradReference(x, dy, g), 'split-K weight-gradient', RTOL, ATOL);
+  const dw = tidy(() => conv2dWeightGradRaw(tensor(x, xShape), tensor(dy, [6, 16, 16, 2]), g));
+  assertClose(await dw.toArray(), conv2dWeightGradReference(x, dy, g), 'split-K weight-gradient', RTOL, ATOL);
   dw.dispose();
 });
 

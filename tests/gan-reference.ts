@@ -9,7 +9,7 @@
 // with the seeds the model derives (deriveSeed is a pure host function).
 
 import type { ConvGeometry } from '../src/kernels/conv/geometry.ts';
-import { conv2dFilterGradReference, conv2dInputGradReference, conv2dReference } from '../src/kernels/conv/conv2d.ts';
+import { conv2dWeightGradReference, conv2dInputGradReference, conv2dReference } from '../src/kernels/conv/conv2d.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { batchNormReference } from '../src/kernels/batchnorm.ts';
 import { dropoutReference } from '../src/kernels/dropout.ts';
@@ -227,7 +227,7 @@ function generatorBackward(p: Named, t: GeneratorTape, dOut: Float64Array, dims:
     const layer = 2 - k;
     const g = t.geometry[layer];
     const kernel = get(p, `${convT[k]}.kernel`);
-    grads.set(`${convT[k]}.kernel`, conv2dFilterGradReference(dz, t.h[layer], g));
+    grads.set(`${convT[k]}.kernel`, conv2dWeightGradReference(dz, t.h[layer], g));
     const dh = conv2dReference(dz, kernel, g);
     const bn = t.bn[layer];
     const back = batchNormBackward(leakyBackward(dh, bn.y, s.leakyAlpha), get(p, `${bns[k]}.gamma`), bn);
@@ -281,7 +281,7 @@ function discriminatorBackward(p: Named, t: DiscriminatorTape, dLogits: Float64A
     const channels = layer === 1 ? d2 : d1;
     const dz = leakyBackward(du.map((g, i) => g * t.mask[layer][i]), t.y[layer], s.leakyAlpha);
     const input = layer === 1 ? t.u[0] : t.x;
-    grads.set(`${name}.kernel`, conv2dFilterGradReference(input, dz, t.geometry[layer]));
+    grads.set(`${name}.kernel`, conv2dWeightGradReference(input, dz, t.geometry[layer]));
     const db = new Float64Array(channels);
     for (let i = 0; i < dz.length; i++) db[i % channels] += dz[i];
     grads.set(`${name}.bias`, db);

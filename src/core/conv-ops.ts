@@ -13,7 +13,7 @@ import { assertFloat, assertLive } from './checks.ts';
 import { launch, reduceRaw, sumTo, activationGradFromOutput, max, OP_LEAKY_ALPHA } from './ops.ts';
 import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
 import {
-  conv2dFilterGradProgram, conv2dInputGradProgram, conv2dProgram, filterGradSplits,
+  conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, weightGradSplits,
   CONV_VARIANTS, SUBGROUP_CONV_VARIANTS, type ConvEpilogue, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
 import { getGpu } from './device.ts';
@@ -97,10 +97,10 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, varia
 }
 
 /** Forward-only weight-gradient of conv2d: x, dy → dw [kh, kw, inC, outC] (split-K, then a sum). */
-export function conv2dFilterGradRaw(x: Tensor, dy: Tensor, g: ConvGeometry, variant = getConvVariant()): Tensor {
-  const splits = filterGradSplits(g, variant);
+export function conv2dWeightGradRaw(x: Tensor, dy: Tensor, g: ConvGeometry, variant = getConvVariant()): Tensor {
+  const splits = weightGradSplits(g, variant);
   const wShape = convWeightShape(g);
-  const partial = launch(conv2dFilterGradProgram(g, splits, variant), [x, dy], [splits, ...wShape]);
+  const partial = launch(conv2dWeightGradProgram(g, splits, variant), [x, dy], [splits, ...wShape]);
   if (splits === 1) {
     const dw = partial.view(wShape);
     partial.dispose();
@@ -134,7 +134,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);
     const grads = [
       needs[0] ? conv2dInputGradRaw(gz, w, g, variant) : null,
-      needs[1] ? conv2dFilterGradRaw(x, gz, g, variant) : null,
+      needs[1] ? conv2dWeightGradRaw(x, gz, g, variant) : null,
       bias && needs[2] ? sumTo(gz, bias.shape) : null,
     ];
     gz.dispose();
@@ -159,7 +159,7 @@ export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);
     const grads = [
       needs[0] ? conv2dRaw(gz, w, g, undefined, undefined, variant) : null,
-      needs[1] ? conv2dFilterGradRaw(gz, x, g, variant) : null,
+      needs[1] ? conv2dWeightGradRaw(gz, x, g, variant) : null,
       bias && needs[2] ? sumTo(gz, bias.shape) : null,
     ];
     gz.dispose();

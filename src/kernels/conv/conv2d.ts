@@ -72,7 +72,7 @@ export interface ConvEpilogue {
 
 export const NO_EPILOGUE: ConvEpilogue = { hasBias: false, activation: 'linear', alpha: 0 };
 
-type Mode = 'forward' | 'inputGrad' | 'filterGrad';
+type Mode = 'forward' | 'inputGrad' | 'weightGrad';
 
 const WORKGROUP = 64;
 
@@ -318,7 +318,7 @@ ${entryWgsl(shared)}
 // Weight-gradient, one split of K: a = x, b = dy, out = partial dw [splits, kH, kW, inC, outC].
 // SHARED_TAP (inC a multiple of TM): the TM rows of a block are TM consecutive input channels of
 // one tap, so they share one bounds check and one address.
-function directFilterGradWgsl(tm: number, tn: number, shared: boolean): string {
+function directWeightGradWgsl(tm: number, tn: number, shared: boolean): string {
   return /* wgsl */ `${directHead(tm, tn, 'rows', false, shared)}
 override SHARED_TAP: bool = false;
 ${entryWgsl(shared)}
@@ -395,7 +395,7 @@ function directTile(variant: ConvVariant, cols: number): { tm: number; tn: numbe
 function directWgsl(mode: Mode, tm: number, tn: number, shared: boolean): string {
   if (mode === 'forward') return directForwardWgsl(tm, tn, shared);
   if (mode === 'inputGrad') return directInputGradWgsl(tm, tn, shared);
-  return directFilterGradWgsl(tm, tn, shared);
+  return directWeightGradWgsl(tm, tn, shared);
 }
 
 // ------------------------------------------------------------------ tiled (workgroup memory)
@@ -413,7 +413,7 @@ export const TILED_MIN_COLUMNS = 16;
 // row), loadA(info, m, k) (the im2col element, zero outside the image) and loadB(k, n).
 function tiledWgsl(mode: Mode): string {
   const modeCode = TILED_MODE[mode];
-  const epilogue = mode !== 'filterGrad';
+  const epilogue = mode !== 'weightGrad';
   return /* wgsl */ `
 ${PARAMS_WGSL}
 ${bindingsWgsl(epilogue)}
@@ -543,7 +543,7 @@ fn outIndex(g: Gemm, m: u32) -> u32 {
   return ((bIdx * params.inH + ih) * params.inW + iw) * params.inC;
 }`,
 
-  filterGrad: /* wgsl */ `
+  weightGrad: /* wgsl */ `
 struct Gemm { m: u32, n: u32, kBegin: u32, kEnd: u32, z: u32 }
 fn gemmOf(z: u32) -> Gemm {
   let pixels = params.batch * params.outH * params.outW;
@@ -601,7 +601,7 @@ function subgroupPays(rows: number, tm: number, tn: number): boolean {
 
 function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: number, z: number, chunk: number,
   epilogue: ConvEpilogue, variant: ConvVariant, bytes: number): Program {
-  const withEpilogue = mode !== 'filterGrad';
+  const withEpilogue = mode !== 'weightGrad';
   const overrides: Record<string, number> = withEpilogue ? { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) } : {};
   const inputs = withEpilogue ? 3 : 2;
   // A 64-wide tile over a layer with a few output columns is mostly padding (a 1-channel layer
@@ -615,7 +615,7 @@ function build(mode: Mode, name: string, g: ConvGeometry, rows: number, cols: nu
   }
   const { tm, tn } = directTile(variant, cols);
   if (variant === 'subgroup' && !subgroupPays(rows, tm, tn)) variant = 'direct';
-  if (mode === 'filterGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
+  if (mode === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const shared = variant === 'subgroup';
   const { grid, colBlocks } = directGrid(rows, cols, tm, tn, z, shared);
   return {
@@ -650,7 +650,7 @@ export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue =
 }
 
 /** How many z-slices the weight-gradient's reduction over the batch's pixels is split into. */
-export function filterGradSplits(g: ConvGeometry, variant: ConvVariant = 'direct'): number {
+export function weightGradSplits(g: ConvGeometry, variant: ConvVariant = 'direct'): number {
   const pixels = g.batch * g.outH * g.outW;
   const rows = g.kH * g.kW * g.inC;
   // Enough invocations to fill a GPU (~16k), but every split at least 256 pixels long.
@@ -667,11 +667,11 @@ export function filterGradSplits(g: ConvGeometry, variant: ConvVariant = 'direct
  * pixels of the batch; the caller adds the slices (a column reduction) when splits > 1.
  * Bindings: x, dy, out.
  */
-export function conv2dFilterGradProgram(g: ConvGeometry, splits: number, variant: ConvVariant = 'direct', name = 'conv2dFilterGrad'): Program {
+export function conv2dWeightGradProgram(g: ConvGeometry, splits: number, variant: ConvVariant = 'direct', name = 'conv2dWeightGrad'): Program {
   const s = sizes(g);
   const pixels = g.batch * g.outH * g.outW;
   const chunk = Math.ceil(pixels / splits);
-  return build('filterGrad', name, g, g.kH * g.kW * g.inC, g.outC, splits, chunk, NO_EPILOGUE, variant, 4 * (s.x + s.y + splits * s.w));
+  return build('weightGrad', name, g, g.kH * g.kW * g.inC, g.outC, splits, chunk, NO_EPILOGUE, variant, 4 * (s.x + s.y + splits * s.w));
 }
 
 // ------------------------------------------------------------------ float64 references
@@ -734,7 +734,7 @@ export function conv2dInputGradReference(dy: ArrayLike<number>, w: ArrayLike<num
 }
 
 /** dw of conv2d: every (input pixel, output gradient) pair a tap connects. */
-export function conv2dFilterGradReference(x: ArrayLike<number>, dy: ArrayLike<number>, g: ConvGeometry): Float64Array {
+export function conv2dWeightGradReference(x: ArrayLike<number>, dy: ArrayLike<number>, g: ConvGeometry): Float64Array {
   const dw = new Float64Array(g.kH * g.kW * g.inC * g.outC);
   for (let b = 0; b < g.batch; b++) {
     for (let oh = 0; oh < g.outH; oh++) {
