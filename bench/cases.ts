@@ -11,13 +11,16 @@
 // Whole training steps are not cases: bench/train.ts times those.
 
 import { fmaPeakOutputSize, fmaPeakProgram, fmaPeakReference, copyPeakProgram } from '../src/kernels/peak.ts';
-import { matmulProgram, matmulReference, matmulVariantFor, MATMUL_VARIANTS, type MatmulChoice, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
+import { matmulProgram, matmulReference, vec4Fits, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
+import { matmulVariantFor, type MatmulChoice } from '../src/core/kernel-policy.ts';
 import { binaryProgram, binaryReference, unaryProgram, unaryReference, type BinaryOp, type UnaryOp } from '../src/kernels/elementwise.ts';
 import { reduceProgram, reduceReference, type ReduceOp } from '../src/kernels/reduce.ts';
 import { randomProgram, randomReference, type Distribution } from '../src/kernels/random.ts';
 import { sizeOf } from '../src/kernels/shapes.ts';
-import { matmulTarget, sum } from '../src/core/ops.ts';
-import { batchNorm, conv2dWeightGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose, getConvVariant } from '../src/core/conv-ops.ts';
+import { sum } from '../src/core/ops.ts';
+import { conv2dWeightGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose } from '../src/core/conv-ops.ts';
+import { convVariantFor, getConvVariant } from '../src/core/kernel-policy.ts';
+import { batchNorm } from '../src/core/batchnorm-ops.ts';
 import { conv2dWeightGradReference, conv2dInputGradReference, conv2dReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { getGpu } from '../src/core/device.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
@@ -142,9 +145,9 @@ interface MatmulCaseSpec {
 
 function matmulCase(spec: MatmulCaseSpec): BenchCase {
   const { s, variant } = spec;
-  const ran = matmulVariantFor(s, variant, matmulTarget());
-  // The row names what really ran: 'vec4→blocked' (shape not a multiple of 4), 'auto→naive'.
-  const label = variant === 'auto' ? `auto→${ran}` : ran === variant ? variant : `${variant}→${ran}`;
+  const ran = matmulVariantFor(s, variant);
+  // The row names what really ran: 'auto→direct'.
+  const label = variant === 'auto' ? `auto→${ran}` : variant;
   const aShape = s.transA ? [s.k, s.m] : [s.m, s.k];
   const bShape = s.transB ? [s.n, s.k] : [s.k, s.n];
   return {
@@ -160,7 +163,7 @@ function matmulCase(spec: MatmulCaseSpec): BenchCase {
       const a = uniformData(s.batch * s.m * s.k, 1);
       const b = uniformData(s.batch * s.k * s.n, 2);
       const bias = uniformData(s.n, 3);
-      const program = matmulProgram(s, { hasBias: spec.bias, activation: spec.activation, alpha: 0 }, variant, matmulTarget());
+      const program = matmulProgram(s, { hasBias: spec.bias, activation: spec.activation, alpha: 0 }, ran);
       return programCase({
         program,
         data: [a, b, bias],
@@ -182,6 +185,7 @@ export function matmulLadderCases(sizes: number[], variants: MatmulVariant[] = M
   const out: BenchCase[] = [];
   for (const n of sizes) {
     for (const variant of variants) {
+      if (variant === 'vec4' && !vec4Fits(shape2d(n, n, n))) continue; // vec4 runs multiples of 4 only
       out.push(
         matmulCase({
           group: 'matmul',
@@ -214,6 +218,7 @@ export function denseCases(layers: DenseLayer[] = DENSE_LAYERS, variants: Matmul
     ];
     for (const [pass, label, s, forward] of products) {
       for (const variant of variants) {
+        if (variant === 'vec4' && !vec4Fits(s)) continue; // vec4 runs multiples of 4 only
         out.push(
           matmulCase({
             group: 'dense',
@@ -416,12 +421,19 @@ type ConvPass = 'fwd' | 'dX' | 'dW';
  * it, the weight-gradient's split-K sum included). `g` is the forward convolution's view: for a
  * transposed layer it maps the transposed output back to the transposed input.
  */
-function convSetup(l: ConvLayer, pass: ConvPass, variant: ConvVariant): () => CaseRun {
+/** The geometry the kernels see for a layer (for a transposed layer, its forward convolution's). */
+function layerGeometry(l: ConvLayer): ConvGeometry {
+  const xShape = [l.batch, l.inH, l.inW, l.inC];
+  const wShape = convWeightShape(l);
+  return l.transposed ? conv2dTransposeGeometry(xShape, wShape, l.stride, l.padding) : conv2dGeometry(xShape, wShape, l.stride, l.padding);
+}
+
+function convSetup(l: ConvLayer, pass: ConvPass, variant: ConvVariant | 'auto'): () => CaseRun {
   return () => {
     const xShape = [l.batch, l.inH, l.inW, l.inC];
     const wShape = convWeightShape(l);
     const yShape = convOutShape(l);
-    const g = l.transposed ? conv2dTransposeGeometry(xShape, wShape, l.stride, l.padding) : conv2dGeometry(xShape, wShape, l.stride, l.padding);
+    const g = layerGeometry(l);
     // The geometry's own input (gIn) and output (gOut) tensors: for a transposed layer, the
     // transposed op's output and input.
     const gIn = [g.batch, g.inH, g.inW, g.inC];
@@ -495,15 +507,15 @@ function batchNormSetup(shape: number[], backward: boolean): () => CaseRun {
  * Rows for conv2d / conv2dTranspose (forward, input-gradient, weight-gradient), batchNorm and
  * dropout at the models' shapes, through the core functions the models call. Large layers are
  * verified on a sample (first and last images; one input channel of the weight-gradient).
- * Each convolution pass has a row per register-blocked variant the device runs (direct, and
- * subgroup where it has subgroups); the default one is the quick row and the peer's.
+ * Each convolution pass has a row for what the ops run (the kernel policy's 'auto', labelled with
+ * the variant it chose for that pass, or setConvVariant's) — the quick row and the peer's — and
+ * one per register-blocked variant the device runs (direct, and subgroup where it has subgroups).
  */
 export function convFamilyCases(): BenchCase[] {
   const out: BenchCase[] = [];
   const chosen = getConvVariant();
-  const variants: ConvVariant[] = getGpu().info.hasSubgroups ? ['direct', 'subgroup'] : ['direct'];
-  if (!variants.includes(chosen)) variants.push(chosen);
-  for (const l of CONV_LAYERS) for (const variant of variants) {
+  const variants: (ConvVariant | 'auto')[] = [chosen, ...(getGpu().info.hasSubgroups ? ['direct', 'subgroup'] as const : ['direct'] as const)];
+  for (const l of CONV_LAYERS) for (const variant of new Set(variants)) {
     const x = [l.batch, l.inH, l.inW, l.inC];
     const w = convWeightShape(l);
     const y = convOutShape(l);
@@ -513,10 +525,11 @@ export function convFamilyCases(): BenchCase[] {
         | 'conv2d' | 'conv2dInputGrad' | 'conv2dWeightGrad'
         | 'conv2dTranspose' | 'conv2dTransposeInputGrad' | 'conv2dTransposeWeightGrad';
       const short: ConvPass = pass === '' ? 'fwd' : pass === 'InputGrad' ? 'dX' : 'dW';
+      const policyPass = short === 'fwd' ? (l.transposed ? 'inputGrad' : 'forward') : short === 'dX' ? (l.transposed ? 'forward' : 'inputGrad') : 'weightGrad';
       out.push({
         group: 'conv',
         kernel: `${l.name} ${short}`,
-        variant,
+        variant: variant === 'auto' ? `auto→${convVariantFor(policyPass, layerGeometry(l))}` : variant,
         shape: `${dims(x)} * ${dims(w)} s${l.stride} → ${dims(y)}`,
         metric: 'flops',
         quick: variant === chosen && l.name === 'vae.enc.conv1' && short !== 'dX',

@@ -35,10 +35,11 @@ export { MnistGpu, type MnistGpuOptions, type Batch, type BatchOptions, type Bat
 export { parseMnist, type MnistSplit, type MnistSplitName, type ParseMnistOptions } from './data/mnist.ts';
 export { parseIdx, IdxFormatError, type IdxArray } from './data/idx.ts';
 export { TensorDataset, DataLoader, type Dataset, type DataLoaderOptions, type DatasetInput, type HostTensor } from './data/dataset.ts';
-export {
-  conv2d, conv2dTranspose, batchNorm, dropout, globalMaxPool2d, setConvVariant, getConvVariant,
-  type Conv2dOptions, type BatchNormOptions, type DropoutOptions, type Padding, type ConvVariant,
-} from './core/conv-ops.ts';
+export { conv2d, conv2dTranspose, type Conv2dOptions, type Padding, type ConvVariant } from './core/conv-ops.ts';
+export { setConvVariant, getConvVariant } from './core/kernel-policy.ts';
+export { globalMaxPool2d } from './core/ops.ts';
+export { dropout, type DropoutOptions } from './core/dropout-ops.ts';
+export { batchNorm, type BatchNormOptions } from './core/batchnorm-ops.ts';
 export {
   checkpointToBytes, loadCheckpointFromBytes, readCheckpointInfoFromBytes,
   type CheckpointParts, type CheckpointInfo, type CheckpointTarget, type SaveCheckpointOptions, type LoadCheckpointOptions,

@@ -12,7 +12,8 @@ import { Tensor } from '../src/core/tensor.ts';
 import { copyBuffer, flush } from '../src/core/dispatch.ts';
 import { Sequential } from '../src/nn/sequential.ts';
 import { Dense } from '../src/nn/layers.ts';
-import { BatchNorm, Dropout } from '../src/nn/conv-layers.ts';
+import { Dropout } from '../src/nn/dropout.ts';
+import { BatchNorm } from '../src/nn/batchnorm.ts';
 import { recomputeBatchNormStatistics, batchNormLayers } from '../src/nn/batchnorm-statistics.ts';
 
 test.before(async () => {

@@ -4,7 +4,7 @@ import { ready, randomArray, assertClose, f32, gradCheck, seededRandom } from '.
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { batchNorm } from '../src/core/conv-ops.ts';
+import { batchNorm } from '../src/core/batchnorm-ops.ts';
 import { batchNormReference, batchNormEvalReference, batchNormGradReference, CHUNK_ROWS } from '../src/kernels/batchnorm.ts';
 
 test.before(async () => {

@@ -14,7 +14,7 @@ import { Module } from '../src/nn/module.ts';
 import { Sequential } from '../src/nn/sequential.ts';
 import { Dense } from '../src/nn/layers.ts';
 import { Adam, SGD, type Optimizer } from '../src/nn/optim.ts';
-import { classifierStep } from '../src/runs/train-classifier.ts';
+import { classifierStep } from './helpers.ts';
 import { CHECKPOINT_FORMAT, type TrainingProgress } from '../src/nn/checkpoint.ts';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../src/nn/checkpoint-file.ts';
 import { CheckpointError } from '../src/io/safetensors.ts';

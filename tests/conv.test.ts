@@ -4,7 +4,8 @@ import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { conv2d, conv2dInputGradRaw, conv2dWeightGradRaw, getConvVariant, setConvVariant } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dInputGradRaw, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
+import { getConvVariant, setConvVariant } from '../src/core/kernel-policy.ts';
 import { getGpu } from '../src/core/device.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant,

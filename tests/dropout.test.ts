@@ -4,9 +4,9 @@ import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
 import { tensor, ones, manualSeed } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { dropout } from '../src/core/conv-ops.ts';
+import { dropout } from '../src/core/dropout-ops.ts';
 import { dropoutReference } from '../src/kernels/dropout.ts';
-import { Dropout } from '../src/nn/conv-layers.ts';
+import { Dropout } from '../src/nn/dropout.ts';
 
 test.before(async () => {
   await ready;

@@ -17,7 +17,7 @@ import { Dense } from '../src/nn/layers.ts';
 import { Adam } from '../src/nn/optim.ts';
 import { readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
 import { DataLoader, TensorDataset } from '../src/data/dataset.ts';
-import { classifierStep } from '../src/runs/train-classifier.ts';
+import { classifierStep } from './helpers.ts';
 import { evaluate, fit, type EpochLogs } from '../src/train/fit.ts';
 import type { TrainableModel } from '../src/train/trainer.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';

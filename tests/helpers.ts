@@ -6,7 +6,10 @@ import { init } from '../src/core/device.ts';
 import { tensor } from '../src/core/creation.ts';
 import { Tensor } from '../src/core/tensor.ts';
 import { tidy } from '../src/core/scope.ts';
-import { noGrad } from '../src/core/autograd.ts';
+import { noGrad, detach } from '../src/core/autograd.ts';
+import { crossEntropy } from '../src/core/softmax-ops.ts';
+import type { Module } from '../src/nn/module.ts';
+import type { Optimizer } from '../src/nn/optim.ts';
 import { sizeOf, formatShape, type Shape } from '../src/kernels/shapes.ts';
 
 export const ready = init();
@@ -145,4 +148,19 @@ export async function gradCheck(name: string, fn: (...xs: Tensor[]) => Tensor, i
     xs[k].grad?.dispose();
     xs[k].dispose();
   }
+}
+
+/**
+ * One supervised step written out by hand, the tests' independent counterpart of fit()'s:
+ * zero the gradients, mean cross-entropy of model(x) against integer labels y, backward, update.
+ * Returns the detached scalar loss (the caller disposes it).
+ */
+export function classifierStep(model: Module, optimizer: Optimizer, x: Tensor, y: Tensor): Tensor {
+  return tidy(() => {
+    optimizer.zeroGrad();
+    const loss = crossEntropy(model.forward(x), y);
+    loss.backward();
+    optimizer.step();
+    return detach(loss);
+  });
 }

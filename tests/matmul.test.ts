@@ -4,7 +4,7 @@ import { ready, randomArray, assertClose, f32 } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { memory } from '../src/core/memory.ts';
 import { matmulRaw } from '../src/core/ops.ts';
-import { autoMatmulVariant, MATMUL_VARIANTS, matmulReference, type MatmulShape } from '../src/kernels/matmul.ts';
+import { MATMUL_VARIANTS, matmulReference, vec4Fits, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
 import { ACTIVATIONS } from '../src/kernels/activation.ts';
 
 test.before(async () => {
@@ -48,6 +48,11 @@ function shapeOf(m: number, n: number, k: number, transA: boolean, transB: boole
   return { batch, m, n, k, transA, transB, aBatchStride: aBatch === 1 ? 0 : m * k, bBatchStride: bBatch === 1 ? 0 : k * n };
 }
 
+/** The variants that run a shape: all of them, less vec4 off its multiple-of-4 rule (an error, tested below). */
+function variantsFor(s: MatmulShape): MatmulVariant[] {
+  return MATMUL_VARIANTS.filter((v) => v !== 'vec4' || vec4Fits(s));
+}
+
 // f32 dot products of length k: error grows like √k·ε·Σ|a·b|; inputs in [-1, 1].
 const RTOL = 1e-4;
 const ATOL = 1e-4;
@@ -62,7 +67,7 @@ test('every variant × transA/transB × a spread of shapes vs matmulReference', 
       const expected = matmulReference(a, b, shapeOf(m, n, k, transA, transB));
       const at = tensor(a, aShape);
       const bt = tensor(b, bShape);
-      for (const variant of MATMUL_VARIANTS) {
+      for (const variant of variantsFor(shapeOf(m, n, k, transA, transB))) {
         const c = matmulRaw(at, bt, { transA, transB, variant });
         assert.equal([...c.shape], [m, n]);
         assertClose(await c.toArray(), expected, `${variant} m=${m} n=${n} k=${k} transA=${transA} transB=${transB}`, RTOL, ATOL);
@@ -91,7 +96,7 @@ test('batched matmul with batch broadcasting (1 vs 3), every variant', async () 
         const expected = matmulReference(a, b, shapeOf(m, n, k, transA, transB, batch, aB || 1, bB || 1));
         const at = tensor(a, aShape);
         const bt = tensor(b, bShape);
-        for (const variant of MATMUL_VARIANTS) {
+        for (const variant of variantsFor(shapeOf(m, n, k, transA, transB))) {
           const c = matmulRaw(at, bt, { transA, transB, variant });
           assert.equal([...c.shape], [batch, m, n]);
           assertClose(await c.toArray(), expected, `${variant} batch ${aB}×${bB} m=${m} n=${n} k=${k} tA=${transA} tB=${transB}`, RTOL, ATOL);
@@ -124,7 +129,7 @@ test('fused bias + every activation, every variant', async () => {
       for (const withBias of [true, false]) {
         const alpha = activation === 'leakyRelu' ? 0.2 : 0;
         const expected = matmulReference(a, b, shapeOf(m, n, k, transA, transB), withBias ? bias : undefined, activation, alpha);
-        for (const variant of MATMUL_VARIANTS) {
+        for (const variant of variantsFor(shapeOf(m, n, k, transA, transB))) {
           const c = matmulRaw(at, bt, { transA, transB, variant, activation, alpha, bias: withBias ? biasT : undefined });
           assertClose(await c.toArray(), expected, `${variant} ${activation} bias=${withBias} m=${m} n=${n} k=${k}`, RTOL, ATOL);
           c.dispose();
@@ -135,13 +140,17 @@ test('fused bias + every activation, every variant', async () => {
   }
 });
 
-test("'auto': v5 direct on a CPU adapter; on a GPU v4, v3 off the multiple-of-4 rule, v1 when skinny", () => {
-  assert.is(autoMatmulVariant(shapeOf(128, 256, 784, false, false), 'cpu'), 'direct');
-  assert.is(autoMatmulVariant(shapeOf(256, 1, 6272, false, false), 'cpu'), 'direct');
-  assert.is(autoMatmulVariant(shapeOf(128, 256, 784, false, false), 'gpu'), 'vec4');
-  assert.is(autoMatmulVariant(shapeOf(65, 33, 130, false, false), 'gpu'), 'blocked');
-  assert.is(autoMatmulVariant(shapeOf(256, 1, 6272, false, false), 'gpu'), 'naive');
-  assert.is(autoMatmulVariant(shapeOf(128, 3136, 2, false, false), 'gpu'), 'naive');
+test("a named variant runs as named: vec4 off its multiple-of-4 rule is an error naming the rule, before GPU work", async () => {
+  const a = tensor(randomArray([7, 8], 1), [7, 8]);
+  const b = tensor(randomArray([8, 6], 2), [8, 6]);
+  const before = memory().liveBuffers;
+  assert.throws(() => matmulRaw(a, b, { variant: 'vec4' }), (e: Error) => /'vec4'/.test(e.message) && /multiples of 4/.test(e.message) && /n 6/.test(e.message));
+  assert.throws(() => matmulRaw(a, b, { variant: 'fast' as MatmulVariant }), /'fast' is not one of/);
+  assert.is(memory().liveBuffers, before, 'nothing was allocated');
+  const b8 = tensor(randomArray([8, 8], 3), [8, 8]);
+  const c = matmulRaw(a, b8, { variant: 'vec4' });
+  assertClose(await c.toArray(), matmulReference(await a.toArray(), await b8.toArray(), shapeOf(7, 8, 8, false, false)), 'vec4 on its rule', RTOL, ATOL);
+  [a, b, b8, c].forEach((t) => t.dispose());
 });
 
 test('matmul shape errors name the shapes, before GPU work', () => {

@@ -26,7 +26,7 @@ import { readPng } from '../src/io/png.ts';
 import { Vae, type VaeConfig } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier } from '../src/models/classifier.ts';
-import { classifierStep } from '../src/runs/train-classifier.ts';
+import { classifierStep } from './helpers.ts';
 import { loadSafetensors } from '../src/io/safetensors-file.ts';
 import { SHIPPED_JUDGE } from '../src/metrics/judge.ts';
 import { runClassifierTraining, runTraining, type TrainRunSummary } from '../src/runs/run.ts';

@@ -10,7 +10,10 @@ import { memory } from '../src/core/memory.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { Module } from '../src/nn/module.ts';
 import { Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Reshape } from '../src/nn/layers.ts';
-import { Conv2d, Conv2dTranspose, BatchNorm, Dropout, GlobalMaxPool2d } from '../src/nn/conv-layers.ts';
+import { Conv2d, Conv2dTranspose } from '../src/nn/conv-layers.ts';
+import { GlobalMaxPool2d } from '../src/nn/layers.ts';
+import { Dropout } from '../src/nn/dropout.ts';
+import { BatchNorm } from '../src/nn/batchnorm.ts';
 import { Sequential } from '../src/nn/sequential.ts';
 
 test.before(async () => {

@@ -9,7 +9,7 @@ import { Dense } from '../src/nn/layers.ts';
 import { Adam } from '../src/nn/optim.ts';
 import { MnistGpu } from '../src/data/batches.ts';
 import { createMlp } from '../src/models/mlp.ts';
-import { classifierStep } from '../src/runs/train-classifier.ts';
+import { classifierStep } from './helpers.ts';
 import { runMlp } from '../examples/train-mlp.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 

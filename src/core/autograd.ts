@@ -7,12 +7,10 @@
 import type { Tensor } from './tensor.ts';
 import { formatShape } from './tensor.ts';
 import { keep } from './scope.ts';
-// binaryRaw and onesLike come from modules that import this one back (ops.ts for record(),
-// creation.ts through tensor.ts, whose backward() runs the tape). ES modules allow the cycle:
-// nothing here calls them while the modules load, only when a backward pass runs, by which time
-// every module has finished loading.
-import { binaryRaw } from './ops.ts';
-import { onesLike } from './creation.ts';
+// The tape adds gradients and seeds the root's with ones through the kernels directly (launch),
+// not through ops.ts, which imports this module to record its ops.
+import { launch } from './launch.ts';
+import { binaryProgram, fillProgram } from '../kernels/elementwise.ts';
 
 export interface GradNode {
   op: string;
@@ -124,7 +122,7 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
   }
   noGradRun(() => {
     const grads = new Map<Tensor, Tensor>();
-    grads.set(root, seed ? seed.view(root.shape) : onesLike(root));
+    grads.set(root, seed ? seed.view(root.shape) : launch(fillProgram(root.size, 1), [], root.shape));
     const order = topologicalOrder(root);
     const targets = options.inputs ? new Set(options.inputs) : undefined;
     const useful = targets ? leadingTo(order, targets) : undefined;
@@ -140,7 +138,7 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
         }
         // A leaf: hand the gradient over, adding to what it already holds.
         if (t.grad && !t.grad.isDisposed) {
-          const sum = binaryRaw('add', t.grad, g);
+          const sum = addGradients(t.grad, g);
           t.grad.dispose();
           g.dispose();
           t.grad = keep(sum);
@@ -164,7 +162,7 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
         if (gi.shape.length !== input.shape.length || gi.shape.some((d, j) => d !== input.shape[j])) gi = reshapeOwned(gi, input.shape);
         const prev = grads.get(input);
         if (prev) {
-          grads.set(input, binaryRaw('add', prev, gi));
+          grads.set(input, addGradients(prev, gi));
           prev.dispose();
           gi.dispose();
         } else {
@@ -184,4 +182,9 @@ function reshapeOwned(g: Tensor, shape: readonly number[]): Tensor {
 
 function noGradRun(fn: () => void): void {
   noGrad(fn);
+}
+
+/** a + b for two gradients of one shape. */
+function addGradients(a: Tensor, b: Tensor): Tensor {
+  return launch(binaryProgram('add', a.shape, b.shape, a.shape, 0), [a, b], a.shape);
 }

@@ -1,24 +1,16 @@
 // Differentiable ops: each is a forward kernel launch plus one short backward rule (micrograd's
 // shape, on GPU tensors). Shapes are checked here, before any GPU work, and errors name them.
 
-import { Tensor, fromData, formatShape, type DType, type Shape } from './tensor.ts';
-import { run } from './dispatch.ts';
+import { Tensor, fromData, formatShape, type Shape } from './tensor.ts';
+import { launch } from './launch.ts';
 import { assertFloat, assertLive } from './checks.ts';
 import { isGradEnabled, record } from './autograd.ts';
-import type { Program } from '../kernels/program.ts';
 import { binaryProgram, unaryProgram, type BinaryOp, type UnaryOp } from '../kernels/elementwise.ts';
 import { reduceProgram, type ReduceOp } from '../kernels/reduce.ts';
-import { matmulProgram, type MatmulChoice, type MatmulTarget } from '../kernels/matmul.ts';
+import { matmulProgram } from '../kernels/matmul.ts';
+import { matmulVariantFor, type MatmulChoice } from './kernel-policy.ts';
 import type { Activation } from '../kernels/activation.ts';
-import { getGpu, isInitialized } from './device.ts';
 import { broadcastShapes, normalizeAxis, sameShape, sizeOf } from '../kernels/shapes.ts';
-
-/** Launches `program` on tensors and wraps its single output in a new tensor. */
-export function launch(program: Program, inputs: Tensor[], outShape: Shape, dtype: DType = 'f32'): Tensor {
-  const out = new Tensor(outShape, dtype);
-  run(program, inputs.map((t) => t.gpu), [out.gpu]);
-  return out;
-}
 
 // ---------------------------------------------------------------- elementwise, forward only
 
@@ -32,7 +24,6 @@ export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, alpha = 0): Tensor
   assertLive(op, a, b);
   assertFloat(op, a, b);
   const outShape = broadcastShapes(a.shape, b.shape, op);
-  // Put the full-size operand first so the scalar fast path applies to `x op scalar`.
   return launch(binaryProgram(op, a.shape, b.shape, outShape, alpha), [a, b], outShape);
 }
 
@@ -52,8 +43,11 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return out;
 }
 
-/** Copies x out to `shape` along broadcast dimensions, times `scale`. */
-export function broadcastTo(x: Tensor, shape: Shape, scale = 1): Tensor {
+/**
+ * Forward-only: copies x out to `shape` along broadcast dimensions, times `scale` (the backward
+ * rule of sum and mean; the differentiable broadcastTo is in shape-ops.ts).
+ */
+export function broadcastRaw(x: Tensor, shape: Shape, scale = 1): Tensor {
   const outShape = broadcastShapes(x.shape, shape, 'broadcastTo');
   if (!sameShape(outShape, shape)) {
     throw new RangeError(`broadcastTo: ${formatShape(x.shape)} cannot be broadcast to ${formatShape(shape)}`);
@@ -92,16 +86,13 @@ export function relu(x: Tensor): Tensor {
 }
 /**
  * The leaky-ReLU slope of the ops (leakyRelu, and the fused activation of linear, activate,
- * conv2d and conv2dTranspose) when none is given: 0.2, as the functions of Keras
- * (keras.ops.leaky_relu, keras.activations.leaky_relu), TensorFlow (tf.nn.leaky_relu) and
- * TensorFlow.js (tf.leakyRelu). The layers (src/nn/layers.ts) default to 0.3 instead, as
- * keras.layers.LeakyReLU and tf.layers.leakyReLU do: we keep the same split as Keras and
- * TensorFlow.js, so that code ported from either keeps its slopes. PyTorch's default (0.01, in
- * both torch.nn.LeakyReLU and F.leaky_relu) is the default of neither here: pass it.
+ * conv2d and conv2dTranspose) when none is given: 0.2, as keras.ops.leaky_relu, tf.nn.leaky_relu
+ * and TensorFlow.js's tf.leakyRelu. The layers default to KERAS_LEAKY_ALPHA (0.3) instead;
+ * src/nn/layers.ts says why the two differ.
  */
 export const OP_LEAKY_ALPHA = 0.2;
 
-/** x where x ≥ 0, alpha·x below; alpha defaults to OP_LEAKY_ALPHA (0.2; the layers' is 0.3). */
+/** x where x ≥ 0, alpha·x below (alpha: OP_LEAKY_ALPHA unless given). */
 export function leakyRelu(x: Tensor, alpha = OP_LEAKY_ALPHA): Tensor {
   return unary('leakyRelu', x, alpha, (x, _y, g) => binaryRaw('leakyReluGrad', x, g, alpha));
 }
@@ -304,7 +295,7 @@ function meanOrSum(op: 'sum' | 'mean', x: Tensor, axis: number | number[] | unde
   const outShape = options.keepDims ? keptShape(x.shape, axes) : droppedShape(x.shape, axes);
   const y = kept.view(outShape);
   kept.dispose();
-  return record(y, op, [x], (g) => [broadcastTo(g.view(keptShape(x.shape, axes)), x.shape, scale)]);
+  return record(y, op, [x], (g) => [broadcastRaw(g.view(keptShape(x.shape, axes)), x.shape, scale)]);
 }
 
 /** Maximum over `axis`. Ties share the gradient equally (as TensorFlow's reduce_max). */
@@ -327,6 +318,17 @@ export function max(x: Tensor, axis?: number | number[], options: ReduceOptions 
     share.dispose();
     return [gx];
   });
+}
+
+/**
+ * Maximum over height and width: [N, H, W, C] → [N, C] (Keras GlobalMaxPooling2D). It is
+ * tf.reduce_max over axes 1 and 2, and so is its gradient: ties share it equally.
+ */
+export function globalMaxPool2d(x: Tensor): Tensor {
+  assertLive('globalMaxPool2d', x);
+  if (x.rank !== 4) throw new RangeError(`globalMaxPool2d: input must be 4-D [batch, height, width, channels], got ${formatShape(x.shape)}`);
+  if (x.shape[1] * x.shape[2] === 0) throw new RangeError(`globalMaxPool2d: input ${formatShape(x.shape)} has no pixels`);
+  return max(x, [1, 2]);
 }
 
 // ---------------------------------------------------------------- shape ops (no copy)
@@ -356,18 +358,6 @@ export function flatten(x: Tensor): Tensor {
 }
 
 // ---------------------------------------------------------------- matmul and dense
-
-// 'auto' picks per shape and per kind of adapter (see autoMatmulVariant and docs/kernels.md).
-let defaultVariant: MatmulChoice = 'auto';
-
-/** Which kind of hardware 'auto' tunes the matmul for: the open device's (a GPU until one is open). */
-export function matmulTarget(): MatmulTarget {
-  return isInitialized() && getGpu().info.isSoftware ? 'cpu' : 'gpu';
-}
-/** Chooses the matmul kernel every op uses (the bench and ladder tests switch it). */
-export function setMatmulVariant(v: MatmulChoice): void {
-  defaultVariant = v;
-}
 
 interface MatmulOptions {
   transA?: boolean;
@@ -406,11 +396,11 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   }
   const batch = Math.max(aBatch, bBatch);
   const outShape = a.rank === 3 || b.rank === 3 ? [batch, m, n] : [m, n];
+  const shape = { batch, m, n, k, transA: !!o.transA, transB: !!o.transB, aBatchStride: aBatch === 1 ? 0 : m * k, bBatchStride: bBatch === 1 ? 0 : k * n };
   const program = matmulProgram(
-    { batch, m, n, k, transA: !!o.transA, transB: !!o.transB, aBatchStride: aBatch === 1 ? 0 : m * k, bBatchStride: bBatch === 1 ? 0 : k * n },
+    shape,
     { hasBias: !!o.bias, activation: o.activation ?? 'linear', alpha: o.alpha ?? 0 },
-    o.variant ?? defaultVariant,
-    matmulTarget(),
+    matmulVariantFor(shape, o.variant),
   );
   return launch(program, [a, b, o.bias ?? a], outShape);
 }
@@ -443,7 +433,7 @@ export function activationGradFromOutput(activation: Activation, y: Tensor, g: T
 
 /**
  * A dense layer's math in one kernel: activation(x · w + bias). x [B, in], w [in, out]. `alpha`
- * is the leakyRelu slope, OP_LEAKY_ALPHA (0.2) by default; the Dense layer passes its own (0.3).
+ * is the leakyRelu slope (OP_LEAKY_ALPHA unless given; the Dense layer passes its own).
  */
 export function linear(x: Tensor, w: Tensor, bias?: Tensor, activation: Activation = 'linear', alpha = OP_LEAKY_ALPHA): Tensor {
   if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[0]) {
@@ -463,7 +453,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, activation: Activati
   });
 }
 
-/** Applies a named activation as its own op (unfused); leakyRelu's slope defaults to OP_LEAKY_ALPHA (0.2). */
+/** Applies a named activation as its own op (unfused); leakyRelu's slope: OP_LEAKY_ALPHA unless given. */
 export function activate(x: Tensor, activation: Activation, alpha = OP_LEAKY_ALPHA): Tensor {
   switch (activation) {
     case 'relu':

@@ -4,7 +4,8 @@
 import { Tensor, formatShape } from './tensor.ts';
 import { record } from './autograd.ts';
 import { assertFloat, assertLive } from './checks.ts';
-import { launch, reduceRaw } from './ops.ts';
+import { launch } from './launch.ts';
+import { reduceRaw } from './ops.ts';
 import {
   crossEntropyBackwardProgram,
   crossEntropyProgram,

@@ -10,18 +10,40 @@
 export const ACTIVATIONS = ['linear', 'relu', 'leakyRelu', 'sigmoid', 'tanh'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 
+/**
+ * Sigmoid and tanh written so that exp never overflows: both through e = exp(−|x|·c) ≤ 1. The
+ * fused epilogue below and the elementwise kernels (elementwise.ts) share these two.
+ */
+export const SIGMOID_TANH_WGSL = /* wgsl */ `
+fn sigmoidStable(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+fn tanhStable(x: f32) -> f32 {
+  let e = exp(-2.0 * abs(x));
+  return sign(x) * (1.0 - e) / (1.0 + e);
+}`;
+
 /** WGSL for the fused epilogue: `activate(v)` with ACT and `alpha` (leaky slope) in scope. */
-export const ACTIVATION_WGSL = /* wgsl */ `
+export const ACTIVATION_WGSL = /* wgsl */ `${SIGMOID_TANH_WGSL}
 override ACT: u32 = 0u; // 0 linear, 1 relu, 2 leakyRelu, 3 sigmoid, 4 tanh
 fn activate(v: f32, alpha: f32) -> f32 {
   switch ACT {
     case 1u: { return max(v, 0.0); }
     case 2u: { return select(alpha * v, v, v >= 0.0); }
-    case 3u: { let e = exp(-abs(v)); return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0); }
-    case 4u: { let e = exp(-2.0 * abs(v)); return sign(v) * (1.0 - e) / (1.0 + e); }
+    case 3u: { return sigmoidStable(v); }
+    case 4u: { return tanhStable(v); }
     default: { return v; }
   }
 }`;
+
+/** `value` as an Activation, or a RangeError naming `who` and the activations there are. */
+export function checkActivation(who: string, value: unknown): Activation {
+  if (!(ACTIVATIONS as readonly unknown[]).includes(value)) {
+    throw new RangeError(`${who}: activation '${String(value)}' is not one of ${ACTIVATIONS.join(', ')}`);
+  }
+  return value as Activation;
+}
 
 /** The value of the ACT override that selects `act` in ACTIVATION_WGSL. */
 export function activationCode(act: Activation): number {

@@ -13,6 +13,7 @@
 //   2: general broadcasting                     strides of 0 along broadcast dimensions
 //   3: b is the output's trailing block (a bias) a[i] op b[i mod |b|]
 
+import { SIGMOID_TANH_WGSL } from './activation.ts';
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
 import { broadcastStrides, sameShape, sizeOf, stridesOf, type Shape } from './shapes.ts';
 
@@ -21,9 +22,9 @@ const WORKGROUP = 256;
 // Unary and binary kernels: 64 invocations a workgroup, each walking 16 elements spaced by the
 // whole launch's invocation count (a grid-stride loop). Neighbouring invocations still touch
 // neighbouring addresses at every step (coalesced on a GPU, one vector load on a CPU), and
-// llvmpipe pays its fixed cost per workgroup 64 times less often than with one element each:
-// a few times faster there (docs/kernels.md, "Elementwise kernels: work per invocation", has
-// the figures; npm run bench -- --filter elementwise measures them).
+// llvmpipe pays its fixed cost per workgroup 64 times less often than with one element each
+// (docs/kernels.md, "Elementwise kernels: work per invocation", has the figures; npm run bench
+// -- --filter elementwise measures them).
 const EW_WORKGROUP = 64;
 const EW_PER_INVOCATION = 16;
 
@@ -109,15 +110,7 @@ export const BINARY = {
 } satisfies Record<string, BinaryEntry>;
 export type BinaryOp = keyof typeof BINARY;
 
-const HELPERS_WGSL = /* wgsl */ `
-fn sigmoidStable(x: f32) -> f32 {
-  let e = exp(-abs(x));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
-}
-fn tanhStable(x: f32) -> f32 {
-  let e = exp(-2.0 * abs(x));
-  return sign(x) * (1.0 - e) / (1.0 + e);
-}
+const HELPERS_WGSL = /* wgsl */ `${SIGMOID_TANH_WGSL}
 // WGSL's pow is undefined for a negative base; integer exponents of negative bases are common.
 fn powSigned(x: f32, p: f32) -> f32 {
   if (x >= 0.0) { return pow(x, p); }

@@ -24,9 +24,8 @@
 //               caches and a barrier is a round of coroutine switches; a GPU wants v4.
 // All variants fuse the epilogue: bias add and activation happen in registers before the single
 // write of C, which saves Dense layers two extra passes over their output.
-// Which one runs: the ops (src/core/ops.ts) ask for 'auto', which picks per adapter and shape
-// (autoMatmulVariant: v5 on a CPU driver; on a GPU v4, v3 where v4's shape rule fails, v1 for
-// skinny products); matmulProgram called without a variant runs v3.
+// Which one runs is decided in one place, src/core/kernel-policy.ts; matmulProgram builds exactly
+// the variant it is given.
 
 import { activationCode, activationReference, ACTIVATION_WGSL, type Activation } from './activation.ts';
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
@@ -184,8 +183,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 
 // v4: v3's 64×64 tiles and 4×4 blocks, with every load and store four floats wide, and k
 // advancing 32 at a time (half v3's barriers, for 16 KiB of workgroup memory: WebGPU's
-// guaranteed minimum; on llvmpipe a little faster than 16 deep at 256² and 512², level at 1024²:
-// docs/kernels.md).
+// guaranteed minimum; docs/kernels.md compares it with 16 deep).
 // The tiles stay k-major, packed so that one vec4 holds 4 rows of A (or 4 columns of B) at one k:
 // the inner loop then reads one vec4 of each and does 4 vec4 FMAs.
 const VEC4_WGSL = /* wgsl */ `
@@ -363,49 +361,29 @@ function launchOf(variant: MatmulVariant, s: MatmulShape): { wgsl: string; grid:
   return { wgsl: v.wgsl, grid: [Math.ceil(s.n / v.outputsPerGroup[0]), Math.ceil(s.m / v.outputsPerGroup[1]), s.batch] };
 }
 
-/** A variant by name, or 'auto': the one measured fastest for the shape (see autoMatmulVariant). */
-export type MatmulChoice = MatmulVariant | 'auto';
-
-/** What 'auto' tunes for: a software adapter running the kernels on CPU cores, or a GPU. */
-export type MatmulTarget = 'cpu' | 'gpu';
-
-/**
- * The variant 'auto' runs. On a CPU driver (llvmpipe), measured at every dense shape of the
- * models and on the squares: v5 `direct`, the fastest rung there, mostly by several times
- * (docs/kernels.md has the figures). On a GPU, by the reasoning of the ladder (not yet measured on one): skinny products (a
- * dense layer into 1, 2, 10 or 16 units, or over k = 2) leave the 64×64 tiles of v3/v4 mostly
- * padding, so one invocation per output (v1) wastes least; everything else runs v4, or v3 where
- * v4's multiple-of-4 rule does not hold.
- */
-export function autoMatmulVariant(s: MatmulShape, target: MatmulTarget = 'gpu'): MatmulVariant {
-  if (target === 'cpu') return 'direct';
-  if (Math.min(s.m, s.n) < 32 || s.k < 16) return 'naive';
-  return vec4Fits(s) ? 'vec4' : 'blocked';
-}
-
-/** Whether the vec4 variant can run this shape (otherwise matmulProgram runs 'blocked'). */
+/** Whether the vec4 variant can run this shape: its operands and output move as vec4. */
 export function vec4Fits(s: MatmulShape): boolean {
   const aRow = s.transA ? s.m : s.k;
   const bRow = s.transB ? s.k : s.n;
   return aRow % 4 === 0 && bRow % 4 === 0 && s.n % 4 === 0;
 }
 
-/** The variant that really runs for a choice: 'auto' resolved, and vec4 off its shape rule run as v3. */
-export function matmulVariantFor(s: MatmulShape, choice: MatmulChoice, target: MatmulTarget = 'gpu'): MatmulVariant {
-  const chosen = choice === 'auto' ? autoMatmulVariant(s, target) : choice;
-  return chosen === 'vec4' && !vec4Fits(s) ? 'blocked' : chosen;
-}
-
+/**
+ * The variant's kernel for one shape, exactly the variant asked for (which one to ask for is
+ * decided in src/core/kernel-policy.ts). vec4 off its shape rule is an error, not another rung.
+ */
 export function matmulProgram(
   s: MatmulShape,
   epilogue: MatmulEpilogue = { hasBias: false, activation: 'linear', alpha: 0 },
-  variant: MatmulChoice = 'blocked',
-  target: MatmulTarget = 'gpu',
+  variant: MatmulVariant,
 ): Program {
-  const ran = matmulVariantFor(s, variant, target);
-  const { wgsl, grid } = launchOf(ran, s);
+  if (!MATMUL_VARIANTS.includes(variant)) throw new RangeError(`matmul: variant '${String(variant)}' is not one of ${MATMUL_VARIANTS.join(', ')}`);
+  if (variant === 'vec4' && !vec4Fits(s)) {
+    throw new RangeError(`matmul: variant 'vec4' needs the contiguous dimensions of A, B and C to be multiples of 4 (A's ${s.transA ? 'm' : 'k'}, B's ${s.transB ? 'k' : 'n'}, C's n); got m ${s.m}, n ${s.n}, k ${s.k}${s.transA ? ', A transposed' : ''}${s.transB ? ', B transposed' : ''}`);
+  }
+  const { wgsl, grid } = launchOf(variant, s);
   return {
-    name: `matmul.${ran}`,
+    name: `matmul.${variant}`,
     wgsl,
     overrides: {
       TRANS_A: s.transA ? 1 : 0,

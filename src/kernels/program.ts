@@ -54,6 +54,3 @@ export const LINEAR_WORKGROUP_WGSL = /* wgsl */ `
 fn linearWorkgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + wid.y * nwg.x; }
 `;
 
-export function ceilDiv(a: number, b: number): number {
-  return Math.floor((a + b - 1) / b);
-}

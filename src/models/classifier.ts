@@ -9,7 +9,8 @@
 
 import { Module } from '../nn/module.ts';
 import { Dense, Flatten } from '../nn/layers.ts';
-import { Conv2d, Dropout } from '../nn/conv-layers.ts';
+import { Conv2d } from '../nn/conv-layers.ts';
+import { Dropout } from '../nn/dropout.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { deriveSeed } from '../core/creation.ts';
 

@@ -10,7 +10,9 @@
 
 import { Module } from '../nn/module.ts';
 import { Dense, Flatten, LeakyReLU, Reshape, KERAS_LEAKY_ALPHA } from '../nn/layers.ts';
-import { BatchNorm, Conv2d, Conv2dTranspose, Dropout } from '../nn/conv-layers.ts';
+import { Conv2d, Conv2dTranspose } from '../nn/conv-layers.ts';
+import { Dropout } from '../nn/dropout.ts';
+import { BatchNorm } from '../nn/batchnorm.ts';
 import { Adam } from '../nn/optim.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';

@@ -22,7 +22,7 @@
 // gives back a function that puts them back.
 
 import { Module } from './module.ts';
-import { BatchNorm } from './conv-layers.ts';
+import { BatchNorm } from './batchnorm.ts';
 import { zeros, ones } from './init.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { noGrad } from '../core/autograd.ts';

@@ -3,9 +3,10 @@
 
 import { Module } from './module.ts';
 import { Tensor, formatShape, shapeSize, type Shape } from '../core/tensor.ts';
-import { linear, relu, leakyRelu, sigmoid, tanh, reshape, flatten } from '../core/ops.ts';
+import { linear, relu, leakyRelu, sigmoid, tanh, reshape, flatten, globalMaxPool2d } from '../core/ops.ts';
+import { checkPositiveInteger } from './option-checks.ts';
 import { softmax } from '../core/softmax-ops.ts';
-import { ACTIVATIONS, type Activation } from '../kernels/activation.ts';
+import { checkActivation, type Activation } from '../kernels/activation.ts';
 import { glorotUniform, zeros } from './init.ts';
 
 /**
@@ -21,17 +22,13 @@ import { glorotUniform, zeros } from './init.ts';
  */
 export const KERAS_LEAKY_ALPHA = 0.3;
 
-function checkPositiveInteger(layer: string, name: string, value: number): void {
-  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${layer}: ${name} must be a positive integer, got ${value}`);
-}
-
 export interface DenseOptions {
   inFeatures: number;
   units: number;
   /** Fused into the matmul's write (default 'linear'). */
   activation?: Activation;
   useBias?: boolean;
-  /** Slope of 'leakyRelu' (default KERAS_LEAKY_ALPHA, 0.3, as the LeakyReLU layer; the ops' is 0.2). */
+  /** Slope of 'leakyRelu' (default KERAS_LEAKY_ALPHA). */
   alpha?: number;
   /** Fixes the kernel's initial values; without it they come from the global generator. */
   seed?: number;
@@ -54,9 +51,7 @@ export class Dense extends Module {
     const { inFeatures, units, activation = 'linear', useBias = true, alpha = KERAS_LEAKY_ALPHA, seed } = options;
     checkPositiveInteger('Dense', 'inFeatures', inFeatures);
     checkPositiveInteger('Dense', 'units', units);
-    if (!ACTIVATIONS.includes(activation)) {
-      throw new RangeError(`Dense: activation '${String(activation)}' is not one of ${ACTIVATIONS.join(', ')}`);
-    }
+    checkActivation('Dense', activation);
     if (!Number.isFinite(alpha)) throw new RangeError(`Dense: alpha must be a finite number, got ${alpha}`);
     this.inFeatures = inFeatures;
     this.units = units;
@@ -98,11 +93,7 @@ export class ReLU extends Module {
 
 export class LeakyReLU extends Module {
   readonly alpha: number;
-  /**
-   * `alpha` defaults to KERAS_LEAKY_ALPHA, 0.3, as keras.layers.LeakyReLU (tf.keras 2 and Keras 3)
-   * and tf.layers.leakyReLU; the leakyRelu op's default is 0.2, as in Keras and TensorFlow.js;
-   * PyTorch's is 0.01.
-   */
+  /** `alpha`: the slope below zero (default KERAS_LEAKY_ALPHA). */
   constructor(options: { alpha?: number } = {}) {
     super();
     this.alpha = options.alpha ?? KERAS_LEAKY_ALPHA;
@@ -184,5 +175,17 @@ export class Reshape extends Module {
   forward(x: Tensor): Tensor {
     if (x.rank < 1) throw new RangeError(`Reshape needs a batch dimension, got ${formatShape(x.shape)}`);
     return reshape(x, [x.shape[0], ...this.targetShape]);
+  }
+}
+
+/** Keras GlobalMaxPooling2D: [N, H, W, C] → [N, C]; ties in the maximum share its gradient. */
+export class GlobalMaxPool2d extends Module {
+  override outputShape(inputShape: Shape): Shape {
+    if (inputShape.length !== 4) throw new RangeError(`globalMaxPool2d: input must be 4-D [batch, height, width, channels], got ${formatShape(inputShape)}`);
+    if (inputShape[1] * inputShape[2] === 0) throw new RangeError(`globalMaxPool2d: input ${formatShape(inputShape)} has no pixels`);
+    return [inputShape[0], inputShape[3]];
+  }
+  forward(x: Tensor): Tensor {
+    return globalMaxPool2d(x);
   }
 }

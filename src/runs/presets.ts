@@ -23,19 +23,17 @@ export interface Preset {
 
 /**
  * `seed` is the report's settings; `quick` is sized for a 2-core machine without a GPU, where
- * WebGPU runs on the CPU (each quick run, training and measuring, fits in 20 minutes there).
- * The quick VAE buys steps rather than images (batch 32, learning rate 2e-3: 1,000 steps pull
- * the 2-D latent space apart into recognisable digits, where 120 steps at batch 128 only reach
- * the mean digit). The quick GANs keep the tutorial's layers with fewer channels: the generator
- * at 1/8 (32/16/8), the discriminator at 1/4 (16/32), which costs little (D is the cheap
- * network) and learned twice as fast per step as D at 1/8. Both use the DCGAN paper's Adam β1
- * 0.5 and a learning rate of 5e-4, and batch 32: steps rather than images. At full width a CPU
- * affords too few steps to draw digits (see docs/models.md). The DCGAN trains 4 epochs × 36,000
- * digits (4,500 steps); the cGAN 2 × 36,000 (2,250 steps: it does twice the generator work and
- * three discriminator passes a step) with the matching-aware discriminator (GanConfig), without
- * which the judge agreed with the requested digit on 35% of samples after 1,000 steps instead
- * of 90%.
- * Every preset's Fréchet distance is measured on 10,000 samples.
+ * WebGPU runs on the CPU (each quick run, training and measuring, is meant to fit in 20 minutes
+ * there). The quick VAE buys steps rather than images (batch 32, learning rate 2e-3): the 2-D
+ * latent space needs many small steps to pull apart into digits. The quick GANs keep the
+ * tutorial's layers with fewer channels: the generator at 1/8 (32/16/8), the discriminator at
+ * 1/4 (16/32), which costs little (D is the cheap network) and teaches G faster per step than D
+ * at 1/8. Both use the DCGAN paper's Adam β1 0.5, a learning rate of 5e-4 and batch 32. At full
+ * width a CPU affords too few steps to draw digits. The cGAN trains half the DCGAN's epochs (a
+ * step does twice the generator work and three discriminator passes) with the matching-aware
+ * discriminator (GanConfig), without which it learns the requested digit far more slowly.
+ * docs/models.md has the measurements behind each choice. Every preset's Fréchet distance is
+ * measured on 10,000 samples.
  */
 export const PRESETS: Record<ModelKind, Record<PresetName, Preset>> = {
   vae: { quick: { epochs: 2, batchSize: 32, lr: 2e-3, limit: 16000, samples: 10000, evalImages: 2000 }, seed: { epochs: 30, batchSize: 128, samples: 10000 } },

@@ -1,28 +1,10 @@
-// An MNIST classifier's training step and its evaluation: softmax cross-entropy on integer labels,
-// any optimizer. Whole runs go through fit() (src/train/fit.ts), which takes these same steps.
+// An MNIST classifier's evaluation: accuracy and softmax cross-entropy on integer labels. Its
+// training goes through fit() (src/train/fit.ts).
 
 import type { Module } from '../nn/module.ts';
-import type { Optimizer } from '../nn/optim.ts';
-import type { Tensor } from '../core/tensor.ts';
-import { tidy } from '../core/scope.ts';
-import { detach } from '../core/autograd.ts';
 import { crossEntropy } from '../core/softmax-ops.ts';
 import type { BatchSource } from '../data/batches.ts';
 import { evaluate } from '../train/fit.ts';
-
-/**
- * One optimisation step on a batch: forward, mean cross-entropy, backward, update. Everything
- * made on the way is freed; the returned scalar loss (no graph attached) is the caller's.
- */
-export function classifierStep(model: Module, optimizer: Optimizer, x: Tensor, y: Tensor): Tensor {
-  return tidy(() => {
-    optimizer.zeroGrad();
-    const loss = crossEntropy(model.forward(x), y);
-    loss.backward();
-    optimizer.step();
-    return detach(loss);
-  });
-}
 
 export interface ClassifierEvaluation {
   accuracy: number;

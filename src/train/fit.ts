@@ -20,7 +20,7 @@ import { detach, noGrad } from '../core/autograd.ts';
 import { add, mulScalar } from '../core/ops.ts';
 import { zeros } from '../core/creation.ts';
 import { Module } from '../nn/module.ts';
-import { Dropout } from '../nn/conv-layers.ts';
+import { Dropout } from '../nn/dropout.ts';
 import type { Optimizer } from '../nn/optim.ts';
 import type { TrainingProgress } from '../nn/checkpoint.ts';
 import type { Batch, BatchSource } from '../data/batches.ts';

@@ -1,4 +1,4 @@
-// The training loop the generative models share: epochs of shuffled batches, a progress bar,
+// The training loop under fit() and the generative models alike (any TrainableModel): epochs of shuffled batches, a progress bar,
 // losses read back in bulk, a checkpoint after every epoch, Ctrl-C that stops after the current
 // step and leaves a checkpoint, and --resume that continues exactly (same data order, same noise,
 // same optimizer state: a resumed run's losses equal the uninterrupted run's).
