@@ -36,7 +36,10 @@ export { parseMnist, type MnistSplit, type MnistSplitName, type ParseMnistOption
 export { parseIdx, IdxFormatError, type IdxArray } from './data/idx.ts';
 export { TensorDataset, DataLoader, type Dataset, type DataLoaderOptions, type DatasetInput, type HostTensor } from './data/dataset.ts';
 export { conv2d, conv2dTranspose, type Conv2dOptions, type Padding, type ConvVariant } from './core/conv-ops.ts';
-export { setConvVariant, getConvVariant } from './core/kernel-policy.ts';
+export {
+  setConvVariant, getConvVariant, convVariantFor, matmulVariantFor, autoMatmulVariant, kernelTarget,
+  type ConvPass, type MatmulChoice, type KernelTarget,
+} from './core/kernel-policy.ts';
 export { globalMaxPool2d } from './core/ops.ts';
 export { dropout, type DropoutOptions } from './core/dropout-ops.ts';
 export { batchNorm, type BatchNormOptions } from './core/batchnorm-ops.ts';

@@ -12,7 +12,6 @@
 import { getGpu, isInitialized } from './device.ts';
 import { MATMUL_VARIANTS, vec4Fits, type MatmulShape, type MatmulVariant } from '../kernels/matmul.ts';
 import { CONV_VARIANTS, SUBGROUP_CONV_VARIANTS, type ConvVariant } from '../kernels/conv/conv2d.ts';
-import { subgroupPays } from '../kernels/conv/conv2d-subgroup.ts';
 import type { ConvGeometry } from '../kernels/conv/geometry.ts';
 
 // ---------------------------------------------------------------- matmul
@@ -84,4 +83,15 @@ export function checkConvVariant(op: string, v: ConvVariant): void {
 export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvVariant | 'auto' = getConvVariant()): ConvVariant {
   if (requested !== 'auto') return requested;
   return getGpu().info.hasSubgroups && subgroupPays(pass, g) ? 'subgroup' : 'direct';
+}
+
+// TEMPORARY until the subgroup kernels' own file exports it: where sharing pays, per pass.
+function subgroupPays(pass: ConvPass, g: ConvGeometry): boolean {
+  const rows = pass === 'forward' ? g.batch * g.outH * g.outW
+    : pass === 'inputGrad' ? g.batch * Math.ceil(g.inH / g.strideH) * Math.ceil(g.inW / g.strideW)
+    : g.kH * g.kW * g.inC;
+  const cols = pass === 'inputGrad' ? g.inC : g.outC;
+  const tn = cols >= 8 ? 8 : cols >= 4 ? 4 : cols;
+  const rowBlocks = Math.ceil(rows / 8);
+  return tn >= 8 && Math.ceil(rowBlocks / 64) * 64 <= 2 * rowBlocks;
 }
