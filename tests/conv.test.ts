@@ -5,7 +5,6 @@ import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { conv2d, conv2dInputGradRaw, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
-import { getConvVariant, setConvVariant } from '../src/core/kernel-policy.ts';
 import { getGpu } from '../src/core/device.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant,
@@ -124,24 +123,6 @@ test('subgroup: forward, input- and weight-gradient vs references, every kernel 
     assert.ok(names.every((n) => n.endsWith('.subgroup')), `${JSON.stringify(c)} runs ${names.join(', ')}: the case must exercise the subgroup kernels`);
     await checkCase(c, 'subgroup', seed++);
   }
-});
-
-test('the default variant: subgroup where the device has subgroups, else direct; asking for subgroup without them is refused', () => {
-  const info = getGpu().info;
-  assert.is(getConvVariant(), info.hasSubgroups ? 'subgroup' : 'direct');
-  const had = info.hasSubgroups;
-  try {
-    info.hasSubgroups = false;
-    assert.is(getConvVariant(), 'direct');
-    assert.throws(() => setConvVariant('subgroup'), /subgroups/);
-    assert.throws(() => conv2d(tensor([1], [1, 1, 1, 1]), tensor([1], [1, 1, 1, 1]), { variant: 'subgroup' }), /conv2d: variant 'subgroup' needs WebGPU's 'subgroups'/);
-    setConvVariant('direct');
-    assert.is(getConvVariant(), 'direct');
-  } finally {
-    info.hasSubgroups = had;
-    setConvVariant('auto');
-  }
-  assert.is(getConvVariant(), had ? 'subgroup' : 'direct');
 });
 
 test('subgroup falls back to direct where sharing cannot pay: fewer than 8 columns, or rows padded to more than twice their blocks', () => {
