@@ -5,11 +5,15 @@ import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { conv2d, conv2dInputGradRaw, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
+import { convVariantFor } from '../src/core/kernel-policy.ts';
 import { getGpu } from '../src/core/device.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant,
-  conv2dProgram, conv2dInputGradProgram, conv2dWeightGradProgram,
+  conv2dProgram, conv2dInputGradProgram, conv2dWeightGradProgram, type ConvPass,
 } from '../src/kernels/conv/conv2d.ts';
+import { subgroupPays } from '../src/kernels/conv/conv2d-subgroup.ts';
+import { BLOCKED_MIN_COLUMNS } from '../src/kernels/conv/conv2d-blocked.ts';
+import type { ConvGeometry } from '../src/kernels/conv/geometry.ts';
 import { conv2dGeometry, convAxis, type Padding } from '../src/kernels/conv/geometry.ts';
 import { ACTIVATIONS, type Activation } from '../src/kernels/activation.ts';
 
@@ -64,10 +68,22 @@ function allCases(): Case[] {
   return cases;
 }
 
+const PASSES: ConvPass[] = ['forward', 'inputGrad', 'weightGrad'];
+
+function geometryOf(c: Case): ConvGeometry {
+  return conv2dGeometry([c.batch, c.h, c.w, c.inC], [c.k, c.k, c.inC, c.outC], c.s, c.padding);
+}
+
+/** The names of the three Programs the builders make for `variant`: what runs when it is asked for. */
+function programNames(g: ConvGeometry, variant: ConvVariant): string[] {
+  return [conv2dProgram(g, undefined, variant), conv2dInputGradProgram(g, undefined, variant), conv2dWeightGradProgram(g, weightGradSplits(g, variant), variant)].map((p) => p.name);
+}
+
 async function checkCase(c: Case, variant: ConvVariant, seed: number, activation: Activation = 'leakyRelu'): Promise<void> {
   const xShape = [c.batch, c.h, c.w, c.inC];
   const wShape = [c.k, c.k, c.inC, c.outC];
   const g = conv2dGeometry(xShape, wShape, c.s, c.padding);
+  assert.equal(programNames(g, variant), ['conv2d', 'conv2dInputGrad', 'conv2dWeightGrad'].map((op) => `${op}.${variant}`), `${variant} runs as itself`);
   const what = `${variant} x${JSON.stringify(xShape)} w${JSON.stringify(wShape)} s${c.s} ${c.padding}`;
   const x = f32(randomArray(xShape, seed));
   const w = f32(randomArray(wShape, seed + 1));
@@ -97,10 +113,10 @@ test('direct: forward (bias + leakyRelu), input- and weight-gradient vs referenc
 
 // The subgroup variant is direct with the column operand loaded once per subgroup and broadcast;
 // its blocks are laid out differently (a workgroup shares one column block, rows padded to whole
-// workgroups). It runs only where that pays (≥ 8 columns, padding at most doubling the rows;
-// elsewhere it is direct), so these cases are sized for it — every kernel size and stride, both
-// paddings, partial column blocks, rows that end mid-workgroup — and the test checks that each of
-// the three kernels really ran the subgroup form. Devices without subgroups skip it.
+// workgroups). These cases are sized for the shapes where it pays (subgroupPays: ≥ 8 columns,
+// padding at most doubling the rows), the ones the kernel policy runs it on — every kernel size
+// and stride, both paddings, partial column blocks, rows that end mid-workgroup. Devices without
+// subgroups skip it.
 const SUBGROUP_CASES: Case[] = [
   { batch: 6, h: 9, w: 7, inC: 33, outC: 10, k: 3, s: 1, padding: 'same' },
   { batch: 10, h: 13, w: 11, inC: 17, outC: 20, k: 5, s: 2, padding: 'same' },
@@ -118,42 +134,65 @@ test('subgroup: forward, input- and weight-gradient vs references, every kernel 
   }
   let seed = 400;
   for (const c of SUBGROUP_CASES) {
-    const g = conv2dGeometry([c.batch, c.h, c.w, c.inC], [c.k, c.k, c.inC, c.outC], c.s, c.padding);
-    const names = [conv2dProgram(g, undefined, 'subgroup'), conv2dInputGradProgram(g, undefined, 'subgroup'), conv2dWeightGradProgram(g, weightGradSplits(g, 'subgroup'), 'subgroup')].map((p) => p.name);
-    assert.ok(names.every((n) => n.endsWith('.subgroup')), `${JSON.stringify(c)} runs ${names.join(', ')}: the case must exercise the subgroup kernels`);
+    const g = geometryOf(c);
+    assert.ok(subgroupPays('forward', g) || subgroupPays('inputGrad', g) || subgroupPays('weightGrad', g), `${JSON.stringify(c)}: sized for the paying layout`);
     await checkCase(c, 'subgroup', seed++);
   }
 });
 
-test('subgroup falls back to direct where sharing cannot pay: fewer than 8 columns, or rows padded to more than twice their blocks', () => {
-  const program = (x: number[], w: number[]) => {
+// Where sharing does not pay (fewer than 8 columns, or rows padded to more than twice their
+// blocks: narrow blocks, short launches that are mostly padding rows) 'auto' never runs subgroup,
+// but a caller may name it, and then it runs as named: slower than direct, and still right.
+test('subgroup where it does not pay: narrow and short layers, every pass, vs references', async () => {
+  if (!getGpu().info.hasSubgroups) {
+    console.log('  (skipped: this device has no subgroups)');
+    return;
+  }
+  let seed = 450;
+  for (const c of allCases().filter((_, i) => i % 5 === 2)) {
+    const g = geometryOf(c);
+    for (const pass of PASSES) assert.not.ok(subgroupPays(pass, g), `${JSON.stringify(c)} ${pass}: the case must be one where subgroup does not pay`);
+    await checkCase(c, 'subgroup', seed++);
+  }
+});
+
+test('subgroupPays: at least 8 columns, and rows padded to whole workgroups at most doubling the work; the builders run subgroup either way', () => {
+  const pays = (x: number[], w: number[]) => {
     const g = conv2dGeometry(x, w, 2, 'same');
-    return { fwd: conv2dProgram(g, undefined, 'subgroup').name, dw: conv2dWeightGradProgram(g, 4, 'subgroup').name };
+    assert.ok(programNames(g, 'subgroup').every((n) => n.endsWith('.subgroup')));
+    return { fwd: subgroupPays('forward', g), dw: subgroupPays('weightGrad', g) };
   };
   // 1 input channel: the weight-gradient has 25 rows (4 blocks of 8, padded to 64).
-  assert.equal(program([4, 28, 28, 1], [5, 5, 1, 64]), { fwd: 'conv2d.subgroup', dw: 'conv2dWeightGrad.direct' });
+  assert.equal(pays([4, 28, 28, 1], [5, 5, 1, 64]), { fwd: true, dw: false });
   // 1 output channel: nothing to share across columns.
-  assert.equal(program([4, 14, 14, 64], [5, 5, 64, 1]), { fwd: 'conv2d.direct', dw: 'conv2dWeightGrad.direct' });
+  assert.equal(pays([4, 14, 14, 64], [5, 5, 64, 1]), { fwd: false, dw: false });
   // Forward 16·7·7 = 784 rows (98 blocks, padded to 128); weight-gradient 25·64 = 1,600 rows (200, padded to 256).
-  assert.equal(program([16, 14, 14, 64], [5, 5, 64, 128]), { fwd: 'conv2d.subgroup', dw: 'conv2dWeightGrad.subgroup' });
+  assert.equal(pays([16, 14, 14, 64], [5, 5, 64, 128]), { fwd: true, dw: true });
   // … but batch 4: 196 rows, 25 blocks padded to 64.
-  assert.equal(program([4, 14, 14, 64], [5, 5, 64, 128]).fwd, 'conv2d.direct');
+  assert.equal(pays([4, 14, 14, 64], [5, 5, 64, 128]).fwd, false);
+  // The input-gradient's columns are the input channels: 1 of them, nothing to share.
+  assert.not.ok(subgroupPays('inputGrad', conv2dGeometry([16, 14, 14, 1], [5, 5, 1, 64], 2, 'same')));
 });
 
 test('every fused activation', async () => {
   for (const activation of ACTIVATIONS) await checkCase({ batch: 2, h: 9, w: 7, inC: 5, outC: 3, k: 3, s: 2, padding: 'same' }, 'direct', 50, activation);
 });
 
-test('naive and tiled variants agree with the references', async () => {
+test('naive and blocked variants agree with the references', async () => {
   let seed = 100;
   for (const c of allCases().filter((_, i) => i % 7 === 0)) await checkCase(c, 'naive', seed++);
-  // Tiled needs ≥ 16 channels on the output side of each GEMM (narrower layers run direct).
+  // Blocked on layers wide enough for its 64-wide tiles to be more than padding …
   const wide: [number, number, Padding][] = [[3, 1, 'same'], [4, 2, 'same'], [5, 3, 'valid'], [1, 2, 'valid'], [7, 1, 'same'], [4, 3, 'same']];
-  for (const [k, s, padding] of wide) await checkCase({ batch: 2, h: 9, w: 7, inC: 17, outC: 20, k, s, padding }, 'tiled', seed++);
+  for (const [k, s, padding] of wide) await checkCase({ batch: 2, h: 9, w: 7, inC: 17, outC: 20, k, s, padding }, 'blocked', seed++);
+  // … and on narrow ones (under BLOCKED_MIN_COLUMNS channels), where it is slow but must be right.
+  for (const c of allCases().filter((_, i) => i % 7 === 3)) {
+    assert.ok(Math.max(c.inC, c.outC) < BLOCKED_MIN_COLUMNS, `${JSON.stringify(c)}: a narrow layer`);
+    await checkCase(c, 'blocked', seed++);
+  }
 });
 
 test('wider layers: channels past the 8×8 blocks and 64-wide tiles, non-square stride', async () => {
-  const variants: ConvVariant[] = getGpu().info.hasSubgroups ? ['direct', 'subgroup', 'tiled'] : ['direct', 'tiled'];
+  const variants: ConvVariant[] = getGpu().info.hasSubgroups ? ['direct', 'subgroup', 'blocked'] : ['direct', 'blocked'];
   for (const variant of variants) {
     await checkCase({ batch: 2, h: 6, w: 5, inC: 13, outC: 70, k: 3, s: 2, padding: 'same' }, variant, 200);
     await checkCase({ batch: 1, h: 5, w: 9, inC: 65, outC: 3, k: 4, s: 1, padding: 'valid' }, variant, 201);
@@ -173,7 +212,7 @@ test('weight-gradient split over many slices sums them exactly once', async () =
   const xShape = [6, 16, 16, 1];
   const wShape = [3, 3, 1, 2];
   const g = conv2dGeometry(xShape, wShape, 1, 'same');
-  assert.ok(weightGradSplits(g) > 1, 'expected several slices');
+  assert.ok(weightGradSplits(g, convVariantFor('weightGrad', g)) > 1, 'expected several slices');
   const x = f32(randomArray(xShape, 1));
   const dy = f32(randomArray([6, 16, 16, 2], 2));
   const dw = tidy(() => conv2dWeightGradRaw(tensor(x, xShape), tensor(dy, [6, 16, 16, 2]), g));

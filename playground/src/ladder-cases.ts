@@ -38,7 +38,7 @@ const CONV_IDEAS: Record<ConvVariant, string> = {
   naive: 'one invocation per output: every tap and channel loaded for each one',
   direct: '8×8 outputs per invocation (8 pixels × 8 channels), taps outside, channels inside, no barriers',
   subgroup: 'direct, but the 8 weights of a step loaded once per subgroup and handed round with subgroupBroadcast',
-  tiled: "the matmul's 64×64 workgroup tiles over the im2col matrix, staged in workgroup memory",
+  blocked: "the matmul's v3 over the im2col matrix: 64×64 tiles staged in workgroup memory, a 4×4 block per invocation",
 };
 
 /** The rungs of an operation, in ladder order; conv2d's 'subgroup' only where the device has subgroups. */
@@ -129,16 +129,16 @@ function convCase(variant: ConvVariant, batch: number): BenchCase {
 
 /**
  * The Program of a rung at a size: what the page shows. Pure (no device): the WGSL, the grid,
- * the override constants. A variant that cannot run a shape falls back inside the builder
- * (vec4 → blocked off its multiple-of-4 rule; conv's subgroup → direct where sharing does not
- * pay, tiled → direct under 16 output channels), and the Program's name says what ran.
+ * the override constants. The builders build exactly the rung asked for (a shape a rung cannot
+ * run, vec4 off its multiple-of-4 rule, is an error, never another rung), and the Program's
+ * name says what runs.
  */
 export function rungProgram(op: LadderOp, variant: string, size: number): Program {
   if (op === 'matmul') return kernels.matmulProgram(squareShape(size), NO_EPILOGUE, variant as MatmulVariant);
   return kernels.conv2dProgram(convGeometry(size), NO_EPILOGUE, variant as ConvVariant);
 }
 
-/** "vec4", or "vec4→blocked" when the builder fell back (as the bench labels rows). */
+/** The rung the Program runs, from its name: the variant asked for, or "asked→ran" should they ever differ. */
 export function ranLabel(variant: string, program: Program): string {
   const ran = program.name.split('.').pop() ?? variant;
   return ran === variant ? variant : `${variant}→${ran}`;

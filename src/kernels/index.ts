@@ -15,6 +15,8 @@ export * from './reduce.ts';
 export * from './softmax.ts';
 export * from './conv/geometry.ts';
 export * from './conv/conv2d.ts';
+export { subgroupPays } from './conv/conv2d-subgroup.ts';
+export { BLOCKED_MIN_COLUMNS } from './conv/conv2d-blocked.ts';
 export * from './conv/conv2d-transpose.ts';
 export * from './batchnorm.ts';
 export * from './dropout.ts';

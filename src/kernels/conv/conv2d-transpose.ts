@@ -6,9 +6,9 @@
 // the transposed convolution's weight tensor — so the forward pass here IS conv2d.ts's
 // input-gradient kernel, launched on x in the role of dy, with a fused bias and activation. It
 // is a gather: every output pixel sums the input pixels that reach it, one z-slice per stride
-// phase (see conv2d.ts for the thread layout and why phases make the GEMM dense). Its gradients
-// are conv2d's forward (for the input) and conv2d's weight-gradient with the roles of x and dy
-// swapped (for the weights), so no new WGSL is needed.
+// phase (conv2d.ts explains why phases make the GEMM dense; each variant's file gives its thread
+// layout). Its gradients are conv2d's forward (for the input) and conv2d's weight-gradient with
+// the roles of x and dy swapped (for the weights), so no new WGSL is needed.
 //
 // The reference below is written the other way round, as the scatter of the textbook definition
 // (each input pixel stamps the kernel, scaled, onto the output), so tests compare two independent
@@ -20,10 +20,10 @@ import { conv2dInputGradProgram, NO_EPILOGUE, type ConvEpilogue, type ConvVarian
 import type { ConvGeometry } from './geometry.ts';
 
 /**
- * y = activation(conv2dTranspose(x, w) + bias), `g` from conv2dTransposeGeometry (the forward
- * convolution's view: y has shape [batch, g.inH, g.inW, g.inC]). Bindings: x, w, bias, y.
+ * y = activation(conv2dTranspose(x, w) + bias) in `variant`, `g` from conv2dTransposeGeometry
+ * (the forward convolution's view: y has shape [batch, g.inH, g.inW, g.inC]). Bindings: x, w, bias, y.
  */
-export function conv2dTransposeProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant = 'direct'): Program {
+export function conv2dTransposeProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant): Program {
   return conv2dInputGradProgram(g, epilogue, variant, 'conv2dTranspose');
 }
 
