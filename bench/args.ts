@@ -7,7 +7,7 @@ import { FlagError, parseFlags, usage } from '../src/io/flags.ts';
 const SPECS = {
   filter: { type: 'string', placeholder: 'TEXT', help: 'only rows whose group, kernel, variant or shape contain TEXT (any case)' },
   sizes: { type: 'string', placeholder: 'LIST', help: 'square matmul sizes of the ladder, comma-separated (default 256,512,1024,2048; --quick: 256)' },
-  variant: { type: 'string', placeholder: 'NAME', help: 'only this variant: of the matmul ladder naive, tiled, blocked, vec4, direct, or auto (the per-shape choice ops use); of the convolutions direct or subgroup (the default where the device has subgroups)' },
+  variant: { type: 'string', placeholder: 'NAME', help: 'only this variant: of the matmul ladder naive, tiled, blocked, vec4, direct, or auto (the per-shape choice ops use); of the convolutions naive, direct, subgroup (where the device has subgroups), blocked, or auto (the kernel policy\'s choice, the default)' },
   reps: { type: 'int', min: 1, placeholder: 'N', help: 'exactly N timed repetitions per row (default: as many as fit ~1.5 s, within 5–200)' },
   quick: { type: 'boolean', help: 'a small subset with short time budgets: seconds (npm test runs it)' },
   peer: { type: 'choice', choices: ['tfjs'], help: "also run each operation in TensorFlow.js's WebGPU backend on the same adapter; print ours / theirs (both wall clock)" },

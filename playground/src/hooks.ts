@@ -28,7 +28,7 @@ export interface VerifyResult {
   maxError: number;
   /** Elements compared (a large product compares a sample of rows or images). */
   checked: number;
-  /** The variant that ran: "vec4", or "vec4→blocked" where the builder fell back. */
+  /** The variant that ran (the Program's name says it: builders never swap variants). */
   ran: string;
   /** A kernel that failed to compile or run. */
   error?: string;

@@ -11,7 +11,8 @@
 
 import { getGpu, isInitialized } from './device.ts';
 import { MATMUL_VARIANTS, vec4Fits, type MatmulShape, type MatmulVariant } from '../kernels/matmul.ts';
-import { CONV_VARIANTS, SUBGROUP_CONV_VARIANTS, type ConvVariant } from '../kernels/conv/conv2d.ts';
+import { CONV_VARIANTS, SUBGROUP_CONV_VARIANTS, type ConvPass, type ConvVariant } from '../kernels/conv/conv2d.ts';
+import { subgroupPays } from '../kernels/conv/conv2d-subgroup.ts';
 import type { ConvGeometry } from '../kernels/conv/geometry.ts';
 
 // ---------------------------------------------------------------- matmul
@@ -49,8 +50,7 @@ export function matmulVariantFor(s: MatmulShape, choice: MatmulChoice = 'auto', 
 
 // ---------------------------------------------------------------- convolutions
 
-/** The three kernels of a convolution (the transposed convolution's forward is the input-gradient). */
-export type ConvPass = 'forward' | 'inputGrad' | 'weightGrad';
+export type { ConvPass };
 
 let convOverride: ConvVariant | undefined;
 
@@ -85,13 +85,3 @@ export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvV
   return getGpu().info.hasSubgroups && subgroupPays(pass, g) ? 'subgroup' : 'direct';
 }
 
-// TEMPORARY until the subgroup kernels' own file exports it: where sharing pays, per pass.
-function subgroupPays(pass: ConvPass, g: ConvGeometry): boolean {
-  const rows = pass === 'forward' ? g.batch * g.outH * g.outW
-    : pass === 'inputGrad' ? g.batch * Math.ceil(g.inH / g.strideH) * Math.ceil(g.inW / g.strideW)
-    : g.kH * g.kW * g.inC;
-  const cols = pass === 'inputGrad' ? g.inC : g.outC;
-  const tn = cols >= 8 ? 8 : cols >= 4 ? 4 : cols;
-  const rowBlocks = Math.ceil(rows / 8);
-  return tn >= 8 && Math.ceil(rowBlocks / 64) * 64 <= 2 * rowBlocks;
-}
