@@ -6,7 +6,8 @@ import { ready, gradCheck, randomArray, assertClose, seededRandom } from './help
 import { tensor } from '../src/core/creation.ts';
 import { memory } from '../src/core/memory.ts';
 import { tidy } from '../src/core/scope.ts';
-import { noGrad, detach } from '../src/core/autograd.ts';
+import { noGrad, detach, record } from '../src/core/autograd.ts';
+import { transpose } from '../src/core/shape-ops.ts';
 import { setDispatchObserver } from '../src/core/dispatch.ts';
 import { conv2d } from '../src/core/conv-ops.ts';
 import { Tensor } from '../src/core/tensor.ts';
@@ -352,6 +353,32 @@ test('errors: backward on a non-scalar without a gradient; wrong gradient shape'
   const c = tensor([1], []);
   assert.throws(() => c.backward(), /does not require grad/);
   [x, y, g, c].forEach((t) => t.dispose());
+});
+
+test('errors: a backward rule whose gradient has the right size but the wrong shape is named, not reshaped', async () => {
+  const x = tensor(randomArray([3, 5], 1), [3, 5], { requiresGrad: true });
+  const before = memory();
+  // A planted rule on a real op's output: exp's value, but a gradient transposed to [5, 3]
+  // (15 elements, as many as x has), which a silent reshape would hand to x scrambled.
+  const planted = () =>
+    tidy(() => {
+      const y = record(noGrad(() => ops.exp(x)), 'planted', [x], (g) => [transpose(g)]);
+      ops.sum(y).backward();
+    });
+  assert.throws(planted, (e: Error) => e.message === 'planted backward gave a gradient of shape [5, 3] for its input 0 of shape [3, 5]', 'the error names the op and both shapes');
+  assert.is(x.grad, null, 'no gradient reaches x');
+  const after = memory();
+  assert.is(after.liveTensors, before.liveTensors, `live tensors ${before.liveTensors} → ${after.liveTensors} after the failed backward`);
+  assert.is(after.liveBuffers, before.liveBuffers, `live buffers ${before.liveBuffers} → ${after.liveBuffers}`);
+  // The same rule returning x's own shape passes.
+  tidy(() => {
+    const y = record(noGrad(() => ops.exp(x)), 'fixed', [x], (g) => [transpose(transpose(g))]);
+    ops.sum(y).backward();
+  });
+  assert.equal(x.grad!.shape, [3, 5]);
+  assertClose(await x.grad!.toArray(), new Float64Array(15).fill(1), 'the gradient of sum');
+  x.grad!.dispose();
+  x.dispose();
 });
 
 /** Names of the kernels fn dispatches. */

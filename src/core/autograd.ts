@@ -18,7 +18,8 @@ export interface GradNode {
   /**
    * Gradient w.r.t. each input, given the output's gradient. `needs[k]` says whether input k's
    * gradient is wanted (it requires grad, and some leaf this backward pass fills depends on it:
-   * PyTorch's ctx.needs_input_grad); a rule returns null there and skips the work.
+   * PyTorch's ctx.needs_input_grad); a rule returns null there and skips the work. A gradient
+   * has its input's shape exactly (backward() throws otherwise, naming the op and both shapes).
    */
   backward: (grad: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
 }
@@ -120,7 +121,7 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
   if (seed && seed.size !== root.size) {
     throw new RangeError(`backward(): gradient shape ${formatShape(seed.shape)} does not match ${root.describe()}`);
   }
-  noGradRun(() => {
+  noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
     grads.set(root, seed ? seed.view(root.shape) : launch(fillProgram(root.size, 1), [], root.shape));
     const order = topologicalOrder(root);
@@ -156,10 +157,13 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
           return;
         }
         if (gi === g) gi = g.view(); // every gradient in the map is owned by it alone
-        if (gi.size !== input.size) {
-          throw new Error(`internal: ${t.node!.op} backward gave ${formatShape(gi.shape)} for input ${input.describe()}`);
+        // A rule returns its input's shape itself: one of the right size but the wrong shape (a
+        // transposed gradient, say) is a bug that a silent reshape would hide.
+        if (gi.shape.length !== input.shape.length || gi.shape.some((d, j) => d !== input.shape[j])) {
+          const shape = formatShape(gi.shape);
+          gi.dispose();
+          throw new Error(`${t.node!.op} backward gave a gradient of shape ${shape} for its input ${k} of shape ${formatShape(input.shape)}`);
         }
-        if (gi.shape.length !== input.shape.length || gi.shape.some((d, j) => d !== input.shape[j])) gi = reshapeOwned(gi, input.shape);
         const prev = grads.get(input);
         if (prev) {
           grads.set(input, addGradients(prev, gi));
@@ -172,16 +176,6 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
       g.dispose();
     }
   });
-}
-
-function reshapeOwned(g: Tensor, shape: readonly number[]): Tensor {
-  const v = g.view(shape);
-  g.dispose();
-  return v;
-}
-
-function noGradRun(fn: () => void): void {
-  noGrad(fn);
 }
 
 /** a + b for two gradients of one shape. */
