@@ -7,7 +7,7 @@
 //   npm run export-weights -- --model vae --checkpoint runs/vae-seed/checkpoint.safetensors --out playground/weights/vae.safetensors
 
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { runScript } from '../src/io/cli.ts';
 import { parseFlagsOrExit, type FlagSpecs } from '../src/io/flags.ts';
 import { saveCheckpoint } from '../src/nn/checkpoint-file.ts';
@@ -15,6 +15,8 @@ import { PRESETS } from '../src/runs/presets.ts';
 import { MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
 import { Vae } from '../src/models/vae.ts';
 import { loadTrained } from './report.ts';
+import { fileSha256, recordedPath } from '../src/io/project-path.ts';
+import type { QualityFigures } from '../src/metrics/quality.ts';
 
 const FLAGS = {
   model: { type: 'choice', choices: MODEL_KINDS, required: true, help: 'which trained model' },
@@ -25,6 +27,16 @@ const FLAGS = {
 
 const flags = parseFlagsOrExit(FLAGS, { program: 'npm run export-weights --', description: "Writes a trained model's decoder or generator alone, small, for the playground page." });
 const kind = flags.model as ModelKind;
+
+/**
+ * The figures as the file records them: a summary written before judges were recorded relatively
+ * names its judge by an absolute path, which the shipped metadata must not carry; it gets the
+ * project-relative name (or file name) and, when the file is still there, its sha256.
+ */
+function portableQuality(q: QualityFigures | undefined): QualityFigures | undefined {
+  if (!q || !isAbsolute(q.judge)) return q;
+  return { ...q, judge: recordedPath(q.judge), ...(q.judgeSha256 === undefined && existsSync(q.judge) ? { judgeSha256: fileSha256(q.judge) } : {}) };
+}
 
 await runScript('export-weights', async () => {
   const { checkpoint, info, model } = await loadTrained(kind, flags.checkpoint);
@@ -42,8 +54,8 @@ await runScript('export-weights', async () => {
     batchSize: summary.batchSize,
     trainImages: summary.trainImages,
     adapter: summary.adapter,
-    quality: summary.quality,
-    exportedFrom: checkpoint,
+    quality: portableQuality(summary.quality as QualityFigures | undefined),
+    exportedFrom: recordedPath(checkpoint),
     precision: flags.f32 ? 'f32' : 'f16 (rounded to nearest from the f32 weights)',
   };
   const extra: Record<string, string> = { recipe: JSON.stringify(recipe) };

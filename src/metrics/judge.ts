@@ -2,12 +2,13 @@
 // generated digits with. Which file it is (a path, the last one trained into out/classifier, or
 // the one shipped in assets/), and what it sees once per judge file and data: its accuracy and
 // feature statistics on the test digits, and the floor (real training digits against the test
-// digits), both cached in <out>/.cache.
+// digits), both cached in <out>/.cache. Summaries and recipes name the judge by `recorded` (its
+// path relative to the project root, or its file name when outside it) and `sha256`, never by
+// an absolute path (src/io/project-path.ts).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join } from 'node:path';
 import { MnistGpu } from '../data/batches.ts';
 import { loadCheckpoint, readCheckpointInfo } from '../nn/checkpoint-file.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -15,17 +16,25 @@ import { frechetDistance, type GaussianStats } from './frechet.ts';
 import { MnistClassifier, type ClassifierConfig } from '../models/classifier.ts';
 import { judgeDataset, statsOf } from './quality.ts';
 import { loadMnistGpu } from '../data/mnist-files.ts';
+import { PROJECT_ROOT, recordedPath, resolveRecordedPath } from '../io/project-path.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The judge shipped with the repository (trained by `npm run train:classifier`). */
-export const SHIPPED_JUDGE = join(repoRoot, 'assets', 'judge.safetensors');
+export const SHIPPED_JUDGE = join(PROJECT_ROOT, 'assets', 'judge.safetensors');
 
 /** The judge `evaluate` and `train` use when none is named: out/classifier's, else the shipped one. */
 export const DEFAULT_JUDGE = join('out', 'classifier', 'checkpoint.safetensors');
 
 export interface Judge {
   classifier: MnistClassifier;
+  /** The file it was loaded from, as found (absolute, or relative to the working directory). */
   path: string;
+  /**
+   * How summaries and recipes name it: relative to the project root when it lies inside
+   * ("assets/judge.safetensors", "out/classifier/checkpoint.safetensors"), else its file name.
+   */
+  recorded: string;
+  /** sha256 of the file (hex): which judge it was, wherever the file now lies. */
+  sha256: string;
   /** Its accuracy on the 10,000 test digits, measured now. */
   testAccuracy: number;
   testStats: GaussianStats;
@@ -45,7 +54,9 @@ export const FLOOR_IMAGES = 10_000;
  */
 export async function loadJudge(test: MnistGpu, path?: string, out = 'out', floorImages = Math.min(FLOOR_IMAGES, test.count)): Promise<Judge> {
   if (!Number.isInteger(floorImages) || floorImages < 2) throw new RangeError(`loadJudge: floorImages must be a whole number ≥ 2, got ${floorImages}`);
-  const candidates = path ? [path] : [join(out, 'classifier', 'checkpoint.safetensors'), SHIPPED_JUDGE];
+  // A relative path that is not there from the working directory is a recorded one (a summary's
+  // "assets/judge.safetensors"): it is read against the project root.
+  const candidates = path ? [path, ...(isAbsolute(path) ? [] : [resolveRecordedPath(path)])] : [join(out, 'classifier', 'checkpoint.safetensors'), SHIPPED_JUDGE];
   const found = candidates.find((c) => existsSync(c));
   if (!found) {
     throw new Error(`no judge classifier found (looked at ${candidates.join(', ')}): train one with \`npm run train:classifier\``);
@@ -53,11 +64,13 @@ export async function loadJudge(test: MnistGpu, path?: string, out = 'out', floo
   const info = readCheckpointInfo(found, 'classifier');
   const classifier = new MnistClassifier(info.config as Partial<ClassifierConfig>);
   await loadCheckpoint(found, { model: 'classifier', modules: { classifier } });
-  const digest = createHash('sha256').update(readFileSync(found)).update(test.hostLabels).update(String(test.count)).digest('hex').slice(0, 16);
+  const bytes = readFileSync(found);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const digest = createHash('sha256').update(bytes).update(test.hostLabels).update(String(test.count)).digest('hex').slice(0, 16);
   try {
     const { accuracy, stats: testStats } = await cachedTestView(classifier, test, join(out, '.cache', `judge-test-${digest}.json`));
     const floor = await cachedFloor(classifier, testStats, floorImages, join(out, '.cache', `judge-floor-${digest}-${floorImages}.json`));
-    return { classifier, path: found, testAccuracy: accuracy, testStats, floor };
+    return { classifier, path: found, recorded: recordedPath(found), sha256, testAccuracy: accuracy, testStats, floor };
   } catch (error) {
     classifier.dispose();
     throw error;

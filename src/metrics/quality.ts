@@ -145,7 +145,14 @@ export interface QualityFigures {
   testImages: number;
   /** Test digits behind the Fréchet reference statistics. */
   referenceImages: number;
+  /**
+   * The judge file, relative to the project root ("assets/judge.safetensors") or, outside it, its
+   * file name; never an absolute path (summaries and shipped weights travel to other machines).
+   * Summaries written before judgeSha256 existed hold the judge's absolute path here.
+   */
   judge: string;
+  /** sha256 (hex) of the judge file: which judge it was, wherever it lies. */
+  judgeSha256?: string;
   judgeTestAccuracy: number;
 }
 
@@ -160,7 +167,7 @@ export async function measureQuality(model: Vae | Gan, judgeModel: Judge, test: 
   model.eval();
   if (!Number.isInteger(samples) || samples < 2) throw new RangeError(`measureQuality: samples must be a whole number ≥ 2, got ${samples}`);
   const base = {
-    samples, testImages: test.count, referenceImages: judgeModel.testStats.count, judge: judgeModel.path, judgeTestAccuracy: judgeModel.testAccuracy,
+    samples, testImages: test.count, referenceImages: judgeModel.testStats.count, judge: judgeModel.recorded, judgeSha256: judgeModel.sha256, judgeTestAccuracy: judgeModel.testAccuracy,
     fidFloor: judgeModel.floor.fid, floorImages: judgeModel.floor.images,
   };
   if (model instanceof Vae) {
