@@ -1,9 +1,9 @@
 // `npm run reproduce` (examples/reproduce.ts, src/runs/reproduce.ts): the pieces on fixed inputs
 // (durations, the model list, the README table), one tiny run of all three models (64 images,
-// batch 16, a GAN of 1/8 width, 200 test digits, 100 samples, one timed step: ~25 s on a 2-core
+// batch 16, a GAN of 1/8 width, 50 test digits, 50 samples, one timed step: ~15 s on a 2-core
 // CPU) that is then resumed, and the command line's refusals.
 
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -101,7 +101,7 @@ test('readmeFor: one row per model with its figures, dashes where a figure does 
 });
 
 const tiny = (out: string, extra: Partial<ReproduceOptions> = {}): ReproduceOptions => ({
-  out, epochs: 1, limit: 64, samples: 100, batchSize: 16, testLimit: 200, judgePath: SHIPPED_JUDGE, progress: false,
+  out, epochs: 1, limit: 64, samples: 50, batchSize: 16, testLimit: 50, judgePath: SHIPPED_JUDGE, progress: false,
   modelConfig: { gan: { width: 0.125 }, cgan: { width: 0.125 } }, batchNormBatches: 2, timingSteps: 1, ...extra,
 });
 
@@ -132,10 +132,10 @@ test('a tiny run of all three: the time estimate first, then a folder per model 
   assert.is(readme, result.readme);
   // Every model measured after its (one) epoch, as after training, and tabulated.
   for (const row of result.rows) {
-    assert.equal(row.epochFigures.map((e) => [e.epoch, e.samples]), [[1, 100]], row.plan.kind);
+    assert.equal(row.epochFigures.map((e) => [e.epoch, e.samples]), [[1, 50]], row.plan.kind);
     assert.ok(Math.abs(row.epochFigures[0]!.fid - row.summary!.quality!.fid) <= 1e-6 * row.summary!.quality!.fid, `${row.plan.kind}: epoch 1's Fréchet is not the finished run's`);
   }
-  assert.is(readme.match(/Figures after each epoch \(100 samples; 1 of 1 epochs measured so far\)/g)?.length, 3, readme);
+  assert.is(readme.match(/Figures after each epoch \(50 samples; 1 of 1 epochs measured so far\)/g)?.length, 3, readme);
   const rows = readme.split('\n').filter((l) => /^\| (vae|gan|cgan) \|/.test(l));
   assert.is(rows.length, 3, readme);
   for (const row of rows) {
@@ -168,29 +168,44 @@ test('a tiny run of all three: the time estimate first, then a folder per model 
   assert.is(more.estimates.length, 1);
   assert.ok(Math.abs(more.estimates[0].seconds - 64 / more.estimates[0].imagesPerSecond) < 1e-9, 'one epoch left, not two');
   assert.is(more.rows[0].epochsDone, 2);
-  assert.match(more.readme, /\| vae \| seed \(epochs 2, batch 16, 64 images, 100 samples\) \| 2 of 2 \|/);
+  assert.match(more.readme, /\| vae \| seed \(epochs 2, batch 16, 64 images, 50 samples\) \| 2 of 2 \|/);
 });
 
-function runScript(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join('examples', 'reproduce.ts'), ...args], {
-    cwd: root, encoding: 'utf8', timeout: 60_000, env: { XDG_RUNTIME_DIR: '/tmp', ...process.env },
+/** examples/reproduce.ts in a process of its own; asynchronous, so that the refusals below run side by side. */
+function runScript(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', 'reproduce.ts'), ...args], {
+    cwd: root, env: { XDG_RUNTIME_DIR: '/tmp', ...process.env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGTERM'), 60_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
-test('the command line: --help, and flags that do not apply or bad model lists are refused with the usage (exit 2)', () => {
-  const help = runScript('--help');
-  assert.is(help.code, 0, help.stderr);
-  assert.match(help.stdout, /^usage: npm run reproduce -- \[flags\]/);
-  for (const flag of ['--models LIST', '--epochs N', '--out DIR', '--resume']) assert.ok(help.stdout.includes(flag), `--help lacks ${flag}:\n${help.stdout}`);
-  for (const [args, message] of [
+test('the command line: --help, and flags that do not apply or bad model lists are refused with the usage (exit 2)', async () => {
+  const refusals = ([
     [['--preset', 'quick'], /^error: unknown flag --preset/m],
     [['--batch-size', '8'], /^error: unknown flag --batch-size/m],
     [['--models', 'vae,mlp'], /^error: --models: 'mlp' is not one of vae, gan, cgan/m],
     [['--epochs', '0'], /^error: --epochs must be at least 1, got 0/m],
-  ] as const) {
-    const r = runScript(...args);
+  ] as const).map(([args, message]) => ({ args, message, run: runScript(...args) }));
+  const help = await runScript('--help');
+  assert.is(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: npm run reproduce -- \[flags\]/);
+  for (const flag of ['--models LIST', '--epochs N', '--out DIR', '--resume']) assert.ok(help.stdout.includes(flag), `--help lacks ${flag}:\n${help.stdout}`);
+  for (const { args, message, run } of refusals) {
+    const r = await run;
     assert.is(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     assert.match(r.stderr, message);
     assert.match(r.stderr, /^usage: npm run reproduce -- \[flags\]/m);
