@@ -5,7 +5,7 @@
 // Chromium. Also, straight from src/: the main entry bundles for a browser without a single Node
 // built-in, which is what keeps it usable in a web page.
 
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,19 @@ const consumer = join(work, 'consumer');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 test.after(() => rmSync(work, { recursive: true, force: true }));
+
+/** A command run without blocking (its output collected), for a check that can go beside the others. */
+function started(command: string, args: string[], cwd: string): Promise<SpawnSyncReturns<string>> {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve) => {
+    child.on('error', (error) => resolve({ pid: child.pid ?? 0, output: [], stdout, stderr, status: null, signal: null, error }));
+    child.on('close', (status, signal) => resolve({ pid: child.pid ?? 0, output: [], stdout, stderr, status, signal }));
+  });
+}
 
 function ok(r: SpawnSyncReturns<string>, what: string): string {
   if (r.error) throw r.error;
@@ -65,7 +78,31 @@ test('npm pack → install in a fresh project → plain node and a bundled page 
   const installed = JSON.parse(readFileSync(join(consumer, 'node_modules/webgpu-mini-dl/package.json'), 'utf8')) as { name: string };
   assert.is(installed.name, 'webgpu-mini-dl');
 
-  // 3. Plain node: the main entry and the Node entry.
+  // 3. A TypeScript consumer, strict, against the shipped declarations (and @webgpu/types).
+  writeFileSync(join(consumer, 'consumer.ts'), `
+import { init, tensor, matmul, nn, optim, Vae, kernels, type Tensor, type Gpu } from 'webgpu-mini-dl';
+import { fit, loadMnistGpu, saveCheckpoint } from 'webgpu-mini-dl/node';
+export async function main(): Promise<number> {
+  const gpu: Gpu = await init({ gpu: undefined });
+  const device: GPUDevice = gpu.device;
+  const y: Tensor = matmul(tensor([1, 2], [1, 2]), tensor([3, 4], [2, 1]));
+  const model = new nn.Sequential(new nn.Dense({ inFeatures: 2, units: 1 }));
+  const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
+  const vae = new Vae({ latentDim: 2 });
+  const program = kernels.matmulProgram({ batch: 1, m: 2, n: 2, k: 2, transA: false, transB: false, aBatchStride: 4, bBatchStride: 4 }, undefined, 'naive');
+  const reference: Float64Array = kernels.matmulReference([1, 2, 3, 4], [1, 0, 0, 1], { batch: 1, m: 2, n: 2, k: 2, transA: false, transB: false, aBatchStride: 4, bBatchStride: 4 });
+  void [fit, loadMnistGpu, saveCheckpoint, opt, vae, program, reference, device];
+  return (await y.toArray())[0];
+}
+`);
+  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] },
+    files: ['consumer.ts'],
+  }));
+  // tsc takes seconds: it runs while the plain-node and browser checks below do; checked at the end.
+  const typecheck = started(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], consumer);
+
+  // 4. Plain node: the main entry and the Node entry.
   writeFileSync(join(consumer, 'main.js'), `
 import { init, tensor, matmul, sum, mul, shutdownDevice, fit, nn, optim, mseLoss, TensorDataset, DataLoader } from 'webgpu-mini-dl';
 import { loadMnist, readCheckpointInfo } from 'webgpu-mini-dl/node';
@@ -118,29 +155,6 @@ own.destroy();
   assert.ok(own.same, 'init({ device }) uses that device');
   assert.not.ok(own.destroyed, "shutdownDevice() must not destroy the caller's device");
 
-  // 4. A TypeScript consumer, strict, against the shipped declarations (and @webgpu/types).
-  writeFileSync(join(consumer, 'consumer.ts'), `
-import { init, tensor, matmul, nn, optim, Vae, kernels, type Tensor, type Gpu } from 'webgpu-mini-dl';
-import { fit, loadMnistGpu, saveCheckpoint } from 'webgpu-mini-dl/node';
-export async function main(): Promise<number> {
-  const gpu: Gpu = await init({ gpu: undefined });
-  const device: GPUDevice = gpu.device;
-  const y: Tensor = matmul(tensor([1, 2], [1, 2]), tensor([3, 4], [2, 1]));
-  const model = new nn.Sequential(new nn.Dense({ inFeatures: 2, units: 1 }));
-  const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
-  const vae = new Vae({ latentDim: 2 });
-  const program = kernels.matmulProgram({ batch: 1, m: 2, n: 2, k: 2, transA: false, transB: false, aBatchStride: 4, bBatchStride: 4 }, undefined, 'naive');
-  const reference: Float64Array = kernels.matmulReference([1, 2, 3, 4], [1, 0, 0, 1], { batch: 1, m: 2, n: 2, k: 2, transA: false, transB: false, aBatchStride: 4, bBatchStride: 4 });
-  void [fit, loadMnistGpu, saveCheckpoint, opt, vae, program, reference, device];
-  return (await y.toArray())[0];
-}
-`);
-  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] },
-    files: ['consumer.ts'],
-  }));
-  ok(spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: consumer, encoding: 'utf8' }), 'tsc --noEmit on a consumer file');
-
   // 5. A browser bundle of the installed package, run in headless Chromium (WebGPU on SwiftShader):
   // init() finds navigator.gpu by itself, and a matmul and a gradient come back right.
   writeFileSync(join(consumer, 'page.js'), `
@@ -192,6 +206,7 @@ try {
     await browser.close();
     await server.close();
   }
+  ok(await typecheck, 'tsc --noEmit on a consumer file');
 });
 
 test.run();
