@@ -2,7 +2,7 @@
 // must not change training (weights, losses and the moving BatchNorm statistics training goes on
 // from, bit for bit), the last epoch's figures must equal the finished run's (same recomputed
 // statistics, same mode), and a run stopped while measuring measures that epoch when resumed.
-// Narrow GANs (1/8 width) on 32 digits, batch 8: 4 steps per epoch, 100 samples, 200 test digits.
+// Narrow GANs (1/8 width) on 32 digits, batch 8: 4 steps per epoch, 50 samples, 50 test digits.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +26,7 @@ test.before(async () => {
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 const options = (kind: 'gan' | 'cgan', out: string, extra: Partial<TrainRunOptions> = {}): TrainRunOptions => ({
-  kind, epochs: 2, batchSize: 8, limit: 32, seed: 3, out, samples: 100, evaluate: true, judgePath: SHIPPED_JUDGE, testLimit: 200,
+  kind, epochs: 2, batchSize: 8, limit: 32, seed: 3, out, samples: 50, evaluate: true, judgePath: SHIPPED_JUDGE, testLimit: 50,
   progress: false, batchNormBatches: 2, modelConfig: { width: 0.125 }, log: () => {}, ...extra,
 });
 
@@ -37,6 +37,22 @@ function tensorBytes(path: string): Map<string, Buffer> {
 }
 
 const withoutTime = (entries: EpochFigures[]) => entries.map(({ seconds: _, ...rest }) => rest);
+
+/**
+ * A run measured after every epoch, made once per kind and shared: the first tests compare it
+ * with a plain run, and the resume test uses the GAN's as its unbroken run (the same options).
+ */
+const measuredRuns = new Map<'gan' | 'cgan', Promise<{ out: string; summary: TrainRunSummary; lines: string[] }>>();
+function measuredRun(kind: 'gan' | 'cgan'): Promise<{ out: string; summary: TrainRunSummary; lines: string[] }> {
+  let run = measuredRuns.get(kind);
+  if (!run) {
+    const out = join(dir, `${kind}-measured`);
+    const lines: string[] = [];
+    run = runTraining(options(kind, out, { measureEachEpoch: true, log: (l) => lines.push(l) })).then((summary) => ({ out, summary, lines }));
+    measuredRuns.set(kind, run);
+  }
+  return run;
+}
 
 test('keepBatchNormStatistics puts back exactly what recomputing replaced', async () => {
   const gan = createModel('gan', { width: 0.125, seed: 1 }) as Gan;
@@ -55,10 +71,8 @@ test('keepBatchNormStatistics puts back exactly what recomputing replaced', asyn
 for (const kind of ['gan', 'cgan'] as const) {
   test(`${kind}: measuring every epoch leaves training as it was; the last epoch's figures are the finished run's`, async () => {
     const plain = join(dir, `${kind}-plain`);
-    const measured = join(dir, `${kind}-measured`);
-    const lines: string[] = [];
     const a = await runTraining(options(kind, plain));
-    const b = await runTraining(options(kind, measured, { measureEachEpoch: true, log: (l) => lines.push(l) }));
+    const { out: measured, summary: b, lines } = await measuredRun(kind);
 
     // Same weights, optimizer state and (recomputed) statistics at the end…
     const x = tensorBytes(join(plain, 'checkpoint.safetensors'));
@@ -88,8 +102,7 @@ for (const kind of ['gan', 'cgan'] as const) {
 }
 
 test('a run stopped while measuring measures that epoch when resumed; the figures equal an unbroken run\'s', async () => {
-  const unbroken = join(dir, 'gan-unbroken');
-  await runTraining(options('gan', unbroken, { measureEachEpoch: true }));
+  const { out: unbroken } = await measuredRun('gan');
   const broken = join(dir, 'gan-broken');
   const first = await runTraining(options('gan', broken, { measureEachEpoch: true, maxSteps: 4 }));
   assert.ok(first.interrupted);
