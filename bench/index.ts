@@ -7,7 +7,7 @@ import { parseArgs, UsageError, USAGE, type BenchArgs } from './args.ts';
 import { compareReports } from './report.ts';
 import { errorLine } from '../src/io/cli.ts';
 import { runBench, KNOWN_VARIANTS } from './run.ts';
-import type { TfjsPeer } from './peer-tfjs.ts';
+import type { TfjsPeer } from './peer/tfjs.ts';
 
 async function main(): Promise<number> {
   let args: BenchArgs;
@@ -37,7 +37,7 @@ async function main(): Promise<number> {
 
   let peer: TfjsPeer | undefined;
   if (args.peer === 'tfjs') {
-    const { loadTfjsPeer } = await import('./peer-tfjs.ts');
+    const { loadTfjsPeer } = await import('./peer/tfjs.ts');
     try {
       peer = await loadTfjsPeer();
     } catch (e) {

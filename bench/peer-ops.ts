@@ -1,6 +1,8 @@
-// What a bench case asks of a peer library, as plain data: the peer module (peer-tfjs.ts)
+// What a bench case asks of a peer library, as plain data: the peer module (bench/peer/)
 // interprets it, so the case list never imports a peer. Shapes follow our conventions (NHWC,
 // conv weights HWIO [kh, kw, inC, outC], transposed-conv weights [kh, kw, outC, inC]).
+
+import type { ModelConfigs, ModelKind } from '../src/models/kinds.ts';
 
 export type Shape = readonly number[];
 export type Padding = 'same' | 'valid';
@@ -27,21 +29,12 @@ export function convTransposeOutSize(inSize: number, k: number, stride: number, 
   return padding === 'same' ? inSize * stride : (inSize - 1) * stride + k;
 }
 
-/** A whole training step a peer can run: the seed's model of that name at a batch size. */
-export type PeerTrainStep = { model: 'vae'; batch: number } | PeerGanStep;
-
 /**
- * The DCGAN ('gan') or conditional GAN ('cgan') step of src/models/gan.ts, with the model's
- * sizes and optimiser settings as plain numbers (read from its GanConfig by the case).
+ * A whole training step a peer can run: the seed model of that kind built from `config` (what
+ * createModel takes), at a batch size, on a fixed batch of pixels in `pixelRange` (the range our
+ * side's data loader is asked for). The peer builds the same model and reads its architecture,
+ * initial weights and optimiser settings from it, so both sides train the same network.
  */
-export interface PeerGanStep {
-  model: 'gan' | 'cgan';
-  batch: number;
-  noiseDim: number;
-  numClasses: number;
-  /** Channels of the generator's dense layer (per pixel of 7×7) and two transposed convs, then the discriminator's two convs. */
-  channels: { g: readonly [number, number, number]; d: readonly [number, number] };
-  /** Adam's learning rate and β1, the same for both networks. */
-  lr: number;
-  beta1: number;
-}
+export type PeerTrainStep = {
+  [K in ModelKind]: { model: K; batch: number; config: ModelConfigs[K]; pixelRange: readonly [number, number] };
+}[ModelKind];

@@ -24,7 +24,6 @@ import type { PeerTrainStep } from './peer-ops.ts';
 import { uniformData } from './case-kit.ts';
 import { MLP_BATCH } from './model-shapes.ts';
 import { createModel, type ModelKind } from '../src/models/kinds.ts';
-import { GAN_DEFAULTS, ganChannels, type GanConfig } from '../src/models/gan.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 
 export interface KernelShare {
@@ -246,13 +245,6 @@ export function mlpTrainCase(hidden = 256, batch = MLP_BATCH): TrainCase {
   };
 }
 
-/** The step a peer runs for a seed model built from `config`: the same sizes and optimiser settings. */
-function peerTrainStep(kind: ModelKind, batch: number, config: Partial<GanConfig>): PeerTrainStep {
-  if (kind === 'vae') return { model: 'vae', batch };
-  const gan: GanConfig = { ...GAN_DEFAULTS, ...config, conditional: kind === 'cgan' };
-  return { model: kind, batch, noiseDim: gan.noiseDim, numClasses: gan.numClasses, channels: ganChannels(gan.width, gan.discriminatorWidth), lr: gan.lr, beta1: gan.beta1 };
-}
-
 /**
  * One training step of a seed model (src/models) at its batch size, on a fixed batch of real
  * digits: exactly what `npm run train` runs per step (its losses are read back and dropped).
@@ -262,13 +254,16 @@ export function modelTrainCase(kind: ModelKind, batch: number, options: { width?
   if (kind === 'vae' && options.width !== undefined) throw new RangeError('modelTrainCase: width is a GAN setting');
   const width = options.width;
   const config = width === undefined ? { seed: 0 } : { seed: 0, width };
+  // The VAE's BCE wants pixels in [0, 1]; the GANs' tanh makes images in [−1, 1].
+  const pixelRange: [number, number] = kind === 'vae' ? [0, 1] : [-1, 1];
   return {
     model: width === undefined || width === 1 ? kind : `${kind} width ${width}`,
     batch,
     steps: kind === 'vae' ? 5 : 2,
-    peer: peerTrainStep(kind, batch, config),
+    // The peer builds the same model from the same config and reads it (bench/peer/).
+    peer: { model: kind, batch, config, pixelRange } as PeerTrainStep,
     setup() {
-      const data = loadMnistGpu('train', { limit: batch, range: kind === 'vae' ? [0, 1] : [-1, 1] });
+      const data = loadMnistGpu('train', { limit: batch, range: pixelRange });
       const model = createModel(kind, config);
       const fixed = data.gather(Array.from({ length: batch }, (_, i) => i));
       let t = 0;

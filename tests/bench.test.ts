@@ -152,7 +152,7 @@ test('matmul vec4 variant matches the reference where it fits, and is refused wh
 
 
 test('--peer tfjs: the same matmul and the VAE, DCGAN and cGAN training steps run in TensorFlow.js, verified first', async () => {
-  const { loadTfjsPeer } = await import('../bench/peer-tfjs.ts');
+  const { loadTfjsPeer } = await import('../bench/peer/tfjs.ts');
   const peer = await loadTfjsPeer();
   try {
     const liveBefore = peer.tf.memory().numTensors;
