@@ -1,7 +1,8 @@
 // Smoke test of the bench harness (never of speed): a correct kernel is verified OK and timed,
 // a broken one is reported WRONG and not timed, the record has its fields, and flags parse.
 // Also checks the vec4 matmul variant, which the bench ladder adds, against matmulReference on
-// awkward shapes (both the vec4 path and its fallback).
+// awkward shapes (both the vec4 path and its fallback), and that the TensorFlow.js peer
+// (bench/peer/) reads our networks faithfully and runs the same training steps.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,6 +17,15 @@ import { matmulProgram, matmulReference, vec4Fits, type MatmulShape } from '../s
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { matmulRaw } from '../src/core/ops.ts';
+import { noGrad } from '../src/core/autograd.ts';
+import type { Tensor } from '../src/core/tensor.ts';
+import type { Module } from '../src/nn/module.ts';
+import { createModel } from '../src/models/kinds.ts';
+import type { Vae } from '../src/models/vae.ts';
+import type { TfjsPeer } from '../bench/peer/tfjs.ts';
+import { readModel } from '../bench/peer/layers.ts';
+import { ganLayers } from '../bench/peer/gan-step.ts';
+import { vaeLayers } from '../bench/peer/vae-step.ts';
 
 test.before(async () => {
   await ready;
@@ -150,42 +160,91 @@ test('matmul vec4 variant matches the reference where it fits, and is refused wh
   }
 });
 
+// The peer tests share one TensorFlow.js, loaded by the first (the bundle is cached under
+// node_modules/.cache/bench-tfjs/) and closed after the last.
+let loadedPeer: TfjsPeer | undefined;
+const tfjsPeer = async () => (loadedPeer ??= await (await import('../bench/peer/tfjs.ts')).loadTfjsPeer());
+test.after(() => loadedPeer?.close());
+
+/**
+ * One of our networks, read by the peer from a second model built the same way (same seed, so
+ * the same initial weights), computes the same output as ours on the same input.
+ */
+async function samePeerForward<M extends { dispose(): void }>(
+  what: string,
+  make: () => M,
+  layers: (model: M) => Module[],
+  ours: (model: M, x: Tensor) => Tensor,
+  inputShape: number[],
+): Promise<void> {
+  const { tf } = await tfjsPeer();
+  const data = uniformData(inputShape.reduce((a, b) => a * b, 1), 7);
+  const model = make();
+  const y = noGrad(() => tidy(() => ours(model, tensor(data, inputShape))));
+  const expected = await y.toArray();
+  const expectedShape = y.shape;
+  y.dispose();
+  model.dispose();
+  const { parts, variables } = await readModel(tf, make(), (m, network) => network(layers(m)));
+  const out = tf.tidy(() => parts.forward(tf.tensor(data, inputShape)));
+  try {
+    assert.equal(out.shape, [...expectedShape], `${what}: shape`);
+    assertClose(await out.data(), expected, what, 1e-4, 1e-5);
+  } finally {
+    tf.dispose([out, ...variables]);
+  }
+}
+
+test("--peer tfjs: the peer's networks, read from our models' layers, compute what ours compute", async () => {
+  const { tf } = await tfjsPeer();
+  const liveBefore = tf.memory().numTensors;
+  const narrow = (kind: 'gan' | 'cgan', evalMode = false) => () => {
+    const m = createModel(kind, { seed: 3, width: 1 / 8 });
+    if (evalMode) m.eval();
+    return m;
+  };
+  // Training mode (BatchNorm on the batch's statistics), as the step runs the generator.
+  await samePeerForward('DCGAN generator', narrow('gan'), (m) => ganLayers(m).generator, (m, x) => m.generator.forward(x), [4, 100]);
+  await samePeerForward('cGAN generator', narrow('cgan'), (m) => ganLayers(m).generator, (m, x) => m.generator.forward(x), [4, 110]);
+  // Eval mode for the discriminators: the two sides draw different dropout masks.
+  await samePeerForward('cGAN discriminator', narrow('cgan', true), (m) => ganLayers(m).discriminator, (m, x) => m.discriminator.forward(x), [4, 28, 28, 11]);
+  const vae = () => createModel('vae', { seed: 3 });
+  const encoder = (m: Vae) => [...vaeLayers(m).trunk, ...vaeLayers(m).zMean];
+  await samePeerForward('VAE encoder (zMean)', vae, encoder, (m, x) => m.encoder.forward(x), [4, 28, 28, 1]);
+  await samePeerForward('VAE decoder logits', vae, (m) => vaeLayers(m).decoder, (m, z) => m.decoder.logits(z), [4, 2]);
+  assert.is(tf.memory().numTensors, liveBefore, 'every tfjs tensor released');
+});
 
 test('--peer tfjs: the same matmul and the VAE, DCGAN and cGAN training steps run in TensorFlow.js, verified first', async () => {
-  const { loadTfjsPeer } = await import('../bench/peer/tfjs.ts');
-  const peer = await loadTfjsPeer();
-  try {
-    const liveBefore = peer.tf.memory().numTensors;
-    // The GANs at batch 4 and 1/8 of their channels: the whole step (both networks, both
-    // updates, the cGAN's two phases) in seconds, not the minutes width 1 takes on a CPU.
-    const gan = (kind: 'gan' | 'cgan') => ({ ...modelTrainCase(kind, 4, { width: 1 / 8 }), quick: true });
-    const report = await runBench(
-      {
-        quick: true,
-        train: true,
-        peak: false,
-        reps: 2,
-        cases: matmulLadderCases([33], ['blocked']),
-        trainCases: [{ ...modelTrainCase('vae', 8), quick: true }, gan('gan'), gan('cgan')],
-        log: () => {},
-      },
-      peer,
-    );
-    const row = report.rows.find((r) => r.kernel === 'matmul')!;
-    assert.is(row.verdict, 'OK', row.detail);
-    assert.ok(row.peer && !row.peer.error, row.peer?.error);
-    assert.ok(row.peer!.theirs!.median > 0 && row.peer!.ratio! > 0, 'their time and the ratio');
-    assert.equal(report.training.map((t) => t.model), ['vae', 'gan width 0.125', 'cgan width 0.125'], report.trainingErrors.join('; '));
-    for (const t of report.training) {
-      const step = t.peer!;
-      assert.ok(step, `the ${t.model} row has a peer step`);
-      assert.is(step.error, undefined, `${t.model}: ${step.error}`);
-      assert.ok(step.imagesPerSec! > 0 && step.speedup! > 0, `${t.model}: their images/s and the ratio`);
-    }
-    assert.is(peer.tf.memory().numTensors, liveBefore, 'every tfjs tensor of the peer steps released');
-  } finally {
-    peer.close();
+  const peer = await tfjsPeer();
+  const liveBefore = peer.tf.memory().numTensors;
+  // The GANs at batch 4 and 1/8 of their channels: the whole step (both networks, both
+  // updates, the cGAN's two phases) in seconds, not the minutes width 1 takes on a CPU.
+  const gan = (kind: 'gan' | 'cgan') => ({ ...modelTrainCase(kind, 4, { width: 1 / 8 }), quick: true });
+  const report = await runBench(
+    {
+      quick: true,
+      train: true,
+      peak: false,
+      reps: 2,
+      cases: matmulLadderCases([33], ['blocked']),
+      trainCases: [{ ...modelTrainCase('vae', 8), quick: true }, gan('gan'), gan('cgan')],
+      log: () => {},
+    },
+    peer,
+  );
+  const row = report.rows.find((r) => r.kernel === 'matmul')!;
+  assert.is(row.verdict, 'OK', row.detail);
+  assert.ok(row.peer && !row.peer.error, row.peer?.error);
+  assert.ok(row.peer!.theirs!.median > 0 && row.peer!.ratio! > 0, 'their time and the ratio');
+  assert.equal(report.training.map((t) => t.model), ['vae', 'gan width 0.125', 'cgan width 0.125'], report.trainingErrors.join('; '));
+  for (const t of report.training) {
+    const step = t.peer!;
+    assert.ok(step, `the ${t.model} row has a peer step`);
+    assert.is(step.error, undefined, `${t.model}: ${step.error}`);
+    assert.ok(step.imagesPerSec! > 0 && step.speedup! > 0, `${t.model}: their images/s and the ratio`);
   }
+  assert.is(peer.tf.memory().numTensors, liveBefore, 'every tfjs tensor of the peer steps released');
 });
 
 test.run();
