@@ -6,6 +6,7 @@
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { convOutSize, convTransposeOutSize, type PeerOp } from '../peer-ops.ts';
 import { uniformData } from '../case-kit.ts';
+import { OP_LEAKY_ALPHA } from '../../src/core/ops.ts';
 
 type Tf = typeof TfCore;
 type T = TfCore.Tensor;
@@ -34,7 +35,7 @@ export function makeOp(tf: Tf, op: PeerOp): { fn: () => T | T[]; inputs: T[] } |
     }
     case 'unary': {
       const x = input(tf, op.shape);
-      const alpha = op.alpha ?? 0.2;
+      const alpha = op.alpha ?? OP_LEAKY_ALPHA; // our leakyRelu op's default slope
       const fns = { relu: () => tf.relu(x), leakyRelu: () => tf.leakyRelu(x, alpha), sigmoid: () => tf.sigmoid(x), tanh: () => tf.tanh(x) };
       return { fn: fns[op.fn], inputs: [x] };
     }
