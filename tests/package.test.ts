@@ -38,7 +38,7 @@ function started(command: string, args: string[], cwd: string): Promise<SpawnSyn
 
 function ok(r: SpawnSyncReturns<string>, what: string): string {
   if (r.error) throw r.error;
-  assert.is(r.status, 0, `${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  assert.is(r.status, 0, `${what} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -129,7 +129,10 @@ console.log(JSON.stringify({ c, g, loadMnist: typeof loadMnist, saved }));
 import { init, tensor, matmul, shutdownDevice } from 'webgpu-mini-dl';
 import { create, globals } from 'webgpu';
 Object.assign(globalThis, globals);
-const adapter = await create([]).requestAdapter();
+// The instance stays referenced while its device is used: Dawn does not keep it alive for the
+// device, and a collected instance hangs or crashes the process (docs/api.md).
+const instance = create([]);
+const adapter = await instance.requestAdapter();
 const own = await adapter.requestDevice();
 const gpu = await init({ device: own });
 const d = Array.from(await matmul(tensor([2], [1, 1]), tensor([3], [1, 1])).toArray());
@@ -141,16 +144,17 @@ const buffer = own.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE });
 buffer.destroy();
 console.log(JSON.stringify({ d, same: gpu.device === own, destroyed }));
 own.destroy();
+globalThis.instance = instance;
 `);
   const env = { XDG_RUNTIME_DIR: '/tmp', ...process.env };
-  const out = ok(spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8', env }), 'node main.js');
+  const out = ok(spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8', env, timeout: 300_000 }), 'node main.js');
   const result = JSON.parse(out.trim().split('\n').pop()!) as { c: number[]; g: number[]; loadMnist: string; saved: { epoch: number; step: number } };
   // [[1,2,3],[4,5,6]] · [[1,0],[2,1],[0,3]] by hand; d/dx Σx² = 2x.
   assert.equal(result.c, [5, 11, 14, 23]);
   assert.equal(result.g, [2, -4, 6]);
   assert.is(result.loadMnist, 'function');
   assert.equal([result.saved.epoch, result.saved.step], [2, 8], 'fit wrote its checkpoint after epoch 2 (4 steps an epoch)');
-  const own = JSON.parse(ok(spawnSync(process.execPath, ['own-device.js'], { cwd: consumer, encoding: 'utf8', env }), 'node own-device.js').trim().split('\n').pop()!) as { d: number[]; same: boolean; destroyed: boolean };
+  const own = JSON.parse(ok(spawnSync(process.execPath, ['own-device.js'], { cwd: consumer, encoding: 'utf8', env, timeout: 120_000 }), 'node own-device.js').trim().split('\n').pop()!) as { d: number[]; same: boolean; destroyed: boolean };
   assert.equal(own.d, [6], 'a matmul on a device handed to init()');
   assert.ok(own.same, 'init({ device }) uses that device');
   assert.not.ok(own.destroyed, "shutdownDevice() must not destroy the caller's device");
