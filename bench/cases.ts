@@ -11,7 +11,7 @@
 // Whole training steps are not cases: bench/train.ts times those.
 
 import { fmaPeakOutputSize, fmaPeakProgram, fmaPeakReference, copyPeakProgram } from '../src/kernels/peak.ts';
-import { matmulProgram, matmulReference, vec4Fits, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
+import { matmulProgram, matmulReference, vec4Fits, matmulKernelKey, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
 import { matmulVariantFor, type MatmulChoice } from '../src/core/kernel-policy.ts';
 import { binaryProgram, binaryReference, unaryProgram, unaryReference, type BinaryOp, type UnaryOp } from '../src/kernels/elementwise.ts';
 import { reduceProgram, reduceReference, type ReduceOp } from '../src/kernels/reduce.ts';
@@ -21,7 +21,7 @@ import { sum } from '../src/core/ops.ts';
 import { conv2dWeightGradRaw, conv2dInputGradRaw, conv2dRaw, conv2dTranspose } from '../src/core/conv-ops.ts';
 import { convVariantFor, getConvVariant } from '../src/core/kernel-policy.ts';
 import { batchNorm } from '../src/core/batchnorm-ops.ts';
-import { conv2dWeightGradReference, conv2dInputGradReference, conv2dReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
+import { conv2dWeightGradReference, conv2dInputGradReference, conv2dReference, convKernelKey, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { getGpu } from '../src/core/device.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { batchNormGradReference, batchNormReference } from '../src/kernels/batchnorm.ts';
@@ -147,7 +147,7 @@ function matmulCase(spec: MatmulCaseSpec): BenchCase {
   const { s, variant } = spec;
   const ran = matmulVariantFor(s, variant);
   // The row names what really ran: 'auto→direct'.
-  const label = variant === 'auto' ? `auto→${ran}` : variant;
+  const label = variant === 'auto' ? `auto→${matmulKernelKey(ran)}` : variant;
   const aShape = s.transA ? [s.k, s.m] : [s.m, s.k];
   const bShape = s.transB ? [s.n, s.k] : [s.k, s.n];
   return {
@@ -529,7 +529,7 @@ export function convFamilyCases(): BenchCase[] {
       out.push({
         group: 'conv',
         kernel: `${l.name} ${short}`,
-        variant: variant === 'auto' ? `auto→${convVariantFor(policyPass, layerGeometry(l))}` : variant,
+        variant: variant === 'auto' ? `auto→${convKernelKey(convVariantFor(policyPass, layerGeometry(l)))}` : variant,
         shape: `${dims(x)} * ${dims(w)} s${l.stride} → ${dims(y)}`,
         metric: 'flops',
         quick: variant === chosen && l.name === 'vae.enc.conv1' && short !== 'dX',

@@ -40,6 +40,14 @@ export {
   setConvVariant, getConvVariant, convVariantFor, matmulVariantFor, autoMatmulVariant, kernelTarget,
   type ConvPass, type MatmulChoice, type KernelTarget,
 } from './core/kernel-policy.ts';
+export {
+  problemKey, problemsSeen, installedChoices, getTuneMode, setTuneMode, TUNE_MODES,
+  type TuneMode, type TuneProblem,
+} from './core/kernel-policy.ts';
+export { tune, tuneCacheLocation, loadTunedChoices, tuneModeFrom, type TuneOptions, type RunKernels } from './tune/session.ts';
+export { tuneProblem, verifyCandidate, type TuneResult, type CandidateResult, type CandidateStatus } from './tune/tuner.ts';
+export { TuneCacheError, tuneCachePath, type TuneStore } from './tune/cache.ts';
+export { VERSION } from './version.ts';
 export { globalMaxPool2d } from './core/ops.ts';
 export { dropout, type DropoutOptions } from './core/dropout-ops.ts';
 export { batchNorm, type BatchNormOptions } from './core/batchnorm-ops.ts';

@@ -99,7 +99,7 @@ test("setConvVariant makes every convolution run one variant; 'auto' restores th
     setConvVariant('auto');
   }
   assert.is(getConvVariant(), 'auto');
-  for (const pass of PASSES) assert.ok(['direct', 'subgroup'].includes(convVariantFor(pass, g)));
+  for (const pass of PASSES) assert.ok(['direct', 'subgroup'].includes(String(convVariantFor(pass, g))));
 });
 
 test.run();

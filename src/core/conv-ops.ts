@@ -16,7 +16,7 @@ import { checkConvVariant, convVariantFor, getConvVariant } from './kernel-polic
 import { checkActivation, type Activation } from '../kernels/activation.ts';
 import {
   conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, weightGradSplits,
-  type ConvEpilogue, type ConvVariant,
+  type ConvEpilogue, type ConvKernelChoice, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
 import { conv2dTransposeProgram } from '../kernels/conv/conv2d-transpose.ts';
 import {
@@ -57,17 +57,17 @@ function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogu
 }
 
 /** Forward-only conv2d for a checked geometry (also the transposed convolution's dx). */
-export function conv2dRaw(x: Tensor, w: Tensor, g: ConvGeometry, epilogue?: ConvEpilogue, bias?: Tensor, variant?: ConvVariant | 'auto'): Tensor {
-  return launch(conv2dProgram(g, epilogue, convVariantFor('forward', g, variant)), [x, w, bias ?? x], convOutputShape(g));
+export function conv2dRaw(x: Tensor, w: Tensor, g: ConvGeometry, epilogue?: ConvEpilogue, bias?: Tensor, variant?: ConvKernelChoice | 'auto'): Tensor {
+  return launch(conv2dProgram(g, epilogue, convVariantFor('forward', g, variant, epilogue)), [x, w, bias ?? x], convOutputShape(g));
 }
 
 /** Forward-only input-gradient of conv2d: dy [batch, outH, outW, outC] → dx. */
-export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, variant?: ConvVariant | 'auto'): Tensor {
+export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, variant?: ConvKernelChoice | 'auto'): Tensor {
   return launch(conv2dInputGradProgram(g, undefined, convVariantFor('inputGrad', g, variant)), [dy, w, dy], convInputShape(g));
 }
 
 /** Forward-only weight-gradient of conv2d: x, dy → dw [kh, kw, inC, outC] (split-K, then a sum). */
-export function conv2dWeightGradRaw(x: Tensor, dy: Tensor, g: ConvGeometry, requested?: ConvVariant | 'auto'): Tensor {
+export function conv2dWeightGradRaw(x: Tensor, dy: Tensor, g: ConvGeometry, requested?: ConvKernelChoice | 'auto'): Tensor {
   const variant = convVariantFor('weightGrad', g, requested);
   const splits = weightGradSplits(g, variant);
   const wShape = convWeightShape(g);
@@ -124,7 +124,7 @@ export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {
   const epilogue = epilogueOf('conv2dTranspose', options, g.inC);
   const variant = options.variant ?? getConvVariant();
   const bias = options.bias;
-  const y = launch(conv2dTransposeProgram(g, epilogue, convVariantFor('inputGrad', g, variant)), [x, w, bias ?? x], convInputShape(g));
+  const y = launch(conv2dTransposeProgram(g, epilogue, convVariantFor('inputGrad', g, variant, epilogue)), [x, w, bias ?? x], convInputShape(g));
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(y, `conv2dTranspose.${epilogue.activation}`, inputs, (grad, needs) => {
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);

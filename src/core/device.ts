@@ -16,6 +16,8 @@ import { importNodeModule, nodeProcess } from './host.ts';
 export interface DeviceInfo {
   /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
   description: string;
+  /** The adapter as WebGPU names it (GPUAdapterInfo): what tuned kernel choices are kept under. */
+  adapter: { vendor: string; architecture: string; device: string; description: string };
   backend: string;
   vendor: string;
   architecture: string;
@@ -53,6 +55,12 @@ export interface InitOptions {
   device?: GPUDevice;
   /** With `gpu`: passed to requestAdapter (default: high performance). */
   powerPreference?: GPUPowerPreference;
+  /**
+   * Kernel tuning (src/tune/): 'cached' (default; in Node WEBGPU_MINI_DL_TUNE sets it) runs the
+   * kernels measured fastest on this adapter where the cache has them, 'on' also measures the
+   * problems it lacks, 'off' runs the fixed rules.
+   */
+  tune?: 'on' | 'cached' | 'off';
 }
 
 /** Dawn's node bindings (npm `webgpu`): the part used here. */
@@ -75,6 +83,7 @@ let pending: Promise<Gpu> | undefined;
 const dawnInstances = new Map<string, GPU>();
 let lostReason: string | undefined;
 const lostListeners: ((reason: string) => void)[] = [];
+const openListeners: ((options: InitOptions) => Promise<void>)[] = [];
 const closeListeners: (() => void)[] = [];
 
 const HOW_TO_GET_ONE_IN_NODE =
@@ -211,6 +220,7 @@ function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string): De
   const backend = backendName === 'default' ? (isSoftware ? 'vulkan' : 'native') : backendName;
   return {
     description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backend}`,
+    adapter: { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description },
     backend,
     vendor: a.vendor,
     architecture: a.architecture,
@@ -273,10 +283,23 @@ export function init(options: InitOptions = {}): Promise<Gpu> {
     }
     return Promise.resolve(current);
   }
-  pending ??= open(options).finally(() => {
-    pending = undefined;
-  });
+  if (options.tune !== undefined && !['on', 'cached', 'off'].includes(options.tune)) {
+    return Promise.reject(new RangeError(`init({ tune }): '${String(options.tune)}' is not one of on, cached, off`));
+  }
+  pending ??= open(options)
+    .then(async (gpu) => {
+      for (const listener of openListeners) await listener(options);
+      return gpu;
+    })
+    .finally(() => {
+      pending = undefined;
+    });
   return pending;
+}
+
+/** Called, and awaited, each time init() opens a device (with init's options): the tuner reads its cache here. */
+export function onDeviceOpen(listener: (options: InitOptions) => Promise<void>): void {
+  openListeners.push(listener);
 }
 
 /** The open device. Ops are synchronous, so the device must have been opened with `await init()`. */

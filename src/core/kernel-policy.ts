@@ -1,17 +1,26 @@
-// Kernel policy: the one place that decides which kernel variant an op runs. The kernels
-// (src/kernels/) build exactly the variant they are given and know nothing of devices; the ops ask
-// here, with the shape in hand, before any GPU work.
+// Kernel policy: the one place that decides which kernel an op runs. The kernels (src/kernels/)
+// build exactly the kernel they are given and know nothing of devices; the ops ask here, with the
+// shape in hand, before any GPU work.
 //
-// A variant is chosen in one of two ways:
+// A kernel is chosen in one of three ways:
 //   by name   an op's `variant` option, or setConvVariant for every convolution. It runs as asked,
 //             or throws saying why it cannot (a device without the feature it needs, a shape off
 //             its rule); a named variant is never quietly replaced by another.
-//   'auto'    the default: a fixed rule per kind of adapter and shape, below. docs/kernels.md has
+//   tuned     'auto' (the default) on a problem (op, pass and shape) the tuner has measured on this
+//             adapter (src/tune/): the candidate it verified and found fastest, kept in the table
+//             below (filled from the cache by init() unless tune is 'off', or by tune()).
+//   'auto'    otherwise: a fixed rule per kind of adapter and shape, below. docs/kernels.md has
 //             the measurements behind each rule and says which are still reasoning, not measurement.
+// Every problem 'auto' resolves is noted (problemsSeen), so the tuner can measure what a program
+// actually runs; a training run freezes the table (freezeChoices) so that it runs the same
+// kernels from its first step to its last, and records them in its checkpoint.
 
 import { getGpu, isInitialized } from './device.ts';
-import { MATMUL_VARIANTS, vec4Fits, type MatmulShape, type MatmulVariant } from '../kernels/matmul.ts';
-import { CONV_VARIANTS, SUBGROUP_CONV_VARIANTS, type ConvPass, type ConvVariant } from '../kernels/conv/conv2d.ts';
+import { MATMUL_VARIANTS, parseMatmulKernel, vec4Fits, type MatmulEpilogue, type MatmulKernelChoice, type MatmulShape, type MatmulVariant } from '../kernels/matmul.ts';
+import {
+  CONV_VARIANTS, NO_EPILOGUE, SUBGROUP_CONV_VARIANTS, parseConvKernel,
+  type ConvEpilogue, type ConvKernelChoice, type ConvPass, type ConvVariant,
+} from '../kernels/conv/conv2d.ts';
 import { subgroupPays } from '../kernels/conv/conv2d-subgroup.ts';
 import type { ConvGeometry } from '../kernels/conv/geometry.ts';
 
@@ -41,9 +50,13 @@ export function autoMatmulVariant(s: MatmulShape, target: KernelTarget = kernelT
   return vec4Fits(s) ? 'vec4' : 'blocked';
 }
 
-/** The variant a matmul of shape `s` runs: 'auto' resolved; a name checked and kept. */
-export function matmulVariantFor(s: MatmulShape, choice: MatmulChoice = 'auto', target: KernelTarget = kernelTarget()): MatmulVariant {
-  if (choice === 'auto') return autoMatmulVariant(s, target);
+/** The kernel a matmul of shape `s` runs: 'auto' resolved (tuned, else the rule); a name checked and kept. */
+export function matmulVariantFor(s: MatmulShape, choice: MatmulChoice = 'auto', target: KernelTarget = kernelTarget(), epilogue?: MatmulEpilogue): MatmulKernelChoice {
+  if (choice === 'auto') {
+    const problem: TuneProblem = { op: 'matmul', s, epilogue: epilogue ?? { hasBias: false, activation: 'linear', alpha: 0 } };
+    const tuned = tunedChoice(problem);
+    return (tuned && parseMatmulKernel(tuned, s)) || autoMatmulVariant(s, target);
+  }
   if (!MATMUL_VARIANTS.includes(choice)) throw new RangeError(`matmul: variant '${String(choice)}' is not one of ${MATMUL_VARIANTS.join(', ')}, or 'auto'`);
   return choice; // matmulProgram throws, naming the rule, where vec4 does not fit
 }
@@ -80,8 +93,101 @@ export function checkConvVariant(op: string, v: ConvVariant): void {
  * work), else `direct`. `blocked`, the GPU-shaped kernel, is never chosen by 'auto' yet: it has
  * only been measured on a CPU driver, where it loses.
  */
-export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvVariant | 'auto' = getConvVariant()): ConvVariant {
+export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvKernelChoice | 'auto' = getConvVariant(), epilogue: ConvEpilogue = NO_EPILOGUE): ConvKernelChoice {
   if (requested !== 'auto') return requested;
-  return getGpu().info.hasSubgroups && subgroupPays(pass, g) ? 'subgroup' : 'direct';
+  const tuned = tunedChoice({ op: 'conv', pass, g, epilogue });
+  const hasSubgroups = getGpu().info.hasSubgroups;
+  return (tuned && parseConvKernel(tuned, hasSubgroups)) || autoConvVariant(pass, g, hasSubgroups);
+}
+
+/** The fixed rule's convolution variant (what 'auto' runs on a problem not tuned, and what tune 'off' runs). */
+export function autoConvVariant(pass: ConvPass, g: ConvGeometry, hasSubgroups: boolean): ConvVariant {
+  return hasSubgroups && subgroupPays(pass, g) ? 'subgroup' : 'direct';
+}
+
+// ---------------------------------------------------------------- tuned choices
+
+/**
+ * A problem the tuner measures: one op (and pass) on one shape. The epilogue is the first one
+ * seen (the tuner times with it); it is not part of the key, as it does not change which kernel
+ * is fastest.
+ */
+export type TuneProblem =
+  | { op: 'conv'; pass: ConvPass; g: ConvGeometry; epilogue: ConvEpilogue }
+  | { op: 'matmul'; s: MatmulShape; epilogue: MatmulEpilogue };
+
+/** 'conv.forward 128x28x28x1 k3x3 s2x2 p0,0 → 14x14x32', 'matmul 1x128x256x784 tB': the key of a problem. */
+export function problemKey(p: TuneProblem): string {
+  if (p.op === 'conv') {
+    const g = p.g;
+    return `conv.${p.pass} ${g.batch}x${g.inH}x${g.inW}x${g.inC} k${g.kH}x${g.kW} s${g.strideH}x${g.strideW} p${g.padTop},${g.padLeft} → ${g.outH}x${g.outW}x${g.outC}`;
+  }
+  const s = p.s;
+  const flags = [s.transA ? 'tA' : '', s.transB ? 'tB' : '', s.batch > 1 && s.aBatchStride === 0 ? 'a0' : '', s.batch > 1 && s.bBatchStride === 0 ? 'b0' : ''].filter(Boolean);
+  return `matmul ${s.batch}x${s.m}x${s.n}x${s.k}${flags.length ? ' ' + flags.join(' ') : ''}`;
+}
+
+/** on: measure problems not yet tuned (tune(), and a training run after its first step); cached: use what the cache has; off: the fixed rules. */
+export type TuneMode = 'on' | 'cached' | 'off';
+export const TUNE_MODES: readonly TuneMode[] = ['on', 'cached', 'off'];
+
+let tuneMode: TuneMode = 'off';
+// problem key → kernel key, the choices in effect (unless frozen).
+const choices = new Map<string, string>();
+// During a training run: exactly these choices, nothing else (not even the table's later entries).
+let frozen: ReadonlyMap<string, string> | undefined;
+// Problems 'auto' resolved (key → problem), for the tuner.
+const seen = new Map<string, TuneProblem>();
+
+export function setTuneMode(mode: TuneMode): void {
+  if (!TUNE_MODES.includes(mode)) throw new RangeError(`tune: '${String(mode)}' is not one of ${TUNE_MODES.join(', ')}`);
+  tuneMode = mode;
+}
+
+export function getTuneMode(): TuneMode {
+  return tuneMode;
+}
+
+function tunedChoice(p: TuneProblem): string | undefined {
+  const key = problemKey(p);
+  if (!seen.has(key)) seen.set(key, p);
+  if (frozen) return frozen.get(key);
+  return tuneMode === 'off' ? undefined : choices.get(key);
+}
+
+/** Puts tuned choices (problem key → kernel key) into the table. */
+export function installChoices(entries: Iterable<[string, string]>): void {
+  for (const [problem, kernel] of entries) choices.set(problem, kernel);
+}
+
+/** The table's choices (problem key → kernel key). */
+export function installedChoices(): Map<string, string> {
+  return new Map(choices);
+}
+
+/** Empties the table (a new device, or tests). */
+export function clearChoices(): void {
+  choices.clear();
+}
+
+/** The problems 'auto' has resolved since the last call with `clear` (in first-seen order). */
+export function problemsSeen(clear = false): Map<string, TuneProblem> {
+  const out = new Map(seen);
+  if (clear) seen.clear();
+  return out;
+}
+
+/** Runs every 'auto' problem with exactly `table`'s choices (others: the fixed rules) until unfreezeChoices(). */
+export function freezeChoices(table: ReadonlyMap<string, string>): void {
+  frozen = new Map(table);
+}
+
+export function unfreezeChoices(): void {
+  frozen = undefined;
+}
+
+/** The frozen table, if a training run holds one. */
+export function frozenChoices(): ReadonlyMap<string, string> | undefined {
+  return frozen;
 }
 

@@ -397,11 +397,8 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   const batch = Math.max(aBatch, bBatch);
   const outShape = a.rank === 3 || b.rank === 3 ? [batch, m, n] : [m, n];
   const shape = { batch, m, n, k, transA: !!o.transA, transB: !!o.transB, aBatchStride: aBatch === 1 ? 0 : m * k, bBatchStride: bBatch === 1 ? 0 : k * n };
-  const program = matmulProgram(
-    shape,
-    { hasBias: !!o.bias, activation: o.activation ?? 'linear', alpha: o.alpha ?? 0 },
-    matmulVariantFor(shape, o.variant),
-  );
+  const epilogue = { hasBias: !!o.bias, activation: o.activation ?? 'linear', alpha: o.alpha ?? 0 };
+  const program = matmulProgram(shape, epilogue, matmulVariantFor(shape, o.variant, undefined, epilogue));
   return launch(program, [a, b, o.bias ?? a], outShape);
 }
 

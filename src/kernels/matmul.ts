@@ -33,6 +33,19 @@ import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
 export type MatmulVariant = 'naive' | 'tiled' | 'blocked' | 'vec4' | 'direct';
 export const MATMUL_VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'blocked', 'vec4', 'direct'];
 
+/**
+ * A matmul kernel with its parameters: the variant, and for v5 `direct` its register block (TM
+ * rows × TN columns per invocation; default 8×8, narrower where C has fewer columns). The kernel
+ * policy's tuner (src/tune/) searches these; a bare variant name means its default parameters.
+ */
+export interface MatmulKernel {
+  variant: MatmulVariant;
+  block?: { tm: number; tn: number };
+}
+
+/** A kernel as matmulProgram takes it: a variant name (default parameters) or a MatmulKernel. */
+export type MatmulKernelChoice = MatmulVariant | MatmulKernel;
+
 export interface MatmulShape {
   batch: number;
   m: number;
@@ -350,15 +363,48 @@ const FIXED_TILE_VARIANTS: Record<Exclude<MatmulVariant, 'direct'>, { wgsl: stri
   vec4: { wgsl: VEC4_WGSL, outputsPerGroup: [BN, BM] },
 };
 
-/** The kernel source and workgroup grid of a variant for a shape. */
-function launchOf(variant: MatmulVariant, s: MatmulShape): { wgsl: string; grid: Program['grid'] } {
+/** The kernel source and workgroup grid of a kernel for a shape. */
+function launchOf(kernel: MatmulKernel, s: MatmulShape): { wgsl: string; grid: Program['grid'] } {
+  const variant = kernel.variant;
   if (variant === 'direct') {
-    const block = directBlock(s.n);
+    const block = kernel.block ?? directBlock(s.n);
     const [x, y] = linearGrid(Math.ceil(s.m / block.tm) * Math.ceil(s.n / block.tn), DIRECT_WORKGROUP);
     return { wgsl: directWgsl(block.tm, block.tn), grid: [x, y, s.batch] };
   }
   const v = FIXED_TILE_VARIANTS[variant];
   return { wgsl: v.wgsl, grid: [Math.ceil(s.n / v.outputsPerGroup[0]), Math.ceil(s.m / v.outputsPerGroup[1]), s.batch] };
+}
+
+function isBlock(b: { tm: number; tn: number }): boolean {
+  return [b.tm, b.tn].every((v) => Number.isInteger(v) && v >= 1 && v <= 16);
+}
+
+/** A kernel's key in the tuner's tables: 'vec4', 'direct' (default block), 'direct.4x4'. */
+export function matmulKernelKey(choice: MatmulKernelChoice): string {
+  const k = typeof choice === 'string' ? { variant: choice } : choice;
+  return k.block ? `${k.variant}.${k.block.tm}x${k.block.tn}` : k.variant;
+}
+
+/** The kernel a key names for shape `s` (a bare variant name without parameters), or undefined when it names none that can run it. */
+export function parseMatmulKernel(key: string, s: MatmulShape): MatmulKernelChoice | undefined {
+  const m = /^([a-z0-9]+)(?:\.(\d+)x(\d+))?$/.exec(key);
+  if (!m || !MATMUL_VARIANTS.includes(m[1] as MatmulVariant)) return undefined;
+  const variant = m[1] as MatmulVariant;
+  if (variant === 'vec4' && !vec4Fits(s)) return undefined;
+  if (!m[2]) return variant;
+  const block = { tm: Number(m[2]), tn: Number(m[3]) };
+  return variant === 'direct' && isBlock(block) ? { variant, block } : undefined;
+}
+
+/**
+ * The kernels the tuner tries on one matmul shape: every rung of the ladder (vec4 where its
+ * multiple-of-4 rule holds), and v5 `direct` with 4×4 and 16×8 blocks beside its default.
+ */
+export function matmulCandidates(s: MatmulShape): MatmulKernel[] {
+  const out: MatmulKernel[] = MATMUL_VARIANTS.filter((v) => v !== 'vec4' || vec4Fits(s)).map((variant) => ({ variant }));
+  const d = directBlock(s.n);
+  for (const block of [{ tm: 4, tn: Math.min(4, d.tn) }, { tm: 16, tn: d.tn }]) out.push({ variant: 'direct', block });
+  return out;
 }
 
 /** Whether the vec4 variant can run this shape: its operands and output move as vec4. */
@@ -375,15 +421,22 @@ export function vec4Fits(s: MatmulShape): boolean {
 export function matmulProgram(
   s: MatmulShape,
   epilogue: MatmulEpilogue = { hasBias: false, activation: 'linear', alpha: 0 },
-  variant: MatmulVariant,
+  choice: MatmulKernelChoice,
 ): Program {
+  const kernel: MatmulKernel = typeof choice === 'string' ? { variant: choice } : choice;
+  const variant = kernel.variant;
   if (!MATMUL_VARIANTS.includes(variant)) throw new RangeError(`matmul: variant '${String(variant)}' is not one of ${MATMUL_VARIANTS.join(', ')}`);
+  if (kernel.block && (variant !== 'direct' || !isBlock(kernel.block))) {
+    throw new RangeError(`matmul: a block (${kernel.block.tm}×${kernel.block.tn}) is a parameter of 'direct' only, rows and columns whole numbers 1…16`);
+  }
   if (variant === 'vec4' && !vec4Fits(s)) {
     throw new RangeError(`matmul: variant 'vec4' needs the contiguous dimensions of A, B and C to be multiples of 4 (A's ${s.transA ? 'm' : 'k'}, B's ${s.transB ? 'k' : 'n'}, C's n); got m ${s.m}, n ${s.n}, k ${s.k}${s.transA ? ', A transposed' : ''}${s.transB ? ', B transposed' : ''}`);
   }
-  const { wgsl, grid } = launchOf(variant, s);
+  const { wgsl, grid } = launchOf(kernel, s);
+  const d = directBlock(s.n);
+  const custom = kernel.block && (kernel.block.tm !== d.tm || kernel.block.tn !== d.tn);
   return {
-    name: `matmul.${variant}`,
+    name: custom ? `matmul.${variant}.${kernel.block!.tm}x${kernel.block!.tn}` : `matmul.${variant}`,
     wgsl,
     overrides: {
       TRANS_A: s.transA ? 1 : 0,

@@ -6,6 +6,7 @@
 // last step of training, which everything drawn or measured afterwards reads back, so it lives
 // here with the run rather than with the measuring.
 
+import type { RunKernels } from '../tune/session.ts';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +87,10 @@ export interface TrainRunSummary {
   /** GANs: how the generator's BatchNorm statistics behind the pictures and figures were recomputed. */
   batchNormStatistics?: BatchNormRecompute;
   quality?: QualityFigures;
+  /** The kernels the run chose (problem → kernel, and the step each took effect from): replay with them for the same figures. */
+  kernels?: RunKernels;
+  /** Seconds spent tuning kernels (tune 'on'), outside `seconds`. */
+  tuneSeconds?: number;
 }
 
 /** A GAN's width and the channel counts it gives, for the summary. */
@@ -194,6 +199,8 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
       ...(model instanceof Gan && model.config.conditional ? { matchingAware: model.config.matchingAware } : {}),
       pictures,
       ...(batchNormStatistics ? { batchNormStatistics } : {}),
+      ...(result.kernels ? { kernels: result.kernels } : {}),
+      tuneSeconds: result.tuneSeconds,
     };
     if (o.evaluate && !result.interrupted) {
       const { judge, test: images } = await judgeAndTest();

@@ -14,6 +14,7 @@
 // A model with its own step (TrainableModel) brings its modules and optimizers; `loss` and
 // `optimizer` are then refused, since they would do nothing.
 
+import type { RunKernels } from '../tune/session.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { keep, tidy } from '../core/scope.ts';
 import { detach, noGrad } from '../core/autograd.ts';
@@ -90,6 +91,10 @@ export interface History {
   imagesPerSecond: number;
   /** Each epoch's training time and images, as `epoch`. */
   epochTimes: EpochTiming[];
+  /** The kernels the run ran where the policy chose, and when each took effect (checkpoints keep them; a resume reuses them). */
+  kernels?: RunKernels;
+  /** Seconds spent tuning kernels (init's tune 'on'), not counted in `seconds`. */
+  tuneSeconds: number;
 }
 
 export interface Evaluation {
@@ -274,6 +279,8 @@ export async function fit(model: Module | TrainableModel, data: BatchSource, opt
     seconds: result.seconds,
     imagesPerSecond: result.imagesPerSecond,
     epochTimes,
+    kernels: result.kernels,
+    tuneSeconds: result.tuneSeconds,
   };
   for (const c of callbacks) await c.onTrainEnd?.(done);
   return done;

@@ -7,6 +7,7 @@
 // Ctrl-C) is imported lazily, in Node; in a page there is no checkpoint path (keep the weights
 // with checkpointToBytes in a callback instead), and each epoch ends with one line through `log`.
 
+import { beginRunKernels, endRunKernels, parseRunKernels, settleRunKernels, type RunKernels } from '../tune/session.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { keep, tidy } from '../core/scope.ts';
 import { stack } from '../core/shape-ops.ts';
@@ -78,6 +79,10 @@ export interface TrainLoopResult {
   seconds: number;
   imagesPerSecond: number;
   resumedFrom?: TrainingProgress;
+  /** Seconds spent tuning kernels after the first step (mode 'on'), not counted in `seconds`. */
+  tuneSeconds: number;
+  /** The kernels the run ran where the policy chose ('auto'): recorded in every checkpoint, and reused by a resume. */
+  kernels?: RunKernels;
 }
 
 /** What the loop keeps in a checkpoint beyond the progress: a mid-epoch position means nothing without it. */
@@ -174,6 +179,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   const history: LossHistory = Object.fromEntries(model.lossNames.map((n) => [n, [] as number[]]));
   let progress: TrainingProgress = { epoch: 0, step: 0, batchInEpoch: 0, seed };
   let resumedFrom: TrainingProgress | undefined;
+  let recordedKernels: RunKernels | undefined;
 
   const resumePath = typeof o.resume === 'string' ? o.resume : o.checkpointPath;
   if (o.resume === true && resumePath === undefined) throw new Error('resume needs a checkpoint path (checkpointPath, or resume: "<file>")');
@@ -198,6 +204,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     if (changes.length) log(`note: the checkpoint's run had ${changes.join(' and ')}; the losses will differ from an uninterrupted run`);
     progress = { ...info.progress };
     resumedFrom = { ...info.progress };
+    // The kernels the saved run chose (none recorded: it ran the fixed rules).
+    recordedKernels = info.extra.kernels ? parseRunKernels(info.extra.kernels, resumePath) : { mode: 'off', choices: {}, since: {} };
     const savedHistory = info.extra.history ? (JSON.parse(info.extra.history) as LossHistory) : {};
     for (const n of model.lossNames) history[n] = (savedHistory[n] ?? []).slice(0, progress.step);
     log(`resumed from ${resumePath}: epoch ${progress.epoch}, step ${progress.step}${progress.batchInEpoch ? ` (batch ${progress.batchInEpoch} of that epoch)` : ''}`);
@@ -219,6 +227,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   signals()?.on('SIGINT', onSigint);
 
   const checkpointPath = o.checkpointPath;
+  // A fresh run settles its kernels after its first step (tuning them there in mode 'on'); a
+  // resumed one runs the recorded ones from its first step.
+  let kernels = beginRunKernels(recordedKernels);
   const save = async (): Promise<void> => {
     if (checkpointPath === undefined) return;
     await files!.saveCheckpoint(checkpointPath, {
@@ -227,7 +238,12 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       modules: model.modules,
       optimizers: model.optimizers,
       progress,
-      extra: { ...o.extra, history: JSON.stringify(history), trainer: JSON.stringify({ batchSize, images: data.count } satisfies TrainerRecord) },
+      extra: {
+        ...o.extra,
+        history: JSON.stringify(history),
+        trainer: JSON.stringify({ batchSize, images: data.count } satisfies TrainerRecord),
+        ...(kernels ? { kernels: JSON.stringify(kernels) } : {}),
+      },
     });
   };
   const saved = (where: string): string =>
@@ -256,6 +272,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   };
 
   let trainSeconds = 0;
+  let tuneSeconds = 0;
   let imagesTrained = 0;
   let interrupted = false;
   let bar: EpochBar | undefined;
@@ -272,6 +289,11 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
         const losses = model.trainStep(batch, progress.step).map((t) => keep(t));
         pending.push(losses);
         progress = { ...progress, step: progress.step + 1, batchInEpoch: batch.index + 1 };
+        if (!kernels) {
+          const started = performance.now();
+          kernels = await settleRunKernels(progress.step, log);
+          tuneSeconds += (performance.now() - started) / 1000;
+        }
         done += batch.size;
         imagesTrained += batch.size;
         const stopping = stopNow();
@@ -312,13 +334,16 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     bar?.abandon(); // after finish() a no-op; after an error (a diverged loss) the bar must not go on drawing
     signals()?.off('SIGINT', onSigint);
     for (const s of pending) for (const t of s) t.dispose();
+    endRunKernels();
   }
   return {
     progress,
     history,
     interrupted,
-    seconds: trainSeconds,
-    imagesPerSecond: imagesTrained / Math.max(trainSeconds, 1e-9),
+    seconds: trainSeconds - tuneSeconds,
+    imagesPerSecond: imagesTrained / Math.max(trainSeconds - tuneSeconds, 1e-9),
+    tuneSeconds,
     resumedFrom,
+    kernels,
   };
 }

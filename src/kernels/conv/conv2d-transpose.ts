@@ -16,14 +16,14 @@
 
 import { activationReference, type Activation } from '../activation.ts';
 import type { Program } from '../program.ts';
-import { conv2dInputGradProgram, NO_EPILOGUE, type ConvEpilogue, type ConvVariant } from './conv2d.ts';
+import { conv2dInputGradProgram, NO_EPILOGUE, type ConvEpilogue, type ConvKernelChoice } from './conv2d.ts';
 import type { ConvGeometry } from './geometry.ts';
 
 /**
  * y = activation(conv2dTranspose(x, w) + bias) in `variant`, `g` from conv2dTransposeGeometry
  * (the forward convolution's view: y has shape [batch, g.inH, g.inW, g.inC]). Bindings: x, w, bias, y.
  */
-export function conv2dTransposeProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant): Program {
+export function conv2dTransposeProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvKernelChoice): Program {
   return conv2dInputGradProgram(g, epilogue, variant, 'conv2dTranspose');
 }
 

@@ -55,6 +55,76 @@ export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'blo
 /** Variants whose WGSL needs the device's 'subgroups' feature (with subgroups of at least 8). */
 export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup'];
 
+/**
+ * A convolution kernel with its parameters: the variant, and for direct and subgroup the register
+ * block (TM output rows × TN channels per invocation; default directBlock's, 8×8 or narrower
+ * where the layer has fewer channels). The kernel policy's tuner (src/tune/) searches these; a
+ * bare variant name means its default parameters.
+ */
+export interface ConvKernel {
+  variant: ConvVariant;
+  block?: { tm: number; tn: number };
+}
+
+/** A kernel as the builders take it: a variant name (default parameters) or a ConvKernel. */
+export type ConvKernelChoice = ConvVariant | ConvKernel;
+
+/** The ConvKernel a choice names. */
+export function convKernelOf(choice: ConvKernelChoice): ConvKernel {
+  return typeof choice === 'string' ? { variant: choice } : choice;
+}
+
+/** 'direct', or 'direct.4x8' for a block other than the default: the kernel's name in profiles. */
+export function convKernelName(choice: ConvKernelChoice, cols: number): string {
+  const k = convKernelOf(choice);
+  if (!k.block || k.variant === 'naive' || k.variant === 'blocked') return k.variant;
+  const d = directBlock(cols);
+  return k.block.tm === d.tm && k.block.tn === d.tn ? k.variant : `${k.variant}.${k.block.tm}x${k.block.tn}`;
+}
+
+/** A kernel's key in the tuner's tables: 'direct' (default parameters), 'direct.4x8', 'subgroup.16x8', 'blocked'. */
+export function convKernelKey(choice: ConvKernelChoice): string {
+  const k = convKernelOf(choice);
+  return k.block ? `${k.variant}.${k.block.tm}x${k.block.tn}` : k.variant;
+}
+
+/** The kernel a key names (a bare variant name without parameters), or undefined when it names none this device can run (a cache from elsewhere). */
+export function parseConvKernel(key: string, hasSubgroups: boolean): ConvKernelChoice | undefined {
+  const m = /^([a-z]+)(?:\.(\d+)x(\d+))?$/.exec(key);
+  if (!m || !CONV_VARIANTS.includes(m[1] as ConvVariant)) return undefined;
+  const variant = m[1] as ConvVariant;
+  if (SUBGROUP_CONV_VARIANTS.includes(variant) && !hasSubgroups) return undefined;
+  if (!m[2]) return variant;
+  const kernel = { variant, block: { tm: Number(m[2]), tn: Number(m[3]) } };
+  try {
+    checkVariant('parseConvKernel', kernel);
+  } catch {
+    return undefined;
+  }
+  return kernel;
+}
+
+/**
+ * The kernels the tuner tries on one pass of one convolution: `direct` with its default block
+ * and with blocks of 4 and 16 rows (and 4 or 16 channels where the layer has them), `subgroup`
+ * likewise where the device has subgroups, and `blocked`, the GPU-shaped one. `naive` is left
+ * out: it is direct with a 1×1 block, the ladder's first rung, never the fastest (and on a large
+ * layer of a CPU driver, seconds a run).
+ */
+export function convCandidates(pass: ConvPass, g: ConvGeometry, device: { subgroups: boolean }): ConvKernel[] {
+  const { cols } = gemmSize(pass, g);
+  const d = directBlock(cols);
+  const blocks = [{ tm: 4, tn: d.tn }, { tm: 16, tn: d.tn }];
+  if (d.tn === 8) blocks.push({ tm: 8, tn: 4 });
+  if (cols >= 16) blocks.push({ tm: 8, tn: 16 });
+  const out: ConvKernel[] = [{ variant: 'direct' }, ...blocks.map((block) => ({ variant: 'direct' as const, block }))];
+  if (device.subgroups) {
+    out.push({ variant: 'subgroup' }, ...blocks.filter((b) => b.tn <= 8).map((block) => ({ variant: 'subgroup' as const, block })));
+  }
+  out.push({ variant: 'blocked' });
+  return out;
+}
+
 export interface ConvEpilogue {
   hasBias: boolean;
   activation: Activation;
@@ -70,27 +140,37 @@ type BlockKernel = (tm: number, tn: number) => string;
 const DIRECT_KERNELS: Record<ConvPass, BlockKernel> = { forward: directForwardWgsl, inputGrad: directInputGradWgsl, weightGrad: directWeightGradWgsl };
 const SUBGROUP_KERNELS: Record<ConvPass, BlockKernel> = { forward: subgroupForwardWgsl, inputGrad: subgroupInputGradWgsl, weightGrad: subgroupWeightGradWgsl };
 
-/** The register block of a block kernel: 1×1 for naive, directBlock's for direct and subgroup. */
-function registerBlock(variant: Exclude<ConvVariant, 'blocked'>, cols: number): { tm: number; tn: number } {
-  return variant === 'naive' ? { tm: 1, tn: 1 } : directBlock(cols);
+/** The register block of a block kernel: 1×1 for naive; the kernel's own, else directBlock's, for direct and subgroup. */
+function registerBlock(k: ConvKernel, cols: number): { tm: number; tn: number } {
+  return k.variant === 'naive' ? { tm: 1, tn: 1 } : k.block ?? directBlock(cols);
 }
 
-function checkVariant(name: string, variant: ConvVariant): void {
-  if (!CONV_VARIANTS.includes(variant)) throw new RangeError(`${name}: variant '${String(variant)}' is not one of ${CONV_VARIANTS.join(', ')}`);
+function checkVariant(name: string, choice: ConvKernelChoice): ConvKernel {
+  const k = convKernelOf(choice);
+  if (!CONV_VARIANTS.includes(k.variant)) throw new RangeError(`${name}: variant '${String(k.variant)}' is not one of ${CONV_VARIANTS.join(', ')}`);
+  if (k.block) {
+    const { tm, tn } = k.block;
+    const maxTn = k.variant === 'subgroup' ? 8 : 16;
+    if (!(Number.isInteger(tm) && Number.isInteger(tn) && tm >= 1 && tn >= 1 && tm <= 16 && tn <= maxTn)) {
+      throw new RangeError(`${name}: block ${tm}×${tn} of '${k.variant}' must be whole numbers, rows 1…16 and channels 1…${maxTn}`);
+    }
+  }
+  return k;
 }
 
 // The Program of one pass in one variant: z slices (phases, or splits of `chunk` pixels each).
 function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: number,
-  epilogue: ConvEpilogue, variant: ConvVariant, bytes: number): Program {
-  checkVariant(name, variant);
+  epilogue: ConvEpilogue, choice: ConvKernelChoice, bytes: number): Program {
+  const kernel = checkVariant(name, choice);
+  const variant = kernel.variant;
   const { rows, cols } = gemmSize(pass, g);
   const withEpilogue = pass !== 'weightGrad';
   const overrides: Record<string, number> = withEpilogue ? { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) } : {};
-  const common = { name: `${name}.${variant}`, overrides, inputs: withEpilogue ? 3 : 2, outputs: 1, flops: convFlops(g), bytes };
+  const common = { name: `${name}.${convKernelName(kernel, cols)}`, overrides, inputs: withEpilogue ? 3 : 2, outputs: 1, flops: convFlops(g), bytes };
   if (variant === 'blocked') {
     return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: blockedGrid(rows, cols, z) };
   }
-  const { tm, tn } = registerBlock(variant, cols);
+  const { tm, tn } = registerBlock(kernel, cols);
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
   const { grid, colBlocks } = (subgroup ? subgroupGrid : directGrid)(rows, cols, tm, tn, z);
@@ -107,7 +187,7 @@ function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
 }
 
 /** y = activation(conv2d(x, w) + bias), in `variant`. Bindings: x, w, bias (any buffer when unused), y. */
-export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant): Program {
+export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvKernelChoice): Program {
   const s = sizes(g);
   return build('forward', 'conv2d', g, 1, 0, epilogue, variant, 4 * (s.x + s.w + s.y));
 }
@@ -116,22 +196,22 @@ export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILO
  * dx = conv2d's input-gradient of dy, in `variant` (with an optional epilogue: this is also the
  * transposed convolution's forward pass). Bindings: dy, w, bias, dx. Every element of dx is written.
  */
-export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant, name = 'conv2dInputGrad'): Program {
+export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvKernelChoice, name = 'conv2dInputGrad'): Program {
   const s = sizes(g);
   return build('inputGrad', name, g, g.strideH * g.strideW, 0, epilogue, variant, 4 * (s.x + s.w + s.y));
 }
 
 /** How many z-slices the weight-gradient's reduction over the batch's pixels is split into, in `variant`. */
-export function weightGradSplits(g: ConvGeometry, variant: ConvVariant): number {
-  checkVariant('weightGradSplits', variant);
+export function weightGradSplits(g: ConvGeometry, variant: ConvKernelChoice): number {
+  const kernel = checkVariant('weightGradSplits', variant);
   const pixels = g.batch * g.outH * g.outW;
   const { rows, cols } = gemmSize('weightGrad', g);
   // Enough invocations to fill a GPU (~16k), but every split at least 256 pixels long.
   let invocations: number;
-  if (variant === 'blocked') {
+  if (kernel.variant === 'blocked') {
     invocations = blockedInvocations(rows, cols);
   } else {
-    const { tm, tn } = registerBlock(variant, cols);
+    const { tm, tn } = registerBlock(kernel, cols);
     invocations = Math.ceil(rows / tm) * Math.ceil(cols / tn);
   }
   const wanted = Math.ceil(16384 / invocations);
@@ -143,7 +223,7 @@ export function weightGradSplits(g: ConvGeometry, variant: ConvVariant): number 
  * ⌈pixels/splits⌉ pixels of the batch; the caller adds the slices (a column reduction) when
  * splits > 1. Bindings: x, dy, out.
  */
-export function conv2dWeightGradProgram(g: ConvGeometry, splits: number, variant: ConvVariant, name = 'conv2dWeightGrad'): Program {
+export function conv2dWeightGradProgram(g: ConvGeometry, splits: number, variant: ConvKernelChoice, name = 'conv2dWeightGrad'): Program {
   const s = sizes(g);
   const pixels = g.batch * g.outH * g.outW;
   const chunk = Math.ceil(pixels / splits);

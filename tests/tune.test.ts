@@ -1,0 +1,268 @@
+// The tuner (src/tune/): candidates, verification before timing, the choice, the cache of choices
+// per adapter and version, the kernel policy following installed choices, and a training run
+// recording its kernels so that a resume runs the same ones whatever the cache says by then.
+// Timings are planted (timeOverride) where a test needs a known order: what is tested is the
+// logic, not this machine's speed.
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ready, randomArray, seededRandom } from './helpers.ts';
+import { getGpu } from '../src/core/device.ts';
+import {
+  autoConvVariant, autoMatmulVariant, clearChoices, convVariantFor, freezeChoices, installChoices, installedChoices,
+  matmulVariantFor, problemKey, problemsSeen, setTuneMode, unfreezeChoices, type TuneProblem,
+} from '../src/core/kernel-policy.ts';
+import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE } from '../src/kernels/conv/conv2d.ts';
+import { conv2dGeometry } from '../src/kernels/conv/geometry.ts';
+import { matmulCandidates, matmulKernelKey, type MatmulShape } from '../src/kernels/matmul.ts';
+import { tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
+import { loadTunedChoices, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
+import { CACHE_FORMAT, CACHE_FORMAT_VERSION, fileStore, parseTuneCache, tuneCachePath, type TuneStore } from '../src/tune/cache.ts';
+import { VERSION } from '../src/version.ts';
+import { Sequential } from '../src/nn/sequential.ts';
+import { Dense, Flatten } from '../src/nn/layers.ts';
+import { Conv2d } from '../src/nn/conv-layers.ts';
+import { Adam } from '../src/nn/optim.ts';
+import { DataLoader, TensorDataset } from '../src/data/dataset.ts';
+import { crossEntropy } from '../src/core/softmax-ops.ts';
+import { readCheckpointInfo } from '../src/nn/checkpoint-file.ts';
+import { fit } from '../src/train/fit.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tune-test-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A store in memory, as a page's localStorage is. */
+function memoryStore(text?: string): TuneStore & { text?: string } {
+  const s: TuneStore & { text?: string } = {
+    where: 'memory',
+    text,
+    async read() {
+      return s.text;
+    },
+    async write(t: string) {
+      s.text = t;
+    },
+  };
+  return s;
+}
+
+const quiet = { warn: () => {} };
+const g = conv2dGeometry([4, 9, 9, 3], [3, 3, 3, 12], 1, 'same');
+const forward: TuneProblem = { op: 'conv', pass: 'forward', g, epilogue: { hasBias: true, activation: 'relu', alpha: 0 } };
+const shape: MatmulShape = { batch: 1, m: 33, n: 21, k: 12, transA: false, transB: true, aBatchStride: 0, bBatchStride: 0 };
+const dense: TuneProblem = { op: 'matmul', s: shape, epilogue: { hasBias: false, activation: 'linear', alpha: 0 } };
+
+test.before(async () => {
+  await ready;
+});
+test.after.each(() => {
+  unfreezeChoices();
+  clearChoices();
+  setTuneMode('off');
+});
+
+test('the candidates: every variant with its parameters, vec4 only on its rule, subgroup only with subgroups', () => {
+  const keys = convCandidates('forward', g, { subgroups: false }).map(convKernelKey);
+  assert.equal(keys, ['direct', 'direct.4x8', 'direct.16x8', 'direct.8x4', 'blocked']);
+  assert.ok(convCandidates('forward', g, { subgroups: true }).map(convKernelKey).includes('subgroup.16x8'));
+  // 3 channels: the input-gradient's blocks are 3 wide.
+  assert.equal(convCandidates('inputGrad', g, { subgroups: false }).map(convKernelKey), ['direct', 'direct.4x3', 'direct.16x3', 'blocked']);
+  assert.not.ok(matmulCandidates(shape).map(matmulKernelKey).includes('vec4'), 'vec4 off its multiple-of-4 rule');
+  assert.ok(matmulCandidates({ ...shape, m: 32, n: 20, k: 12 }).map(matmulKernelKey).includes('vec4'));
+});
+
+test('every candidate of a convolution and a matmul verifies against the float64 reference on this adapter', async () => {
+  for (const p of [forward, dense]) {
+    const kernels = p.op === 'conv' ? convCandidates(p.pass, p.g, { subgroups: getGpu().info.hasSubgroups }) : matmulCandidates(p.s);
+    for (const k of kernels) assert.is(await verifyCandidate(p, k), 'ok', `${problemKey(p)} ${JSON.stringify(k)}`);
+  }
+});
+
+test('a planted wrong candidate is never chosen, however fast, and is reported', async () => {
+  // 'direct.4x8' computes a linear convolution where the problem asks for bias + relu: wrong numbers.
+  const r = await tuneProblem(forward, {
+    programOverride: (kernel, build) => {
+      const right = build();
+      if (kernel !== 'direct.4x8') return right;
+      // The same kernel without its epilogue, at the geometry it was asked for (small when verifying).
+      const wrong = conv2dProgram(g, NO_EPILOGUE, { variant: 'direct', block: { tm: 4, tn: 8 } });
+      return { ...right, overrides: wrong.overrides };
+    },
+    timeOverride: (kernel) => (kernel === 'direct.4x8' ? 0.001 : 5),
+  });
+  const planted = r.candidates.find((c) => c.kernel === 'direct.4x8')!;
+  assert.is(planted.status, 'wrong');
+  assert.match(planted.note!, /off the float64 reference/);
+  assert.is.not(r.chosen, 'direct.4x8');
+});
+
+test('the fastest verified candidate is chosen; a clearly slower one is dropped after one run', async () => {
+  const times: Record<string, number> = { direct: 10, 'direct.4x8': 3, 'direct.16x8': 4, 'direct.8x4': 100, blocked: 20, subgroup: 10 };
+  const r = await tuneProblem(forward, { timeOverride: (kernel) => times[kernel] ?? 50 });
+  assert.is(r.default, autoConvVariant('forward', g, getGpu().info.hasSubgroups));
+  assert.is(r.chosen, 'direct.4x8');
+  assert.is(r.candidates.find((c) => c.kernel === 'direct.4x8')!.status, 'chosen');
+  const slow = r.candidates.find((c) => c.kernel === 'direct.8x4')!;
+  assert.equal([slow.status, slow.runs], ['dropped', 1]);
+  // A slow default stays unchosen; an equal-time candidate does not displace the first.
+  const tie = await tuneProblem(forward, { timeOverride: () => 7 });
+  assert.is(tie.chosen, tie.default);
+});
+
+test('the policy runs an installed choice for auto, keeps a named variant, and ignores the table when tune is off', () => {
+  setTuneMode('cached');
+  installChoices([[problemKey(forward), 'direct.4x8'], [problemKey(dense), 'direct.4x4']]);
+  assert.equal(convVariantFor('forward', g, 'auto', forward.epilogue), { variant: 'direct', block: { tm: 4, tn: 8 } });
+  assert.is(convVariantFor('forward', g, 'blocked'), 'blocked');
+  assert.equal(matmulVariantFor(shape, 'auto'), { variant: 'direct', block: { tm: 4, tn: 4 } });
+  // A choice this device cannot run (a cache from elsewhere) falls back to the rule.
+  installChoices([[problemKey(forward), getGpu().info.hasSubgroups ? 'nonsense.3' : 'subgroup']]);
+  assert.is(convVariantFor('forward', g), autoConvVariant('forward', g, getGpu().info.hasSubgroups));
+  setTuneMode('off');
+  installChoices([[problemKey(forward), 'direct.4x8']]);
+  assert.is(convVariantFor('forward', g), autoConvVariant('forward', g, getGpu().info.hasSubgroups));
+  assert.is(matmulVariantFor(shape), autoMatmulVariant(shape));
+  // A frozen table (a training run) wins over the live one, and holds only what it holds.
+  setTuneMode('cached');
+  freezeChoices(new Map([[problemKey(dense), 'naive']]));
+  assert.is(matmulVariantFor(shape), 'naive');
+  assert.is(convVariantFor('forward', g), autoConvVariant('forward', g, getGpu().info.hasSubgroups));
+});
+
+test('the cache: a round trip; another adapter, another version and a damaged file are ignored; a damaged one is replaced', async () => {
+  const store = memoryStore();
+  assert.is(await loadTunedChoices('on', { store, ...quiet }), 0);
+  const results = await tune({ problems: [dense], timeOverride: (k) => (k === 'tiled' ? 1 : 9) });
+  assert.is(results[0].chosen, 'tiled');
+  const doc = parseTuneCache(store.text!, 'memory');
+  assert.is(doc.entries.length, 1);
+  assert.is(doc.entries[0].framework, VERSION);
+  assert.equal(doc.entries[0].adapter.description, getGpu().info.adapter.description);
+  assert.is(doc.entries[0].choices[problemKey(dense)].kernel, 'tiled');
+  assert.ok(Object.values(doc.entries[0].verified).every((v) => v === 'ok'));
+  // Read back by a later session.
+  clearChoices();
+  assert.is(await loadTunedChoices('cached', { store, ...quiet }), 1);
+  assert.is(installedChoices().get(problemKey(dense)), 'tiled');
+  assert.is(matmulVariantFor(shape), 'tiled');
+  // 'off' does not read it.
+  assert.is(await loadTunedChoices('off', { store, ...quiet }), 0);
+  // Another adapter's entry, or another version's, is not this one's.
+  for (const change of [{ adapter: { ...doc.entries[0].adapter, description: 'another GPU' } }, { framework: '0.0.1' }]) {
+    const other = memoryStore(JSON.stringify({ ...doc, entries: [{ ...doc.entries[0], ...change }] }));
+    assert.is(await loadTunedChoices('cached', { store: other, ...quiet }), 0, JSON.stringify(change));
+  }
+  // Damaged: named, ignored, replaced by the next save.
+  for (const damaged of ['{"format": "webgpu-mini-dl kernel choices", "version": 1, "entr', JSON.stringify({ format: CACHE_FORMAT, version: CACHE_FORMAT_VERSION, entries: [{ adapter: {} }] })]) {
+    const bad = memoryStore(damaged);
+    const warnings: string[] = [];
+    assert.is(await loadTunedChoices('on', { store: bad, warn: (w) => warnings.push(w) }), 0);
+    assert.is(warnings.length, 1);
+    assert.match(warnings[0], /kernel choices memory: .*ignored, and replaced/);
+    await tune({ problems: [dense], timeOverride: () => 1 });
+    assert.is(parseTuneCache(bad.text!, 'memory').entries.length, 1);
+  }
+  assert.throws(() => parseTuneCache('{"format": "something else"}', '/x/kernel-choices.json'), /kernel choices \/x\/kernel-choices.json: not a kernel-choices file/);
+});
+
+test('the cache file: under $XDG_CACHE_HOME or ~/.cache, written whole (no temporary file left)', async () => {
+  assert.is(tuneCachePath({ XDG_CACHE_HOME: '/c' }, '/home/u'), '/c/webgpu-mini-dl/kernel-choices.json');
+  assert.is(tuneCachePath({}, '/home/u/'), '/home/u/.cache/webgpu-mini-dl/kernel-choices.json');
+  const path = tuneCachePath({ XDG_CACHE_HOME: join(dir, 'cache') }, '/nowhere');
+  const store = await fileStore(path);
+  assert.is(await store.read(), undefined);
+  await store.write('first');
+  await store.write('second');
+  assert.is(readFileSync(path, 'utf8'), 'second');
+  assert.equal(readdirSync(join(dir, 'cache', 'webgpu-mini-dl')), ['kernel-choices.json']);
+});
+
+test('the tune mode: init option, else WEBGPU_MINI_DL_TUNE, else cached; an unknown one is refused by name', () => {
+  assert.is(tuneModeFrom(undefined, undefined), 'cached');
+  assert.is(tuneModeFrom(undefined, ' OFF '), 'off');
+  assert.is(tuneModeFrom('on', 'off'), 'on');
+  assert.throws(() => tuneModeFrom(undefined, 'fast'), /WEBGPU_MINI_DL_TUNE: 'fast' is not one of on, cached, off/);
+  assert.throws(() => tuneModeFrom('fast' as 'on', undefined), /init\(\{ tune \}\): 'fast' is not one of/);
+});
+
+test('VERSION is package.json\'s', () => {
+  assert.is(VERSION, (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version);
+});
+
+// -------------------------------------------------------------- training runs
+
+const N = 40;
+const r = seededRandom(9);
+const images = Float32Array.from(randomArray([N, 6, 6, 2], 3));
+const labels = Int32Array.from({ length: N }, () => Math.floor(r() * 3));
+const net = (): Sequential => new Sequential(
+  new Conv2d({ inChannels: 2, filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', seed: 1 }),
+  new Flatten(),
+  new Dense({ inFeatures: 288, units: 3, seed: 2 }),
+);
+const bits = (xs: ArrayLike<number>): number[] => [...new Uint32Array(Float32Array.from(xs).buffer)];
+
+async function trainRun(path: string, options: { maxSteps?: number; resume?: boolean }) {
+  const data = new TensorDataset({ data: images, shape: [N, 6, 6, 2] }, { data: labels, shape: [N] });
+  const model = net();
+  const optimizer = new Adam(model, { lr: 0.01 });
+  try {
+    const h = await fit(model, new DataLoader(data, { batchSize: 16, seed: 3 }), { epochs: 2, loss: crossEntropy, optimizer, checkpoint: path, name: 'tuned', progress: false, log: () => {}, ...options });
+    const weights = await Promise.all(model.parameters().map((p) => p.toArray()));
+    return { h, weights: weights.map(bits) };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+    data.dispose();
+  }
+}
+
+test('a training run records its kernels; a resume runs the recorded ones, bit for bit, even after the cache changed', async () => {
+  // The cache holds non-default kernels for every problem of this model's training step.
+  setTuneMode('cached');
+  await trainRun(join(dir, 'probe.safetensors'), { maxSteps: 1 });
+  const problems = [...problemsSeen().values()];
+  assert.ok(problems.length >= 5, `the step's problems: ${problems.map(problemKey).join('; ')}`);
+  const planted = new Map(problems.map((p) => [problemKey(p), p.op === 'conv' ? 'direct.4x8' : 'tiled']));
+  const useCache = (table: Map<string, string>) => {
+    clearChoices();
+    installChoices(table);
+  };
+
+  useCache(planted);
+  const whole = await trainRun(join(dir, 'whole.safetensors'), {});
+  const recorded = whole.h.kernels as RunKernels;
+  assert.equal(recorded.choices, Object.fromEntries(planted));
+  assert.ok(Object.values(recorded.since).every((s) => s === 0), 'from the cache: in effect from the first step');
+  const inFile = JSON.parse(readCheckpointInfo(join(dir, 'whole.safetensors'), 'tuned').extra.kernels) as RunKernels;
+  assert.equal(inFile, recorded);
+
+  useCache(planted);
+  const path = join(dir, 'parts.safetensors');
+  await trainRun(path, { maxSteps: 3 });
+  // The cache changes between the two halves (another tuning, another machine's file).
+  useCache(new Map([...planted.keys()].map((k) => [k, 'blocked'])));
+  const resumed = await trainRun(path, { resume: true });
+  assert.equal(resumed.h.kernels, recorded);
+  assert.equal(resumed.weights, whole.weights, 'the resumed run ends with the unbroken run\'s weights');
+  assert.equal(bits(resumed.h.steps.loss), bits(whole.h.steps.loss));
+
+  // With tune off nothing is recorded as chosen, and the run is the fixed rules' run.
+  setTuneMode('off');
+  const off = await trainRun(join(dir, 'off.safetensors'), {});
+  assert.equal((off.h.kernels as RunKernels).choices, {});
+});
+
+test("tune 'on': a fresh run measures its first step's problems after that step, and records them from step 1", async () => {
+  await loadTunedChoices('on', { store: memoryStore(), ...quiet });
+  const run = await trainRun(join(dir, 'on.safetensors'), { maxSteps: 2 });
+  const recorded = run.h.kernels as RunKernels;
+  assert.ok(Object.keys(recorded.choices).length >= 5);
+  assert.ok(Object.values(recorded.since).every((s) => s === 1), JSON.stringify(recorded.since));
+  assert.ok(run.h.tuneSeconds > 0);
+});
+
+test.run();
