@@ -109,6 +109,10 @@ export function printTraining(p: StepProfile, log: (line: string) => void): void
       (p.kernelMsPerStep !== undefined ? `; kernels ${fmt(p.kernelMsPerStep)} ms/step (GPU timestamps), host and driver overhead ${fmt(p.overheadMsPerStep)} ms` : ''),
   );
   if (p.note) log(`  note: ${p.note}`);
+  if (p.tuning) {
+    log(`  tuned (${Object.keys(p.tuning.choices).length} problems on tuned kernels) against untuned (the fixed rules, measured just before): ` +
+      `${fmt(p.imagesPerSec)} vs ${fmt(p.tuning.untunedImagesPerSec)} images/s, ${p.tuning.speedup.toFixed(2)}×`);
+  }
   if (p.gflopPerStep) {
     log(`  work: ${fmt(p.gflopPerStep)} GFLOP/step (the kernels' declared flops) → ${fmt(p.stepGflops)} GFLOP/s over the wall-clock step` +
       (p.pctPeak !== undefined ? `, ${p.pctPeak.toFixed(0)}% of peak.fma` : ''));

@@ -11,6 +11,29 @@ import { bestClock, runCase, DEFAULT_OPTIONS, type BenchCase, type HarnessOption
 import { printTraining, TablePrinter, SCHEMA, type BenchReport } from './report.ts';
 import { profilePeerStep, profileStep, trainCases, type StepProfile, type TrainCase } from './train.ts';
 import type { ClockName } from './clock.ts';
+import { getTuneMode, installedChoices, problemsSeen, setTuneMode } from '../src/core/kernel-policy.ts';
+import type { StepTuning } from './train.ts';
+import { tuneCacheLocation } from '../src/tune/session.ts';
+
+/** The step under the fixed rules (tune 'off'), when tuned choices are in effect; else undefined. */
+async function untunedStep(profile: () => Promise<StepProfile>): Promise<StepProfile | undefined> {
+  const mode = getTuneMode();
+  if (mode === 'off' || installedChoices().size === 0) return undefined;
+  setTuneMode('off');
+  try {
+    return await profile();
+  } finally {
+    setTuneMode(mode);
+  }
+}
+
+/** The tuned step against the untuned one, and the choices the step ran. */
+function tuningOf(tuned: StepProfile, untuned: StepProfile): StepTuning {
+  const table = installedChoices();
+  const choices: Record<string, string> = {};
+  for (const key of problemsSeen().keys()) if (table.has(key)) choices[key] = table.get(key)!;
+  return { untunedImagesPerSec: untuned.imagesPerSec, untunedStepMs: untuned.stepMs, speedup: tuned.imagesPerSec / untuned.imagesPerSec, choices };
+}
 
 export interface BenchOptions {
   quick: boolean;
@@ -70,6 +93,8 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
   const date = new Date().toISOString();
   const commit = gitCommit();
   log(`adapter: ${info.description}`);
+  const tuned = installedChoices().size;
+  log(`kernel choices: tune ${getTuneMode()}${tuned ? `, ${tuned} tuned problems from ${tuneCacheLocation()} (training steps are shown tuned and untuned)` : ' (no tuned problems for this adapter: npm run tune measures them)'}`);
   log(`clock: ${clock === 'gpu-timestamp' ? 'GPU timestamp queries around each dispatch (kernel time only)' : 'wall clock around submit + onSubmittedWorkDone'}`);
   if (peer) log(`peer: ${peer.description}; the peer columns time both sides by wall clock (record, submit, wait for the queue)`);
   log(`date: ${date}  commit: ${commit ?? 'unknown'}${o.quick ? '  (--quick)' : ''}`);
@@ -127,7 +152,11 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
       const model = t.setup();
       try {
         const profile = o.quick ? { warmup: 1, steps: 3, profileSteps: 1 } : { warmup: t.steps && t.steps < 5 ? 1 : 2, steps: t.steps ?? 10, profileSteps: Math.min(3, t.steps ?? 3) };
+        // With tuned choices installed, the same step untuned (the fixed rules) first, beside it.
+        const untuned = await untunedStep(() => profileStep(t.model, t.batch, model.step, profile, peak?.gflops));
+        problemsSeen(true);
         const p = await profileStep(t.model, t.batch, model.step, profile, peak?.gflops);
+        if (untuned) p.tuning = tuningOf(p, untuned);
         if (peer && t.peer) p.peer = await profilePeerStep(peer, t.peer, p, profile);
         training.push(p);
         printTraining(p, log);

@@ -56,6 +56,17 @@ export interface StepProfile {
   note?: string;
   /** The same step in a peer library (--peer), on the same wall clock. */
   peer?: PeerStepProfile;
+  /** Where the tuner's choices are in effect: the same step untuned (the fixed rules), measured just before. */
+  tuning?: StepTuning;
+}
+
+export interface StepTuning {
+  untunedImagesPerSec: number;
+  untunedStepMs: Stats;
+  /** Tuned images/s over untuned. */
+  speedup: number;
+  /** The step's problems that ran a tuned kernel: problem key → kernel. */
+  choices: Record<string, string>;
 }
 
 export interface PeerStepProfile {

@@ -2,6 +2,8 @@
 
 import { parseFlagsOrExit } from '../src/io/flags.ts';
 import { runScript } from '../src/io/cli.ts';
+import { installedChoices, getTuneMode } from '../src/core/kernel-policy.ts';
+import { tuneCacheLocation } from '../src/tune/session.ts';
 
 const LIMITS = [
   'maxStorageBufferBindingSize',
@@ -27,4 +29,5 @@ await runScript('info', async (gpu) => {
   console.log(`vendor: ${gpu.info.vendor || '?'}, architecture: ${gpu.info.architecture || '?'}, timestamp queries: ${gpu.info.hasTimestampQuery ? 'yes' : 'no'}`);
   const width = Math.max(...LIMITS.map((l) => l.length));
   for (const name of LIMITS) console.log(`  ${name.padEnd(width)}  ${human(name, gpu.limits[name])}`);
+  console.log(`kernel choices: ${tuneCacheLocation() ?? 'not read (tune off)'}; tune mode ${getTuneMode()}, ${installedChoices().size} tuned problems for this adapter (npm run tune measures them)`);
 });

@@ -5,7 +5,7 @@
 //
 //   await runScript('generate', async () => { ...; return 0; });
 
-import { init, shutdownDevice, type Gpu } from '../core/device.ts';
+import { init, shutdownDevice, type Gpu, type InitOptions } from '../core/device.ts';
 
 /** The one line printed for an error: `<script>: <message>` (the stack too when DEBUG is set). */
 export function errorLine(script: string, error: unknown): string {
@@ -18,9 +18,9 @@ export function errorLine(script: string, error: unknown): string {
  * device) prints errorLine and sets exit code 1. `body` may return an exit code (e.g. 130 for
  * a run stopped by Ctrl-C).
  */
-export async function runScript(script: string, body: (gpu: Gpu) => Promise<number | void>): Promise<void> {
+export async function runScript(script: string, body: (gpu: Gpu) => Promise<number | void>, options: InitOptions = {}): Promise<void> {
   try {
-    const gpu = await init();
+    const gpu = await init(options);
     const code = await body(gpu);
     if (code) process.exitCode = code;
   } catch (error) {
