@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import type { Peak, Row, Stats } from './harness.ts';
 import type { StepProfile } from './train.ts';
+import type { PeakSearch } from './peak-search.ts';
 import type { ClockName } from './clock.ts';
 import type { DeviceInfo } from '../src/core/device.ts';
 
@@ -19,6 +20,8 @@ export interface BenchReport {
   clock: ClockName;
   options: Record<string, unknown>;
   peak: Peak | null;
+  /** The FMA peak's search: every shape measured, the best, the runner-up and the old baseline. */
+  peakSearch?: Omit<PeakSearch, 'rows'> | null;
   peer: { name: string; description: string; clock: 'wall' } | null;
   rows: Row[];
   training: StepProfile[];
