@@ -1,0 +1,156 @@
+// The FMA peak's search (src/kernels/peak.ts, bench/peak-search.ts): every candidate shape's flop
+// count matches a count read off its WGSL, every candidate's kernel computes the chain recurrence
+// it claims (checked against float64 on a small dispatch), the candidates respect the device's
+// limits, and the choice of the best is a pure function of the timings, tested without timing.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ready } from './helpers.ts';
+import { getGpu } from '../src/core/device.ts';
+import { readBuffer, run } from '../src/core/dispatch.ts';
+import { FMA_BASELINE, fmaPeakProgram, fmaPeakWgsl, fmaShapeName, peakCandidates, type FmaLimits, type FmaShape } from '../src/kernels/peak.ts';
+import { bestTiming, coarseShapes, rankTimings, searchFmaPeak, workgroupShapes } from '../bench/peak-search.ts';
+import { DEFAULT_OPTIONS } from '../bench/harness.ts';
+
+test.before(async () => {
+  await ready;
+});
+
+const LIMITS: FmaLimits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
+
+/** Flops of one dispatch, counted from the WGSL text: fma calls in the loop × components × 2. */
+function flopsFromWgsl(wgsl: string, workgroups: number, iterations: number): number {
+  const loop = /for \(var i = 0u; i < params\.iterations; i\+\+\) \{([^}]*)\}/.exec(wgsl);
+  assert.ok(loop, 'the WGSL has the FMA loop');
+  const fmas = (loop![1].match(/\bfma\(/g) ?? []).length;
+  const type = /var x0: (\w+) =/.exec(wgsl)![1];
+  const components = type === 'f32' ? 1 : Number(/^vec(\d)f$/.exec(type)![1]);
+  const workgroup = Number(/@workgroup_size\((\d+)\)/.exec(wgsl)![1]);
+  return 2 * fmas * components * iterations * workgroup * workgroups;
+}
+
+test('candidates: chains 4–32 × f32/vec2/vec4 × workgroups 64–256, named by shape, the old shape among them', () => {
+  const all = peakCandidates(LIMITS);
+  assert.is(all.length, 4 * 3 * 3);
+  assert.is(new Set(all.map(fmaShapeName)).size, all.length, 'distinct names');
+  assert.ok(all.some((s) => fmaShapeName(s) === fmaShapeName(FMA_BASELINE)), 'the old 4-chain vec4 wg256 shape is a candidate');
+  assert.is(fmaShapeName({ chains: 16, width: 4, workgroup: 64 }), 'vec4×16 wg64');
+  assert.is(fmaShapeName({ chains: 8, width: 1, workgroup: 256 }), 'f32×8 wg256');
+  assert.is(new Set(all.map((s) => fmaPeakWgsl(s))).size, all.length, 'one distinct module per candidate');
+});
+
+test('candidates respect the device limits', () => {
+  const sizes = (l: FmaLimits) => [...new Set(peakCandidates(l).map((s) => s.workgroup))].sort((a, b) => a - b);
+  assert.equal(sizes({ maxComputeInvocationsPerWorkgroup: 64, maxComputeWorkgroupSizeX: 256 }), [64]);
+  assert.equal(sizes({ maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 128 }), [64, 128]);
+  assert.equal(sizes({ maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024 }), [64, 128, 256]);
+  // Below every listed size: the largest the device allows.
+  assert.equal(sizes({ maxComputeInvocationsPerWorkgroup: 32, maxComputeWorkgroupSizeX: 48 }), [32]);
+  for (const l of [{ maxComputeInvocationsPerWorkgroup: 64, maxComputeWorkgroupSizeX: 256 }, { maxComputeInvocationsPerWorkgroup: 32, maxComputeWorkgroupSizeX: 48 }]) {
+    const cap = Math.min(l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX);
+    const all = peakCandidates(l);
+    assert.is(all.length, 12, 'every chains × width at the sizes that fit');
+    // The search's stages only pick from the candidates.
+    const coarse = coarseShapes(all);
+    const stage2 = workgroupShapes(all, coarse.slice(0, 2));
+    for (const s of [...coarse, ...stage2]) {
+      assert.ok(s.workgroup <= cap, `${fmaShapeName(s)} within ${cap}`);
+      assert.ok(/@workgroup_size\((\d+)\)/.exec(fmaPeakWgsl(s))![1] === String(s.workgroup));
+    }
+  }
+});
+
+test("each candidate's flop count matches the count read off its WGSL, and a hand count", () => {
+  for (const s of peakCandidates(LIMITS)) {
+    for (const [workgroups, iterations] of [[1, 1], [3, 10], [64, 4096]]) {
+      const p = fmaPeakProgram(workgroups, iterations, s);
+      assert.is(p.flops, flopsFromWgsl(p.wgsl, workgroups, iterations), `${fmaShapeName(s)} ${workgroups}×${iterations}`);
+    }
+  }
+  // By hand: 16 vec4 FMAs = 128 flops per iteration, 192 invocations, 10 iterations.
+  assert.is(fmaPeakProgram(3, 10, { chains: 16, width: 4, workgroup: 64 }).flops, 128 * 192 * 10);
+  // The old shape, as the bench counted it before it searched: 32 flops an iteration.
+  assert.is(fmaPeakProgram(64, 4096).flops, 64 * 256 * 4096 * 32);
+  assert.is(fmaPeakProgram(2, 5, { chains: 8, width: 1, workgroup: 128 }).flops, 16 * 256 * 5);
+});
+
+/** The recurrence in float64, written out here rather than taken from the kernel file. */
+function expected(shape: FmaShape, invocations: number, iterations: number, a: number, b: number): Float64Array {
+  const out = new Float64Array(invocations * shape.width);
+  for (let g = 0; g < invocations; g++) {
+    for (let lane = 0; lane < shape.width; lane++) {
+      let sum = 0;
+      for (let c = 0; c < shape.chains; c++) {
+        let x = (g % 8) / 8 + 0.1 * lane + c;
+        for (let i = 0; i < iterations; i++) x = a * x + b;
+        sum += x;
+      }
+      out[g * shape.width + lane] = sum;
+    }
+  }
+  return out;
+}
+
+test("each candidate's kernel computes the sum of its chains' recurrence (float64 reference)", async () => {
+  const { device } = getGpu();
+  const [iterations, a, b] = [7, 0.75, 0.5];
+  const bytes = 256 * 4 * 4;
+  const buffer = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  try {
+    for (const s of peakCandidates(LIMITS)) {
+      const p = fmaPeakProgram(1, iterations, s, a, b);
+      const size = s.workgroup * s.width * 4;
+      run(p, [], [{ buffer, size }]);
+      const got = new Float32Array(await readBuffer(buffer, 0, size));
+      const want = expected(s, s.workgroup, iterations, a, b);
+      for (let i = 0; i < want.length; i++) {
+        if (!(Math.abs(got[i] - want[i]) <= 1e-5 * Math.abs(want[i]) + 1e-5)) {
+          assert.unreachable(`${fmaShapeName(s)}: element ${i} is ${got[i]}, expected ${want[i]}`);
+        }
+      }
+    }
+  } finally {
+    buffer.destroy();
+  }
+});
+
+test('the choice: the most GFLOP/s (flops / seconds, not the least time), invalid timings skipped', () => {
+  const timings = [
+    { name: 'quick but little work', seconds: 0.001, flops: 1e6 }, // 1 GFLOP/s
+    { name: 'slow but much work', seconds: 0.01, flops: 3e8 }, // 30
+    { name: 'fastest', seconds: 0.004, flops: 2e8 }, // 50
+    { name: 'failed', seconds: NaN, flops: 1e9 },
+    { name: 'zero time', seconds: 0, flops: 1e9 },
+    { name: 'no work', seconds: 0.001, flops: 0 },
+    { name: 'runner-up', seconds: 0.005, flops: 2e8 }, // 40
+  ];
+  assert.is(bestTiming(timings)!.name, 'fastest');
+  assert.ok(Math.abs(bestTiming(timings)!.gflops - 50) < 1e-9);
+  assert.equal(rankTimings(timings).map((t) => t.name), ['fastest', 'runner-up', 'slow but much work', 'quick but little work']);
+  assert.is(bestTiming([]), undefined);
+  assert.is(bestTiming([{ name: 'failed', seconds: Infinity, flops: 1 }]), undefined);
+  // Order of the input does not matter.
+  assert.is(bestTiming([...timings].reverse())!.name, 'fastest');
+});
+
+test('the search on this device: refines the best brief shapes beside the old one, and its peak is the fastest refined', async () => {
+  const options = { ...DEFAULT_OPTIONS, clock: 'wall' as const, budgetMs: 20, warmupMs: 0, minReps: 3, maxReps: 3 };
+  const s = await searchFmaPeak(options, true, LIMITS);
+  assert.is(s.candidates, 36);
+  assert.is(s.searched, 12 + 4, '12 chains × width at wg64, then 2 more workgroup sizes for the top 2');
+  const brief = s.results.filter((r) => r.stage !== 'refine');
+  assert.is(brief.length, s.searched);
+  for (const r of s.results) assert.is(r.verdict, 'OK', `${r.name}: ${r.detail}`);
+  const refined = s.results.filter((r) => r.stage === 'refine');
+  assert.ok(refined.some((r) => r.name === fmaShapeName(FMA_BASELINE)), 'the old shape is refined beside the best');
+  assert.is(s.rows.length, refined.length);
+  const fastest = Math.max(...refined.map((r) => r.gflops!));
+  assert.is(s.best!.gflops, fastest);
+  assert.ok(s.runnerUp!.gflops <= s.best!.gflops);
+  assert.ok(s.baseline!.gflops <= s.best!.gflops);
+  // The rows are the refined measurements themselves.
+  const row = s.rows.find((r) => r.variant === s.best!.name)!;
+  assert.is(row.gflops, s.best!.gflops);
+});
+
+test.run();
