@@ -83,7 +83,7 @@ export function fmaPeakCase(shape: FmaShape, work: number): BenchCase {
 
 /** Work (chains × width × iterations) of the FMA rows the bench times at length. */
 export function fmaPeakWork(quick: boolean): number {
-  return quick ? 4096 : 65536;
+  return quick ? 4096 : 16384;
 }
 
 /** The two shapes of the copy peak. */

@@ -9,7 +9,8 @@
 //                a few milliseconds);
 //   2. workgroup the other workgroup sizes, for the best TOP_WORKGROUP (chains, width) of stage 1;
 //   3. refine    the TOP_REFINE fastest shapes so far, and the old 4-chain baseline beside them,
-//                as full bench rows (verified, then timed on the run's clock and budget).
+//                as full bench rows (verified, then timed on the run's clock, with at most
+//                REFINE_BUDGET_MS each).
 // The peak is the fastest refined row. Every shape is verified before it is timed (a wrong
 // kernel is never timed, so never a peak). The choice itself is a pure function of the timings
 // (rankTimings, bestTiming), tested without timing anything.
@@ -41,7 +42,9 @@ export function bestTiming<T extends PeakTiming>(timings: readonly T[]): (T & { 
 }
 
 const TOP_WORKGROUP = 2;
-const TOP_REFINE = 3;
+const TOP_REFINE = 2;
+/** A refined row's time budget, at most (the run's --reps, when given, still decides). */
+const REFINE_BUDGET_MS = 500;
 
 /** Stage 1's workgroup size: 64 (every adapter's SIMD width divides it) or the largest below. */
 export function coarseWorkgroup(candidates: readonly FmaShape[]): number {
@@ -122,7 +125,7 @@ function briefOptions(options: HarnessOptions): HarnessOptions {
 
 /**
  * Runs the search on the current device: stages 1 and 2 briefly, stage 3 with `options` (the
- * run's clock and budget). Never throws for a failing shape: it becomes a WRONG or ERROR result.
+ * run's clock). Never throws for a failing shape: it becomes a WRONG or ERROR result.
  */
 export async function searchFmaPeak(options: HarnessOptions, quick: boolean, limits: FmaLimits): Promise<PeakSearch> {
   const started = performance.now();
@@ -146,7 +149,7 @@ export async function searchFmaPeak(options: HarnessOptions, quick: boolean, lim
   const rows: Row[] = [];
   const work = fmaPeakWork(quick);
   for (const s of refine) {
-    const row = await runCase(fmaPeakCase(s, work), { ...options, peak: undefined, peer: undefined });
+    const row = await runCase(fmaPeakCase(s, work), { ...options, budgetMs: Math.min(options.budgetMs, REFINE_BUDGET_MS), peak: undefined, peer: undefined });
     rows.push(row);
     results.push(toResult(s, 'refine', row));
   }
