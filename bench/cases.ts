@@ -45,10 +45,18 @@ const dims = (shape: readonly number[]) => shape.join('×');
 // ------------------------------------------------------------------------------ peak
 
 /**
- * Invocations of every FMA peak dispatch: a multiple of every searched workgroup size, and enough
- * workgroups (64 at 256 wide) to fill a GPU's cores and both threads of llvmpipe here.
+ * Invocations of an FMA peak dispatch: a multiple of every searched workgroup size. On a CPU
+ * driver 16,384 (64 workgroups at 256 wide) keep both of llvmpipe's threads busy; a GPU needs
+ * hundreds of thousands in flight to fill its cores (a large one holds ~2,000 threads on each of
+ * ~100 multiprocessors), so it gets 64× that.
  */
 export const FMA_PEAK_INVOCATIONS = 16384;
+export const FMA_PEAK_INVOCATIONS_GPU = 64 * FMA_PEAK_INVOCATIONS;
+
+/** The invocations of an FMA peak dispatch on this kind of adapter. */
+export function fmaPeakInvocations(isSoftware: boolean): number {
+  return isSoftware ? FMA_PEAK_INVOCATIONS : FMA_PEAK_INVOCATIONS_GPU;
+}
 
 /**
  * Flops per invocation and iteration, over all of its chains, × iterations: every shape does the
@@ -59,8 +67,8 @@ export function fmaPeakIterations(shape: FmaShape, work: number): number {
 }
 
 /** One shape of the FMA peak (src/kernels/peak.ts) as a bench row; `work` as fmaPeakIterations. */
-export function fmaPeakCase(shape: FmaShape, work: number): BenchCase {
-  const workgroups = Math.ceil(FMA_PEAK_INVOCATIONS / shape.workgroup);
+export function fmaPeakCase(shape: FmaShape, work: number, invocations = FMA_PEAK_INVOCATIONS): BenchCase {
+  const workgroups = Math.ceil(invocations / shape.workgroup);
   const iterations = fmaPeakIterations(shape, work);
   return {
     group: 'peak',
@@ -112,8 +120,8 @@ export function copyPeakCases(quick: boolean): BenchCase[] {
 }
 
 /** The baseline FMA shape and the copies, unsearched (the bench searches the FMA shapes: bench/peak-search.ts). */
-export function peakCases(quick: boolean): BenchCase[] {
-  return [fmaPeakCase(FMA_BASELINE, fmaPeakWork(quick)), ...copyPeakCases(quick)];
+export function peakCases(quick: boolean, invocations = FMA_PEAK_INVOCATIONS): BenchCase[] {
+  return [fmaPeakCase(FMA_BASELINE, fmaPeakWork(quick), invocations), ...copyPeakCases(quick)];
 }
 
 // ------------------------------------------------------------------------------ matmul

@@ -17,7 +17,7 @@
 // (rankTimings, bestTiming), tested without timing anything.
 
 import { FMA_BASELINE, fmaShapeName, peakCandidates, type FmaLimits, type FmaShape } from '../src/kernels/peak.ts';
-import { fmaPeakCase, fmaPeakWork } from './cases.ts';
+import { fmaPeakCase, fmaPeakWork, FMA_PEAK_INVOCATIONS } from './cases.ts';
 import { runCase, type HarnessOptions, type Row } from './harness.ts';
 
 /** A measured shape, as the choice sees it. */
@@ -127,9 +127,10 @@ function briefOptions(options: HarnessOptions): HarnessOptions {
 
 /**
  * Runs the search on the current device: stages 1 and 2 briefly, stage 3 with `options` (the
- * run's clock). Never throws for a failing shape: it becomes a WRONG or ERROR result.
+ * run's clock); every dispatch `invocations` wide (fmaPeakInvocations). Never throws for a
+ * failing shape: it becomes a WRONG or ERROR result.
  */
-export async function searchFmaPeak(options: HarnessOptions, quick: boolean, limits: FmaLimits): Promise<PeakSearch> {
+export async function searchFmaPeak(options: HarnessOptions, quick: boolean, limits: FmaLimits, invocations = FMA_PEAK_INVOCATIONS): Promise<PeakSearch> {
   const started = performance.now();
   const candidates = peakCandidates(limits);
   const results: CandidateResult[] = [];
@@ -137,7 +138,7 @@ export async function searchFmaPeak(options: HarnessOptions, quick: boolean, lim
   // Brief dispatches of a few milliseconds each at this driver's speed; a GPU is far faster.
   const briefWork = 4096;
   const measure = async (shapes: FmaShape[], stage: SearchStage) => {
-    for (const s of shapes) results.push(toResult(s, stage, await runCase(fmaPeakCase(s, briefWork), brief)));
+    for (const s of shapes) results.push(toResult(s, stage, await runCase(fmaPeakCase(s, briefWork, invocations), brief)));
   };
 
   await measure(coarseShapes(candidates), 'coarse');
@@ -153,7 +154,7 @@ export async function searchFmaPeak(options: HarnessOptions, quick: boolean, lim
   const rounds: Row[][] = refine.map(() => []);
   for (let round = 0; round < REFINE_ROUNDS; round++) {
     for (const [i, s] of refine.entries()) {
-      const row = await runCase(fmaPeakCase(s, work), roundOptions);
+      const row = await runCase(fmaPeakCase(s, work, invocations), roundOptions);
       rounds[i].push(row);
       results.push(toResult(s, 'refine', row));
     }

@@ -6,7 +6,7 @@ import os from 'node:os';
 import { init, getGpu } from '../src/core/device.ts';
 import { MATMUL_VARIANTS } from '../src/kernels/matmul.ts';
 import { CONV_VARIANTS } from '../src/kernels/conv/conv2d.ts';
-import { allCases, copyPeakCases, DEFAULT_SIZES, QUICK_SIZES } from './cases.ts';
+import { allCases, copyPeakCases, fmaPeakInvocations, DEFAULT_SIZES, QUICK_SIZES } from './cases.ts';
 import { describePeakSearch, searchFmaPeak, type PeakSearch } from './peak-search.ts';
 import { bestClock, runCase, DEFAULT_OPTIONS, type BenchCase, type HarnessOptions, type Peak, type PeerRunner, type Row } from './harness.ts';
 import { fmt, printTraining, TablePrinter, SCHEMA, type BenchReport } from './report.ts';
@@ -89,7 +89,7 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
   let search: PeakSearch | null = null;
   if (o.peak !== false) {
     // The FMA peak is a search over the loop's shapes (peak-search.ts); the copy peak the faster of two.
-    search = await searchFmaPeak(options, o.quick, getGpu().limits);
+    search = await searchFmaPeak(options, o.quick, getGpu().limits, fmaPeakInvocations(info.isSoftware));
     const peakRows: Row[] = [...search.rows];
     for (const c of copyPeakCases(o.quick)) peakRows.push(await runCase(c, options));
     const gflops = search.best?.gflops ?? 0;

@@ -11,6 +11,7 @@ import { readBuffer, run } from '../src/core/dispatch.ts';
 import { FMA_BASELINE, fmaPeakProgram, fmaPeakWgsl, fmaShapeName, peakCandidates, type FmaLimits, type FmaShape } from '../src/kernels/peak.ts';
 import { bestTiming, coarseShapes, rankTimings, searchFmaPeak, workgroupShapes } from '../bench/peak-search.ts';
 import { DEFAULT_OPTIONS } from '../bench/harness.ts';
+import { fmaPeakCase, fmaPeakInvocations, fmaPeakIterations } from '../bench/cases.ts';
 
 test.before(async () => {
   await ready;
@@ -72,6 +73,19 @@ test("each candidate's flop count matches the count read off its WGSL, and a han
   // The old shape, as the bench counted it before it searched: 32 flops an iteration.
   assert.is(fmaPeakProgram(64, 4096).flops, 64 * 256 * 4096 * 32);
   assert.is(fmaPeakProgram(2, 5, { chains: 8, width: 1, workgroup: 128 }).flops, 16 * 256 * 5);
+});
+
+test('every shape of a search does the same work per dispatch; a GPU gets 64× the invocations of a CPU driver', () => {
+  for (const isSoftware of [true, false]) {
+    const invocations = fmaPeakInvocations(isSoftware);
+    for (const s of peakCandidates(LIMITS)) {
+      assert.is(invocations % s.workgroup, 0, `${fmaShapeName(s)}: whole workgroups`);
+      const iterations = fmaPeakIterations(s, 16384);
+      assert.is(s.chains * s.width * iterations, 16384, `${fmaShapeName(s)}: chains × width × iterations`);
+      assert.is(fmaPeakCase(s, 16384, invocations).shape, `${invocations} threads × ${iterations} it`);
+    }
+  }
+  assert.is(fmaPeakInvocations(false), 64 * fmaPeakInvocations(true));
 });
 
 /** The recurrence in float64, written out here rather than taken from the kernel file. */

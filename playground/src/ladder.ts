@@ -11,6 +11,7 @@
 import { REFERENCE_SOURCES } from 'virtual:reference-sources';
 import { DEFAULT_OPTIONS, runCase, type HarnessOptions, type Peak, type Row } from '../../bench/harness.ts';
 import { searchFmaPeak } from '../../bench/peak-search.ts';
+import { fmaPeakInvocations } from '../../bench/cases.ts';
 import { getGpu } from '../../src/core/device.ts';
 import { byId, fmt, h } from './dom.ts';
 import { barChart } from './charts.ts';
@@ -43,7 +44,7 @@ let peak: Promise<Peak> | undefined;
 export function measurePeak(isSoftware: boolean): Promise<Peak> {
   peak ??= onGpu(async () => {
     // The FMA peak: the fastest shape of the bench's search over the loop's shapes.
-    const search = await searchFmaPeak(harnessOptions(isSoftware), isSoftware, getGpu().limits);
+    const search = await searchFmaPeak(harnessOptions(isSoftware), isSoftware, getGpu().limits, fmaPeakInvocations(isSoftware));
     const rows: Row[] = [];
     for (const c of copyPeakBenchCases(isSoftware)) rows.push(await runCase(c, harnessOptions(isSoftware)));
     return { gflops: search.best?.gflops ?? 0, gbs: Math.max(0, ...rows.map((r) => r.gbs ?? 0)), fma: search.best?.name };
