@@ -9,7 +9,7 @@ import { ready } from './helpers.ts';
 import { getGpu } from '../src/core/device.ts';
 import { readBuffer, run } from '../src/core/dispatch.ts';
 import { FMA_BASELINE, fmaPeakProgram, fmaPeakWgsl, fmaShapeName, peakCandidates, type FmaLimits, type FmaShape } from '../src/kernels/peak.ts';
-import { bestTiming, coarseShapes, rankTimings, searchFmaPeak, workgroupShapes } from '../bench/peak-search.ts';
+import { bestTiming, coarseShapes, describePeakSearch, rankTimings, searchFmaPeak, workgroupShapes, type PeakSearch } from '../bench/peak-search.ts';
 import { DEFAULT_OPTIONS } from '../bench/harness.ts';
 import { fmaPeakCase, fmaPeakInvocations, fmaPeakIterations } from '../bench/cases.ts';
 
@@ -145,6 +145,27 @@ test('the choice: the most GFLOP/s (flops / seconds, not the least time), invali
   assert.is(bestTiming([{ name: 'failed', seconds: Infinity, flops: 1 }]), undefined);
   // Order of the input does not matter.
   assert.is(bestTiming([...timings].reverse())!.name, 'fastest');
+});
+
+test('the line that introduces the peak: the best, the runner-up, the old shape and their ratio', () => {
+  const base: PeakSearch = {
+    candidates: 36,
+    searched: 16,
+    best: { name: 'vec4×16 wg64', gflops: 38.9 },
+    runnerUp: { name: 'vec4×8 wg64', gflops: 37 },
+    baseline: { name: 'vec4×4 wg256', gflops: 29.8 },
+    ms: 4200,
+    results: [],
+    rows: [],
+  };
+  const line = describePeakSearch(base, (v) => v.toFixed(1));
+  assert.ok(line.startsWith('peak.fma: the best of 16 shapes searched (of 36 candidates'), line);
+  for (const part of ['peak.fma vec4×16 wg64, 38.9 GFLOP/s', 'runner-up vec4×8 wg64 37.0 GFLOP/s', 'vec4×4 wg256 29.8 GFLOP/s', 'best / old 1.31×']) {
+    assert.ok(line.includes(part), `${part} in: ${line}`);
+  }
+  const oldWins = describePeakSearch({ ...base, best: base.baseline, runnerUp: base.best }, (v) => v.toFixed(1));
+  assert.ok(oldWins.includes('the old 4-chain shape is the best here') && !oldWins.includes('best / old'), oldWins);
+  assert.match(describePeakSearch({ ...base, best: undefined, runnerUp: undefined, baseline: undefined }, String), /no FMA peak this run/);
 });
 
 test('the search on this device: refines the best brief shapes beside the old one, and its peak is the fastest refined', async () => {
