@@ -7,13 +7,13 @@
 //    Flops, exactly: 2 (a multiply and an add) × width × chains per step and invocation.
 //    Independent chains hide the FMA latency (a real GPU interleaves warps for that; a CPU driver
 //    such as llvmpipe, which runs 8 invocations per SIMD register, needs the ILP inside one
-//    invocation, and too many chains spill its registers). Which shape is fastest differs by
+//    invocation, and too many chains may spill its registers). Which shape is fastest differs by
 //    adapter, so the bench searches the shapes `peakCandidates` lists (chains × width × workgroup
 //    size, within the device's limits) and calls the fastest the peak. a and b come from a
 //    uniform, so the compiler cannot fold the loop; with |a| < 1 the values converge to
 //    b / (1 − a) and never overflow or go denormal.
 //    Thread layout: a 1-D grid of `workgroups` × `workgroup` invocations; invocation gid.x starts
-//    its chain c at s + c per component, s = (gid.x mod 8) / 8 + 0.1 × component (0.1 ... 0.3),
+//    its chain c at s + c per component, s = (gid.x mod 8) / 8 + 0.1 × component (0, 0.1, 0.2, 0.3),
 //    and writes output[gid.x], one `width`-wide value.
 //  - copyPeak: bandwidth only. Each invocation copies `perInvocation` vec4s, strided by the
 //    workgroup size so that neighbours touch neighbours at every step (fully coalesced on a GPU).
