@@ -10,7 +10,7 @@
 // a `peer` are also timed in TensorFlow.js with --peer.
 // Whole training steps are not cases: bench/train.ts times those.
 
-import { fmaPeakOutputSize, fmaPeakProgram, fmaPeakReference, copyPeakProgram } from '../src/kernels/peak.ts';
+import { fmaPeakOutputSize, fmaPeakProgram, fmaPeakReference, fmaShapeName, copyPeakProgram, FMA_BASELINE, type FmaShape } from '../src/kernels/peak.ts';
 import { matmulProgram, matmulReference, vec4Fits, matmulKernelKey, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
 import { matmulVariantFor, type MatmulChoice } from '../src/core/kernel-policy.ts';
 import { binaryProgram, binaryReference, unaryProgram, unaryReference, type BinaryOp, type UnaryOp } from '../src/kernels/elementwise.ts';
@@ -44,48 +44,84 @@ const dims = (shape: readonly number[]) => shape.join('×');
 
 // ------------------------------------------------------------------------------ peak
 
-export function peakCases(quick: boolean): BenchCase[] {
-  const workgroups = 64;
-  const iterations = quick ? 256 : 4096;
+/**
+ * Invocations of an FMA peak dispatch: a multiple of every searched workgroup size. On a CPU
+ * driver 16,384 (64 workgroups at 256 wide) keep both of llvmpipe's threads busy; a GPU needs
+ * hundreds of thousands in flight to fill its cores (a large one holds ~2,000 threads on each of
+ * ~100 multiprocessors), so it gets 64× that.
+ */
+export const FMA_PEAK_INVOCATIONS = 16384;
+export const FMA_PEAK_INVOCATIONS_GPU = 64 * FMA_PEAK_INVOCATIONS;
+
+/** The invocations of an FMA peak dispatch on this kind of adapter. */
+export function fmaPeakInvocations(isSoftware: boolean): number {
+  return isSoftware ? FMA_PEAK_INVOCATIONS : FMA_PEAK_INVOCATIONS_GPU;
+}
+
+/**
+ * Flops per invocation and iteration, over all of its chains, × iterations: every shape does the
+ * same work (chains × width × iterations = this), so each dispatch lasts about as long.
+ */
+export function fmaPeakIterations(shape: FmaShape, work: number): number {
+  return Math.max(1, Math.round(work / (shape.chains * shape.width)));
+}
+
+/** One shape of the FMA peak (src/kernels/peak.ts) as a bench row; `work` as fmaPeakIterations. */
+export function fmaPeakCase(shape: FmaShape, work: number, invocations = FMA_PEAK_INVOCATIONS): BenchCase {
+  const workgroups = Math.ceil(invocations / shape.workgroup);
+  const iterations = fmaPeakIterations(shape, work);
+  return {
+    group: 'peak',
+    kernel: 'fma',
+    variant: fmaShapeName(shape),
+    shape: `${workgroups * shape.workgroup} threads × ${iterations} it`,
+    metric: 'flops',
+    quick: true,
+    setup: () =>
+      programCase({
+        program: fmaPeakProgram(workgroups, iterations, shape),
+        data: [],
+        outputs: [fmaPeakOutputSize(workgroups, shape)],
+        reference: () => [fmaPeakReference(workgroups, iterations, shape)],
+        // Sums of up to 32 chains near 1 each, after up to 65,536 f32 roundings that decay by a.
+        tolerance: { rtol: 1e-4, atol: 1e-4 },
+      }),
+  };
+}
+
+/** Work (chains × width × iterations) of the FMA rows the bench times at length. */
+export function fmaPeakWork(quick: boolean): number {
+  return quick ? 4096 : 16384;
+}
+
+/** The two shapes of the copy peak. */
+export function copyPeakCases(quick: boolean): BenchCase[] {
   const floats = quick ? 1 << 20 : 1 << 24;
-  return [
-    {
-      group: 'peak',
-      kernel: 'fma',
-      variant: '-',
-      shape: `${workgroups * 256} threads × ${iterations} it`,
-      metric: 'flops',
-      quick: true,
-      setup: () =>
-        programCase({
-          program: fmaPeakProgram(workgroups, iterations),
-          data: [],
-          outputs: [fmaPeakOutputSize(workgroups)],
-          reference: () => [fmaPeakReference(workgroups, iterations)],
-          tolerance: { rtol: 1e-4, atol: 1e-4 },
-        }),
+  // Two shapes of the same copy: the GPU-style one and the CPU-driver-friendly one (see
+  // src/kernels/peak.ts); the run's bandwidth peak is the faster.
+  return ([[256, 1], [8, 64]] as const).map(([workgroup, per]): BenchCase => ({
+    group: 'peak',
+    kernel: 'copy',
+    variant: `${workgroup}×${per}`,
+    shape: `${floats / (1 << 18)} MiB`,
+    metric: 'bytes',
+    quick: true,
+    setup: () => {
+      const data = uniformData(floats, 11);
+      return programCase({
+        program: copyPeakProgram(floats, workgroup, per),
+        data: [data],
+        outputs: [floats],
+        reference: ([x]) => [x],
+        tolerance: { rtol: 0, atol: 0 },
+      });
     },
-    // Two shapes of the same copy: the GPU-style one and the CPU-driver-friendly one (see
-    // src/kernels/peak.ts); the run's bandwidth peak is the faster.
-    ...([[256, 1], [8, 64]] as const).map(([workgroup, per]): BenchCase => ({
-      group: 'peak',
-      kernel: 'copy',
-      variant: `${workgroup}×${per}`,
-      shape: `${floats / (1 << 18)} MiB`,
-      metric: 'bytes',
-      quick: true,
-      setup: () => {
-        const data = uniformData(floats, 11);
-        return programCase({
-          program: copyPeakProgram(floats, workgroup, per),
-          data: [data],
-          outputs: [floats],
-          reference: ([x]) => [x],
-          tolerance: { rtol: 0, atol: 0 },
-        });
-      },
-    })),
-  ];
+  }));
+}
+
+/** The baseline FMA shape and the copies, unsearched (the bench searches the FMA shapes: bench/peak-search.ts). */
+export function peakCases(quick: boolean, invocations = FMA_PEAK_INVOCATIONS): BenchCase[] {
+  return [fmaPeakCase(FMA_BASELINE, fmaPeakWork(quick), invocations), ...copyPeakCases(quick)];
 }
 
 // ------------------------------------------------------------------------------ matmul

@@ -118,6 +118,8 @@ export interface Row {
 export interface Peak {
   gflops: number;
   gbs: number;
+  /** The FMA shape that reached `gflops` (bench/peak-search.ts), e.g. "vec4×16 wg64". */
+  fma?: string;
 }
 
 /** A peer library's version of a case: same contract as CaseRun, minus verification. */

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import type { Peak, Row, Stats } from './harness.ts';
 import type { StepProfile } from './train.ts';
+import type { PeakSearch } from './peak-search.ts';
 import type { ClockName } from './clock.ts';
 import type { DeviceInfo } from '../src/core/device.ts';
 
@@ -19,6 +20,8 @@ export interface BenchReport {
   clock: ClockName;
   options: Record<string, unknown>;
   peak: Peak | null;
+  /** The FMA peak's search: every shape measured, the best, the runner-up and the old baseline. */
+  peakSearch?: Omit<PeakSearch, 'rows'> | null;
   peer: { name: string; description: string; clock: 'wall' } | null;
   rows: Row[];
   training: StepProfile[];
@@ -170,7 +173,9 @@ export function compareReports(oldFile: string, newFile: string, log: (line: str
   if (a.adapter.description !== b.adapter.description) log('warning: different adapters: ratios compare machines, not code');
   if (a.clock !== b.clock) log('warning: different clocks: ratios mix kernel time and wall time');
   if (a.peak && b.peak) {
-    log(`peak: ${fmt(a.peak.gflops)} → ${fmt(b.peak.gflops)} GFLOP/s, ${fmt(a.peak.gbs)} → ${fmt(b.peak.gbs)} GB/s`);
+    // Records from before the search measured the 4-chain vec4 shape alone.
+    const shape = (p: Peak) => p.fma ?? 'vec4×4 wg256, unsearched';
+    log(`peak: ${fmt(a.peak.gflops)} → ${fmt(b.peak.gflops)} GFLOP/s (peak.fma ${shape(a.peak)} → ${shape(b.peak)}), ${fmt(a.peak.gbs)} → ${fmt(b.peak.gbs)} GB/s`);
   }
   const old = new Map(a.rows.map((r) => [key(r), r]));
   log(pad('kernel', 26) + pad('variant', 14) + pad('shape', 36) + padLeft('old ms', 9) + padLeft('new ms', 9) + padLeft('speed-up', 10) + '  note');

@@ -1,14 +1,15 @@
-// One bench run: peak first (the "% of peak" column needs it), then every selected case, then
-// the training steps. index.ts wraps it as a command; tests/bench.test.ts calls it in-process.
+// One bench run: peak first (the "% of peak" column needs it; the FMA peak is a search over the
+// FMA loop's shapes, peak-search.ts), then every selected case, then the training steps. index.ts wraps it as a command; tests/bench.test.ts calls it in-process.
 
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { init, getGpu } from '../src/core/device.ts';
 import { MATMUL_VARIANTS } from '../src/kernels/matmul.ts';
 import { CONV_VARIANTS } from '../src/kernels/conv/conv2d.ts';
-import { allCases, peakCases, DEFAULT_SIZES, QUICK_SIZES } from './cases.ts';
+import { allCases, copyPeakCases, fmaPeakInvocations, DEFAULT_SIZES, QUICK_SIZES } from './cases.ts';
+import { describePeakSearch, searchFmaPeak, type PeakSearch } from './peak-search.ts';
 import { bestClock, runCase, DEFAULT_OPTIONS, type BenchCase, type HarnessOptions, type Peak, type PeerRunner, type Row } from './harness.ts';
-import { printTraining, TablePrinter, SCHEMA, type BenchReport } from './report.ts';
+import { fmt, printTraining, TablePrinter, SCHEMA, type BenchReport } from './report.ts';
 import { profilePeerStep, profileStep, trainCases, type StepProfile, type TrainCase } from './train.ts';
 import type { ClockName } from './clock.ts';
 import { getTuneMode, installedChoices, problemsSeen, setTuneMode } from '../src/core/kernel-policy.ts';
@@ -110,21 +111,21 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
   const rows: Row[] = [];
 
   let peak: Peak | null = null;
+  let search: PeakSearch | null = null;
   if (o.peak !== false) {
-    const peakRows: Row[] = [];
-    for (const c of peakCases(o.quick)) {
-      const r = await runCase(c, options);
-      peakRows.push(r);
-    }
-    const best = (values: (number | undefined)[]) => Math.max(0, ...values.filter((v): v is number => v !== undefined));
-    const gflops = best(peakRows.filter((r) => r.kernel === 'fma').map((r) => r.gflops));
-    const gbs = best(peakRows.filter((r) => r.kernel === 'copy').map((r) => r.gbs));
-    if (gflops > 0 && gbs > 0) peak = { gflops, gbs };
+    // The FMA peak is a search over the loop's shapes (peak-search.ts); the copy peak the faster of two.
+    search = await searchFmaPeak(options, o.quick, getGpu().limits, fmaPeakInvocations(info.isSoftware));
+    const peakRows: Row[] = [...search.rows];
+    for (const c of copyPeakCases(o.quick)) peakRows.push(await runCase(c, options));
+    const gflops = search.best?.gflops ?? 0;
+    const gbs = Math.max(0, ...peakRows.filter((r) => r.kernel === 'copy').map((r) => r.gbs ?? 0));
+    if (gflops > 0 && gbs > 0) peak = { gflops, gbs, fma: search.best!.name };
     for (const r of peakRows) {
       if (peak) r.pctPeak = (100 * (r.metric === 'flops' ? r.gflops ?? 0 : r.gbs ?? 0)) / (r.metric === 'flops' ? peak.gflops : peak.gbs);
       rows.push(r);
       table.row(r);
     }
+    log(describePeakSearch(search, fmt));
   }
   options.peak = peak ?? undefined;
   options.peer = peer;
@@ -180,6 +181,7 @@ export async function runBench(o: BenchOptions, peer?: PeerRunner & { descriptio
     clock,
     options: { quick: o.quick, filter: o.filter, sizes, variant: o.variant, reps: o.reps, peer: o.peer, train: o.train },
     peak,
+    peakSearch: search ? { candidates: search.candidates, searched: search.searched, ms: search.ms, best: search.best, runnerUp: search.runnerUp, baseline: search.baseline, results: search.results } : null,
     peer: peer ? { name: peer.name, description: peer.description, clock: 'wall' } : null,
     rows,
     training,

@@ -74,6 +74,19 @@ test('quick harness: verdicts, WRONG detection, record fields', async () => {
   assert.ok('commit' in report);
   assert.ok(report.adapter.description.length > 0);
   assert.ok(report.peak && report.peak.gflops > 0 && report.peak.gbs > 0, 'peak measured');
+  // The FMA peak is the best of a search: the fastest refined shape, recorded with every measurement.
+  const search = report.peakSearch!;
+  assert.ok(search && search.best && search.searched > 1 && search.results.length > search.searched, 'the search is recorded');
+  assert.is(report.peak!.gflops, search.best!.gflops);
+  assert.is(report.peak!.fma, search.best!.name);
+  const fmaRows = report.rows.filter((r) => r.group === 'peak' && r.kernel === 'fma');
+  assert.ok(fmaRows.some((r) => r.variant === 'vec4×4 wg256'), 'the old 4-chain shape is a row beside the best');
+  assert.is(Math.max(...fmaRows.map((r) => r.gflops!)), report.peak!.gflops, 'the peak is the fastest refined row');
+  for (const r of fmaRows) assert.ok(r.pctPeak! <= 100 + 1e-9, `${r.variant} at ${r.pctPeak}% of the peak`);
+  assert.ok(
+    lines.some((l) => l.startsWith(`peak.fma: the best of ${search.searched} shapes searched`) && l.includes(`peak.fma ${search.best!.name}`)),
+    'the line that introduces the peak names it and the search',
+  );
 
   const byKernel = (k: string, v?: string) => report.rows.find((r) => r.kernel === k && (v === undefined || r.variant === v))!;
   // vec4 runs multiples of 4 only: at 33 the ladder has no vec4 row rather than a row that ran another rung.

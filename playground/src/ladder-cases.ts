@@ -14,7 +14,7 @@
 
 import { kernels } from '../../src/index.ts';
 import type { ConvGeometry, ConvVariant, MatmulShape, MatmulVariant, Program } from '../../src/kernels/index.ts';
-import { matmulLadderCases, peakCases } from '../../bench/cases.ts';
+import { copyPeakCases, matmulLadderCases } from '../../bench/cases.ts';
 import { programCase, uniformData, type Expected } from '../../bench/case-kit.ts';
 import type { BenchCase } from '../../bench/harness.ts';
 
@@ -150,7 +150,7 @@ export function rungCase(op: LadderOp, variant: string, size: number): BenchCase
   return convCase(variant as ConvVariant, size);
 }
 
-/** The adapter's ceiling, as `npm run bench` measures it (the quick, smaller shapes on a CPU adapter). */
-export function peakBenchCases(isSoftware: boolean): BenchCase[] {
-  return peakCases(isSoftware);
+/** The adapter's copy ceiling, as `npm run bench` measures it (the quick, smaller shapes on a CPU adapter); the FMA ceiling is a search (bench/peak-search.ts). */
+export function copyPeakBenchCases(isSoftware: boolean): BenchCase[] {
+  return copyPeakCases(isSoftware);
 }

@@ -1,12 +1,20 @@
 // Peak-throughput microkernels: what this adapter can do at best, so the bench can say what share
 // of it each real kernel reaches. Neither computes anything useful.
 //
-//  - fmaPeak: arithmetic only. Each invocation runs CHAINS independent vec4 chains of
-//    x = fma(x, a, b) for `iterations` steps and writes one vec4 at the end, so memory traffic is
-//    nil. Independent chains hide the FMA latency (a real GPU interleaves warps for that; a CPU
-//    driver such as llvmpipe, which runs 8 invocations per SIMD register, needs the ILP inside
-//    one invocation). a and b come from a uniform, so the compiler cannot fold the loop; with
-//    |a| < 1 the values converge to b / (1 − a) and never overflow or go denormal.
+//  - fmaPeak: arithmetic only. Each invocation runs `chains` independent chains of
+//    x = fma(x, a, b), each a `width`-wide value (f32, vec2f or vec4f), for `iterations` steps and
+//    writes the sum of its chains at the end, so memory traffic is nil and no chain can be dropped.
+//    Flops, exactly: 2 (a multiply and an add) × width × chains per step and invocation.
+//    Independent chains hide the FMA latency (a real GPU interleaves warps for that; a CPU driver
+//    such as llvmpipe, which runs 8 invocations per SIMD register, needs the ILP inside one
+//    invocation, and too many chains may spill its registers). Which shape is fastest differs by
+//    adapter, so the bench searches the shapes `peakCandidates` lists (chains × width × workgroup
+//    size, within the device's limits) and calls the fastest the peak. a and b come from a
+//    uniform, so the compiler cannot fold the loop; with |a| < 1 the values converge to
+//    b / (1 − a) and never overflow or go denormal.
+//    Thread layout: a 1-D grid of `workgroups` × `workgroup` invocations; invocation gid.x starts
+//    its chain c at s + c per component, s = (gid.x mod 8) / 8 + 0.1 × component (0, 0.1, 0.2, 0.3),
+//    and writes output[gid.x], one `width`-wide value.
 //  - copyPeak: bandwidth only. Each invocation copies `perInvocation` vec4s, strided by the
 //    workgroup size so that neighbours touch neighbours at every step (fully coalesced on a GPU).
 //    The best shape differs by adapter: a GPU wants many invocations with one vec4 each; llvmpipe,
@@ -15,62 +23,110 @@
 
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
 
-const WORKGROUP = 256;
-export const FMA_CHAINS = 4;
+/** One shape of the FMA loop: independent chains, their vector width, the workgroup size. */
+export interface FmaShape {
+  chains: number;
+  width: 1 | 2 | 4;
+  workgroup: number;
+}
 
-const FMA_WGSL = /* wgsl */ `
+/** The shape the bench measured alone before it searched: 4 vec4 chains, 256-wide workgroups. */
+export const FMA_BASELINE: FmaShape = { chains: 4, width: 4, workgroup: 256 };
+
+export const FMA_CHAIN_COUNTS = [4, 8, 16, 32] as const;
+export const FMA_WIDTHS = [1, 2, 4] as const;
+export const FMA_WORKGROUPS = [64, 128, 256] as const;
+
+/** The limits a candidate must respect. */
+export type FmaLimits = Pick<GPUSupportedLimits, 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX'>;
+
+/** "vec4×16 wg64", "f32×8 wg256": what the shape is, for names and table rows. */
+export function fmaShapeName(s: FmaShape): string {
+  return `${s.width === 1 ? 'f32' : `vec${s.width}`}×${s.chains} wg${s.workgroup}`;
+}
+
+/**
+ * Every shape the search tries: chains × width × workgroup size, the workgroup sizes capped by
+ * the device (a device allowing fewer than 64 invocations gets its largest allowed size instead).
+ */
+export function peakCandidates(limits: FmaLimits): FmaShape[] {
+  const cap = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+  const fitting = FMA_WORKGROUPS.filter((w) => w <= cap);
+  const workgroups = fitting.length ? fitting : [cap];
+  const out: FmaShape[] = [];
+  for (const workgroup of workgroups) {
+    for (const width of FMA_WIDTHS) {
+      for (const chains of FMA_CHAIN_COUNTS) out.push({ chains, width, workgroup });
+    }
+  }
+  return out;
+}
+
+function valueType(width: number): string {
+  return width === 1 ? 'f32' : `vec${width}f`;
+}
+
+/** The whole WGSL module of one shape. */
+export function fmaPeakWgsl(s: FmaShape): string {
+  const t = valueType(s.width);
+  const chains = Array.from({ length: s.chains }, (_, c) => c);
+  const lanes = ['start', 'start + 0.1', 'start + 0.2', 'start + 0.3'].slice(0, s.width);
+  const first = s.width === 1 ? 'start' : `${t}(${lanes.join(', ')})`;
+  return /* wgsl */ `
 struct Params { iterations: u32, a: f32, b: f32 }
-@group(0) @binding(0) var<storage, read_write> output: array<vec4f>;
+@group(0) @binding(0) var<storage, read_write> output: array<${t}>;
 @group(0) @binding(1) var<uniform> params: Params;
-@compute @workgroup_size(${WORKGROUP})
+@compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let start = f32(gid.x % 8u) * 0.125;
-  var x0 = vec4f(start, start + 0.1, start + 0.2, start + 0.3);
-  var x1 = x0 + 1.0;
-  var x2 = x0 + 2.0;
-  var x3 = x0 + 3.0;
-  let a = vec4f(params.a);
-  let b = vec4f(params.b);
+${chains.map((c) => `  var x${c}: ${t} = ${first}${c === 0 ? '' : ` + ${c}.0`};`).join('\n')}
+  let a = ${t}(params.a);
+  let b = ${t}(params.b);
   for (var i = 0u; i < params.iterations; i++) {
-    x0 = fma(x0, a, b);
-    x1 = fma(x1, a, b);
-    x2 = fma(x2, a, b);
-    x3 = fma(x3, a, b);
+${chains.map((c) => `    x${c} = fma(x${c}, a, b);`).join('\n')}
   }
-  output[gid.x] = x0 + x1 + x2 + x3;
+  output[gid.x] = ${chains.map((c) => `x${c}`).join(' + ')};
 }`;
+}
 
-/** `workgroups` × 256 invocations, each 16 FMAs (32 flops) per iteration. */
-export function fmaPeakProgram(workgroups: number, iterations: number, a = 0.999, b = 0.001): Program {
-  const invocations = workgroups * WORKGROUP;
+function checkShape(s: FmaShape): void {
+  if (!Number.isInteger(s.chains) || s.chains < 1) throw new RangeError(`fmaPeak: ${s.chains} chains`);
+  if (!Number.isInteger(s.workgroup) || s.workgroup < 1) throw new RangeError(`fmaPeak: workgroup ${s.workgroup}`);
+}
+
+/** `workgroups` × `shape.workgroup` invocations, each 2 × width × chains flops per iteration. */
+export function fmaPeakProgram(workgroups: number, iterations: number, shape: FmaShape = FMA_BASELINE, a = 0.999, b = 0.001): Program {
+  checkShape(shape);
+  const invocations = workgroups * shape.workgroup;
   return {
-    name: 'peak.fma',
-    wgsl: FMA_WGSL,
+    name: `peak.fma ${fmaShapeName(shape)}`,
+    wgsl: fmaPeakWgsl(shape),
     inputs: 0,
     outputs: 1,
     uniforms: [['u32', iterations], ['f32', a], ['f32', b]],
     grid: [workgroups, 1, 1],
-    flops: 2 * 4 * FMA_CHAINS * iterations * invocations,
-    bytes: 16 * invocations,
+    flops: 2 * shape.width * shape.chains * iterations * invocations,
+    bytes: 4 * shape.width * invocations,
   };
 }
 
 /** Output length (in floats) of fmaPeakProgram. */
-export function fmaPeakOutputSize(workgroups: number): number {
-  return workgroups * WORKGROUP * 4;
+export function fmaPeakOutputSize(workgroups: number, shape: FmaShape = FMA_BASELINE): number {
+  return workgroups * shape.workgroup * shape.width;
 }
 
 /** Float64 reference of fmaPeakProgram's output. */
-export function fmaPeakReference(workgroups: number, iterations: number, a = 0.999, b = 0.001): Float64Array {
-  const out = new Float64Array(fmaPeakOutputSize(workgroups));
-  // Output depends on gid.x only through gid.x % 8: compute those 8 vec4s once.
+export function fmaPeakReference(workgroups: number, iterations: number, shape: FmaShape = FMA_BASELINE, a = 0.999, b = 0.001): Float64Array {
+  const { width } = shape;
+  const out = new Float64Array(fmaPeakOutputSize(workgroups, shape));
+  // Output depends on gid.x only through gid.x % 8: compute those 8 values once.
   const byResidue: number[][] = [];
   for (let r = 0; r < 8; r++) {
     const start = r * 0.125;
     const lanes: number[] = [];
-    for (let lane = 0; lane < 4; lane++) {
+    for (let lane = 0; lane < width; lane++) {
       let sum = 0;
-      for (let chain = 0; chain < FMA_CHAINS; chain++) {
+      for (let chain = 0; chain < shape.chains; chain++) {
         let x = start + lane * 0.1 + chain;
         for (let i = 0; i < iterations; i++) x = x * a + b;
         sum += x;
@@ -79,8 +135,8 @@ export function fmaPeakReference(workgroups: number, iterations: number, a = 0.9
     }
     byResidue.push(lanes);
   }
-  for (let g = 0; g < out.length / 4; g++) {
-    for (let lane = 0; lane < 4; lane++) out[g * 4 + lane] = byResidue[g % 8][lane];
+  for (let g = 0; g < out.length / width; g++) {
+    for (let lane = 0; lane < width; lane++) out[g * width + lane] = byResidue[g % 8][lane];
   }
   return out;
 }
