@@ -14,7 +14,8 @@
 
 import { getGpu } from '../src/core/device.ts';
 import { flush, sync } from '../src/core/dispatch.ts';
-import { MAX_TIMED_DISPATCHES, TimestampRecorder, countDispatches, type ClockName } from './clock.ts';
+import { countDispatches, type ClockName } from './clock.ts';
+import { MAX_TIMED_DISPATCHES, TimestampRecorder } from '../src/core/timestamps.ts';
 import type { PeerOp, PeerTrainStep } from './peer-ops.ts';
 
 export type Metric = 'flops' | 'bytes';

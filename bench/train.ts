@@ -18,7 +18,7 @@ import { linear } from '../src/core/ops.ts';
 import { crossEntropy } from '../src/core/softmax-ops.ts';
 import { adamStep } from '../src/core/optim-ops.ts';
 import { zeros } from '../src/core/creation.ts';
-import { MAX_TIMED_DISPATCHES, TimestampRecorder } from './clock.ts';
+import { MAX_TIMED_DISPATCHES, TimestampRecorder } from '../src/core/timestamps.ts';
 import { summarize, type PeerRunner, type Stats } from './harness.ts';
 import type { PeerTrainStep } from './peer-ops.ts';
 import { uniformData } from './case-kit.ts';

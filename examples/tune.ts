@@ -41,7 +41,7 @@ function print(r: TuneResult): void {
   const def = r.candidates.find((c) => c.kernel === r.default);
   const chosen = r.candidates.find((c) => c.kernel === r.chosen);
   const gain = def?.ms && chosen?.ms ? ` (${(def.ms / chosen.ms).toFixed(2)}× the default)` : '';
-  console.log(`\n${r.problem}  timed at batch ${r.timedBatch}: ${r.chosen}${r.chosen === r.default ? ', the default' : ''}${gain}`);
+  console.log(`\n${r.problem}  timed at batch ${r.timedBatch} (${r.clock}): ${r.chosen}${r.chosen === r.default ? ', the default' : ''}${gain}`);
   for (const c of r.candidates) console.log(`  ${c.kernel.padEnd(14)} ${ms(c.ms).padStart(10)}  ${c.status}${c.runs > 1 ? ` (median of ${c.runs})` : ''}${c.note ? `: ${c.note}` : ''}`);
 }
 

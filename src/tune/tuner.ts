@@ -13,9 +13,10 @@
 //               the same work at any batch, so their order is kept. Matmuls run at full size.
 //   3. time     the default kernel first (a bar to beat), then the others: one warm-up run (its
 //               pipeline compiles), then a run; a candidate more than DROP_FACTOR× the best so
-//               far is dropped there, the rest get RUNS runs and their median counts. Wall
-//               clock around a submit and onSubmittedWorkDone: the dispatch's time plus a
-//               constant overhead, the same for every candidate.
+//               far is dropped there, the rest get RUNS runs and their median counts. The
+//               clock: GPU timestamps around each dispatch where the adapter has them (the
+//               kernels' own time), else the wall clock around a submit and its completion
+//               (the kernels' time plus an overhead that is the same for every candidate).
 //   4. budget   candidates not reached within the problem's budget are left untried (reported);
 //               the default stays the choice unless a verified candidate beat it.
 //
@@ -28,6 +29,7 @@ import { sync } from '../core/dispatch.ts';
 import { tensor, rand } from '../core/creation.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { reduceRaw } from '../core/ops.ts';
+import { TimestampRecorder } from '../core/timestamps.ts';
 import { autoConvVariant, autoMatmulVariant, kernelTarget, problemKey, type TuneProblem } from '../core/kernel-policy.ts';
 import { activationReference } from '../kernels/activation.ts';
 import {
@@ -66,6 +68,8 @@ export interface TuneResult {
   /** The batch the convolution was timed at (the problem's own for a matmul). */
   timedBatch: number;
   candidates: CandidateResult[];
+  /** 'gpu-timestamp' (the kernels' own time) where the adapter has timestamps, else 'wall'. */
+  clock: 'gpu-timestamp' | 'wall';
   seconds: number;
 }
 
@@ -255,8 +259,20 @@ export async function verifyCandidate(p: TuneProblem, kernel: ConvKernel | Matmu
 
 // -------------------------------------------------------------- timing
 
-async function timeRun(run: Runner): Promise<number> {
+/** Milliseconds of one run: its kernels' GPU timestamps where the adapter has them, else the wall clock around submit and completion. */
+async function timeRun(run: Runner, recorder?: TimestampRecorder): Promise<number> {
   await sync();
+  if (recorder) {
+    recorder.start();
+    try {
+      const out = run();
+      const timings = await recorder.collect();
+      out.dispose();
+      return timings.reduce((a, t) => a + t.ns, 0) / 1e6;
+    } finally {
+      recorder.stop();
+    }
+  }
   const t0 = now();
   const out = run();
   await sync();
@@ -318,6 +334,8 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
   };
 
   let best: { kernel: string; ms: number } | undefined;
+  const recorder = getGpu().info.hasTimestampQuery ? new TimestampRecorder(64) : undefined;
+  const time = (run: Runner) => timeRun(run, recorder);
   try {
     for (const k of kernels) {
       const key = keyOf(p, k);
@@ -341,8 +359,8 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
           inputs = operands(1);
           timedBatch = 1;
           const one = runnerFor(k);
-          await timeRun(one); // compiles
-          const perImage = Math.max(await timeRun(one), 1e-3);
+          await time(one); // compiles
+          const perImage = Math.max(await time(one), 1e-3);
           timedBatch = Math.max(1, Math.min(p.g.batch, Math.floor(TARGET_MS / perImage)));
         }
         inputs = operands(timedBatch);
@@ -351,14 +369,14 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
       try {
         const run = runnerFor(k);
         const times: number[] = [];
-        if (planted === undefined) await timeRun(run); // warm-up: the pipeline compiles
-        const first = planted ?? (await timeRun(run));
+        if (planted === undefined) await time(run); // warm-up: the pipeline compiles
+        const first = planted ?? (await time(run));
         times.push(first);
         if (best && first > DROP_FACTOR * best.ms) {
           results.push({ kernel: key, status: 'dropped', ms: first, runs: 1 });
           continue;
         }
-        while (times.length < RUNS) times.push(planted ?? (await timeRun(run)));
+        while (times.length < RUNS) times.push(planted ?? (await time(run)));
         const ms = median(times);
         results.push({ kernel: key, status: 'slower', ms, runs: times.length });
         if (!best || ms < best.ms) best = { kernel: key, ms };
@@ -368,8 +386,9 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
     }
   } finally {
     for (const t of made) t.dispose();
+    recorder?.destroy();
   }
   const chosen = best?.kernel ?? def;
   for (const r of results) if (r.kernel === chosen && r.status === 'slower') r.status = 'chosen';
-  return { problem: problemKey(p), default: def, chosen, timedBatch, candidates: results, seconds: (now() - started) / 1000 };
+  return { problem: problemKey(p), default: def, chosen, timedBatch, candidates: results, clock: recorder ? 'gpu-timestamp' : 'wall', seconds: (now() - started) / 1000 };
 }
