@@ -7,7 +7,7 @@
 //   npm run tune [-- --models vae,gan,cgan] [--json FILE] [--again] [--budget MS]
 
 import { writeFileSync } from 'node:fs';
-import { parseFlagsOrExit } from '../src/io/flags.ts';
+import { exitWithFlagError, parseFlagsOrExit } from '../src/io/flags.ts';
 import { runScript } from '../src/io/cli.ts';
 import { sync } from '../src/core/dispatch.ts';
 import { tidy } from '../src/core/scope.ts';
@@ -18,23 +18,23 @@ import { PRESETS } from '../src/runs/presets.ts';
 import { tune, tuneCacheLocation } from '../src/tune/session.ts';
 import { PROBLEM_BUDGET_MS, type TuneResult } from '../src/tune/tuner.ts';
 
-const flags = parseFlagsOrExit({
+const SPECS = {
   models: { type: 'string', default: MODEL_KINDS.join(','), placeholder: 'vae,gan,cgan', help: 'the models whose training steps are tuned' },
   json: { type: 'string', placeholder: 'FILE', help: 'also write every problem\'s candidates, times and choice here' },
   again: { type: 'boolean', help: 'measure problems the cache already has a choice for' },
   budget: { type: 'int', default: PROBLEM_BUDGET_MS, min: 100, placeholder: 'MS', help: 'time budget per problem, in milliseconds' },
-}, {
+} as const;
+const USAGE = {
   program: 'npm run tune --',
   description: "Measures and verifies the candidate kernels of the models' training steps on this adapter (seed presets' batch sizes: VAE 128, GANs 256) and keeps the fastest in the cache of kernel choices.",
-});
+};
+const flags = parseFlagsOrExit(SPECS, USAGE);
 
 const kinds = flags.models.split(',').map((m) => m.trim()).filter(Boolean);
 for (const k of kinds) {
-  if (!MODEL_KINDS.includes(k as ModelKind)) {
-    console.error(`tune: --models: '${k}' is not one of ${MODEL_KINDS.join(', ')}`);
-    process.exit(2);
-  }
+  if (!MODEL_KINDS.includes(k as ModelKind)) exitWithFlagError(`--models: '${k}' is not one of ${MODEL_KINDS.join(', ')}`, SPECS, USAGE);
 }
+if (kinds.length === 0) exitWithFlagError('--models names no model', SPECS, USAGE);
 
 function print(r: TuneResult): void {
   const ms = (v?: number) => (v === undefined ? '' : `${v.toFixed(2)} ms`);

@@ -11,7 +11,9 @@ const pattern = process.argv[2] ? String.raw`(${process.argv[2]}).*\.test\.ts$` 
 const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'node_modules/uvu/bin.js'), 'tests', pattern], {
   cwd: root,
   stdio: ['ignore', 'pipe', 'pipe'],
-  env: { XDG_RUNTIME_DIR: '/tmp', ...process.env },
+  // Untuned kernels (the fixed rules), whatever this machine's cache of tuned choices holds: the
+  // tests' expected figures are the fixed rules' (tests/tune.test.ts sets its own modes and stores).
+  env: { XDG_RUNTIME_DIR: '/tmp', ...process.env, WEBGPU_MINI_DL_TUNE: 'off' },
 });
 // Dawn prints two warnings when it opens Mesa's llvmpipe adapter ("maxDynamic…BuffersPerPipelineLayout
 // artificially reduced from 1000000 to 16"): the driver advertises a million dynamic buffers and
