@@ -15,7 +15,7 @@ import {
   autoConvVariant, autoMatmulVariant, clearChoices, convVariantFor, freezeChoices, installChoices, installedChoices,
   matmulVariantFor, problemKey, problemsSeen, setTuneMode, unfreezeChoices, type TuneProblem,
 } from '../src/core/kernel-policy.ts';
-import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE } from '../src/kernels/conv/conv2d.ts';
+import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE, weightGradSplits } from '../src/kernels/conv/conv2d.ts';
 import { conv2dGeometry } from '../src/kernels/conv/geometry.ts';
 import { matmulCandidates, matmulKernelKey, type MatmulShape } from '../src/kernels/matmul.ts';
 import { tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
@@ -70,6 +70,12 @@ test('the candidates: every variant with its parameters, vec4 only on its rule, 
   assert.ok(convCandidates('forward', g, { subgroups: true }).map(convKernelKey).includes('subgroup.16x8'));
   // 3 channels: the input-gradient's blocks are 3 wide.
   assert.equal(convCandidates('inputGrad', g, { subgroups: false }).map(convKernelKey), ['direct', 'direct.4x3', 'direct.16x3', 'blocked']);
+  // The weight-gradient's split-K depth: a quarter and four times the rule's.
+  const wg = conv2dGeometry([256, 14, 14, 64], [5, 5, 64, 128], 2, 'same');
+  const rule = weightGradSplits(wg, 'direct');
+  assert.ok(rule > 4);
+  assert.equal(convCandidates('weightGrad', wg, { subgroups: false }).filter((k) => k.splits).map((k) => k.splits), [Math.floor(rule / 4), rule * 4]);
+  assert.is(weightGradSplits(wg, { variant: 'direct', splits: 3 }), 3);
   assert.not.ok(matmulCandidates(shape).map(matmulKernelKey).includes('vec4'), 'vec4 off its multiple-of-4 rule');
   assert.ok(matmulCandidates({ ...shape, m: 32, n: 20, k: 12 }).map(matmulKernelKey).includes('vec4'));
 });

@@ -64,6 +64,8 @@ export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup'];
 export interface ConvKernel {
   variant: ConvVariant;
   block?: { tm: number; tn: number };
+  /** Weight-gradient only: the split-K slices (default weightGradSplits's rule), at most one per pixel and 1024. */
+  splits?: number;
 }
 
 /** A kernel as the builders take it: a variant name (default parameters) or a ConvKernel. */
@@ -85,17 +87,17 @@ export function convKernelName(choice: ConvKernelChoice, cols: number): string {
 /** A kernel's key in the tuner's tables: 'direct' (default parameters), 'direct.4x8', 'subgroup.16x8', 'blocked'. */
 export function convKernelKey(choice: ConvKernelChoice): string {
   const k = convKernelOf(choice);
-  return k.block ? `${k.variant}.${k.block.tm}x${k.block.tn}` : k.variant;
+  return `${k.variant}${k.block ? `.${k.block.tm}x${k.block.tn}` : ''}${k.splits ? `.s${k.splits}` : ''}`;
 }
 
 /** The kernel a key names (a bare variant name without parameters), or undefined when it names none this device can run (a cache from elsewhere). */
 export function parseConvKernel(key: string, hasSubgroups: boolean): ConvKernelChoice | undefined {
-  const m = /^([a-z]+)(?:\.(\d+)x(\d+))?$/.exec(key);
+  const m = /^([a-z]+)(?:\.(\d+)x(\d+))?(?:\.s(\d+))?$/.exec(key);
   if (!m || !CONV_VARIANTS.includes(m[1] as ConvVariant)) return undefined;
   const variant = m[1] as ConvVariant;
   if (SUBGROUP_CONV_VARIANTS.includes(variant) && !hasSubgroups) return undefined;
-  if (!m[2]) return variant;
-  const kernel = { variant, block: { tm: Number(m[2]), tn: Number(m[3]) } };
+  if (!m[2] && !m[4]) return variant;
+  const kernel: ConvKernel = { variant, ...(m[2] ? { block: { tm: Number(m[2]), tn: Number(m[3]) } } : {}), ...(m[4] ? { splits: Number(m[4]) } : {}) };
   try {
     checkVariant('parseConvKernel', kernel);
   } catch {
@@ -122,6 +124,13 @@ export function convCandidates(pass: ConvPass, g: ConvGeometry, device: { subgro
     out.push({ variant: 'subgroup' }, ...blocks.filter((b) => b.tn <= 8).map((block) => ({ variant: 'subgroup' as const, block })));
   }
   out.push({ variant: 'blocked' });
+  if (pass === 'weightGrad') {
+    // The split-K depth: a quarter and four times the rule's, for the default kernel.
+    const rule = weightGradSplits(g, 'direct');
+    for (const splits of [Math.max(1, Math.floor(rule / 4)), Math.min(1024, rule * 4, g.batch * g.outH * g.outW)]) {
+      if (splits !== rule) out.push({ variant: 'direct', splits });
+    }
+  }
   return out;
 }
 
@@ -148,6 +157,9 @@ function registerBlock(k: ConvKernel, cols: number): { tm: number; tn: number } 
 function checkVariant(name: string, choice: ConvKernelChoice): ConvKernel {
   const k = convKernelOf(choice);
   if (!CONV_VARIANTS.includes(k.variant)) throw new RangeError(`${name}: variant '${String(k.variant)}' is not one of ${CONV_VARIANTS.join(', ')}`);
+  if (k.splits !== undefined && !(Number.isInteger(k.splits) && k.splits >= 1 && k.splits <= 1024)) {
+    throw new RangeError(`${name}: splits ${k.splits} must be a whole number 1…1024`);
+  }
   if (k.block) {
     const { tm, tn } = k.block;
     const maxTn = k.variant === 'subgroup' ? 8 : 16;
@@ -205,6 +217,7 @@ export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue =
 export function weightGradSplits(g: ConvGeometry, variant: ConvKernelChoice): number {
   const kernel = checkVariant('weightGradSplits', variant);
   const pixels = g.batch * g.outH * g.outW;
+  if (kernel.splits) return Math.min(kernel.splits, pixels);
   const { rows, cols } = gemmSize('weightGrad', g);
   // Enough invocations to fill a GPU (~16k), but every split at least 256 pixels long.
   let invocations: number;
