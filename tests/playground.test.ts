@@ -194,9 +194,22 @@ const CHOICES_KEY = 'webgpu-mini-dl/kernel-choices';
 test("the tune section tunes a VAE step's problems, shows each one's candidates and keeps the choices in localStorage", async () => {
   const p = await page();
   await p.evaluate((key) => localStorage.removeItem(key), CHOICES_KEY);
-  const started = performance.now();
+  // A batch the page refuses: said in the page, nothing tuned.
+  await p.fill('#tune-batch', '0');
+  await p.click('#tune-start');
+  await p.waitForSelector('#tune-progress.bad');
+  assert.match(await p.textContent('#tune-progress') ?? '', /error: the batch size must be a whole number/);
+  assert.is(await p.evaluate(() => window.__playground.lastTune()), undefined);
+
   // Batch 2 and a short budget per problem: SwiftShader runs every candidate on the CPU.
-  const summary = await p.evaluate(() => window.__playground.tuneModel('vae', 2, { budgetMs: 1500 }));
+  const started = performance.now();
+  await p.selectOption('#tune-model', 'vae');
+  await p.fill('#tune-batch', '2');
+  await p.fill('#tune-budget', '1500');
+  await p.click('#tune-start');
+  assert.is(await p.isDisabled('#tune-start'), true, 'the button is disabled while it runs');
+  await p.waitForFunction(() => window.__playground.lastTune() !== undefined, undefined, { timeout: 120_000, polling: 500 });
+  const summary = (await p.evaluate(() => window.__playground.lastTune()))!;
   console.log(`  tuned ${summary.tuned} of ${summary.problems} problems in ${summary.seconds.toFixed(1)} s (clock ${summary.clock}; ${summary.changed} changed), ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
   assert.ok(summary.problems >= 1, 'a VAE training step runs convolutions and matmuls');
   assert.is(summary.tuned, summary.problems, 'the page tunes every problem of the step anew');

@@ -1,8 +1,8 @@
 // What the page offers a test, as types only (no DOM), so that a test running in Node can name
 // them: window.__playground, set by main.ts. Playwright's page.evaluate() calls these functions
 // inside the page; every one waits for the GPU work it queues, and none changes what a visitor
-// sees except trainSteps, which advances the training section's run, and tuneModel, which fills
-// the tune section and installs (and keeps) its kernel choices.
+// sees except trainSteps, which advances the training section's run. (The tune section is driven
+// through its own controls, as a visitor would; lastTune reads what its last run did.)
 //
 //   await page.evaluate(() => window.__playground.ready);
 //   const r = await page.evaluate(() => window.__playground.verifyRung('matmul', 'vec4', 64));
@@ -89,11 +89,6 @@ export interface PlaygroundHooks {
    * different one starts a fresh run); returns their losses.
    */
   trainSteps(n: number, options?: { batchSize?: number }): Promise<number[]>;
-  /**
-   * What the tune section's button does: one training step of `kind`'s quick model at
-   * `batchSize` on random data finds its problems, and each is tuned (its table appears in the
-   * page as it is done); the choices are installed and kept in localStorage. `budgetMs`: the time
-   * budget per problem (default the tuner's).
-   */
-  tuneModel(kind: SampleKind, batchSize: number, options?: { budgetMs?: number }): Promise<TuneSummary>;
+  /** The tune section's last finished run (its Tune button), or undefined before one finished. */
+  lastTune(): TuneSummary | undefined;
 }

@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     generateCgan: (digits: number[], noise: number | number[][]) => generateCgan(model<Gan>('cgan'), digits, noise),
     generateGan: (count: number, noise: number | number[][]) => generateGan(model<Gan>('gan'), count, noise),
     trainSteps: training.trainSteps,
-    tuneModel: tuning.tuneModel,
+    lastTune: tuning.lastTune,
   } satisfies Omit<PlaygroundHooks, 'ready' | 'gpu'>);
 
   await models.ready;

@@ -5,11 +5,12 @@ import { byId, fmt, h } from './dom.ts';
 import type { GpuState } from './gpu.ts';
 import type { TuneSummary } from './hooks.ts';
 import { tuneCacheLocation, type TuneResult } from '../../src/index.ts';
+import { PROBLEM_BUDGET_MS } from '../../src/tune/tuner.ts';
 import { DEFAULT_TUNE_BATCH, TUNE_KINDS, tuneModel, type TuneKind, type TuneRun } from './tuning.ts';
 
 export interface TuneSection {
-  /** What the Tune button does, with this model and batch (and a per-problem budget, ms); resolves when it is done. */
-  tuneModel(kind: TuneKind, batchSize: number, options?: { budgetMs?: number }): Promise<TuneSummary>;
+  /** The last finished tuning run's summary (the Tune button's), or undefined before the first. */
+  lastTune(): TuneSummary | undefined;
 }
 
 const ms = (v?: number) => (v === undefined ? '' : `${fmt(v)} ms`);
@@ -39,6 +40,7 @@ function resultTable(r: TuneResult): HTMLElement {
 export function setupTune(gpu: GpuState): TuneSection {
   const modelSelect = byId<HTMLSelectElement>('tune-model');
   const batchInput = byId<HTMLInputElement>('tune-batch');
+  const budgetInput = byId<HTMLInputElement>('tune-budget');
   const button = byId<HTMLButtonElement>('tune-start');
   const progress = byId('tune-progress');
   const results = byId('tune-results');
@@ -46,18 +48,19 @@ export function setupTune(gpu: GpuState): TuneSection {
 
   modelSelect.replaceChildren(...TUNE_KINDS.map((k) => h('option', { value: k.kind }, k.label)));
   batchInput.value = String(DEFAULT_TUNE_BATCH);
+  budgetInput.value = String(PROBLEM_BUDGET_MS);
   let running = false;
+  let last: TuneSummary | undefined;
   const buttons = () => {
     button.disabled = !gpu.available || running;
     modelSelect.disabled = running;
     batchInput.disabled = running;
+    budgetInput.disabled = running;
   };
   if (!gpu.available) progress.textContent = 'needs WebGPU (see the note at the top).';
   buttons();
 
-  const run = async (kind: TuneKind, batchSize: number, budgetMs?: number): Promise<TuneSummary> => {
-    if (running) throw new Error('tune: a tuning run is in progress');
-    if (!gpu.available) throw new Error('tune: this page has no WebGPU');
+  const run = async (kind: TuneKind, batchSize: number, budgetMs: number): Promise<void> => {
     running = true;
     buttons();
     results.replaceChildren();
@@ -87,7 +90,7 @@ export function setupTune(gpu: GpuState): TuneSection {
         `Tuned ${r.results.length} problem${r.results.length === 1 ? '' : 's'} in ${r.seconds.toFixed(1)} s ` +
         `(clock: ${r.clock ?? 'none'}); ${r.changed} run${r.changed === 1 ? 's' : ''} another kernel than the fixed rule's. ` +
         (where ? `The choices are kept in ${where}, and this page uses them from now on (and on later visits, on this adapter).` : 'This browser has no storage here: the choices last until the page is closed.');
-      return {
+      last = {
         problems: r.problems,
         tuned: r.results.length,
         changed: r.changed,
@@ -99,7 +102,6 @@ export function setupTune(gpu: GpuState): TuneSection {
     } catch (e) {
       progress.className = 'result bad';
       progress.textContent = `error: ${(e as Error).message}`;
-      throw e;
     } finally {
       running = false;
       buttons();
@@ -107,9 +109,10 @@ export function setupTune(gpu: GpuState): TuneSection {
   };
 
   button.addEventListener('click', () => {
-    const batchSize = Number(batchInput.value);
-    run(modelSelect.value as TuneKind, batchSize).catch(() => undefined); // the error is shown in the page
+    if (running) return;
+    const budget = Number(budgetInput.value);
+    void run(modelSelect.value as TuneKind, Number(batchInput.value), Number.isFinite(budget) && budget > 0 ? budget : PROBLEM_BUDGET_MS);
   });
 
-  return { tuneModel: (kind, batchSize, options = {}) => run(kind, batchSize, options.budgetMs) };
+  return { lastTune: () => last };
 }
