@@ -3,7 +3,8 @@
 // hooks, playground/src/main.ts). It checks that the page loads without errors, that every rung
 // of the kernel ladder matches its float64 reference, that the VAE decoder and the cGAN and GAN
 // generators draw in the browser what they draw in Node from the same weight files, and that
-// training in the page takes Node's first step and lowers the loss. Shapes are small: SwiftShader
+// training in the page takes Node's first step and lowers the loss, and that the tune section
+// tunes a small VAE step's problems, shows each one's candidates and keeps its choices. Shapes are small: SwiftShader
 // runs the kernels on the CPU, more slowly than Mesa's llvmpipe does in Node.
 
 import { test } from 'uvu';
@@ -182,6 +183,58 @@ test("training in the page takes Node's first step, and a few steps lower the lo
   assert.ok(losses[4] < losses[0], `the loss should fall over 5 steps: ${losses.map((l) => l.toFixed(2)).join(', ')}`);
   const progress = await p.textContent('#train-progress');
   assert.match(progress ?? '', /step 5 of/);
+  assert.equal(opened!.errors, [], opened!.errors.join('\n'));
+});
+
+/** The page's localStorage, as the functions given to page.evaluate() see it. */
+declare const localStorage: { getItem(key: string): string | null; removeItem(key: string): void };
+const CHOICES_KEY = 'webgpu-mini-dl/kernel-choices';
+
+// Last: the kernels it installs would change what the other tests compare from here on.
+test("the tune section tunes a VAE step's problems, shows each one's candidates and keeps the choices in localStorage", async () => {
+  const p = await page();
+  await p.evaluate((key) => localStorage.removeItem(key), CHOICES_KEY);
+  // A batch the page refuses: said in the page, nothing tuned.
+  await p.fill('#tune-batch', '0');
+  await p.click('#tune-start');
+  await p.waitForSelector('#tune-progress.bad');
+  assert.match(await p.textContent('#tune-progress') ?? '', /error: the batch size must be a whole number/);
+  assert.is(await p.evaluate(() => window.__playground.lastTune()), undefined);
+
+  // Batch 2 and a short budget per problem: SwiftShader runs every candidate on the CPU.
+  const started = performance.now();
+  await p.selectOption('#tune-model', 'vae');
+  await p.fill('#tune-batch', '2');
+  await p.fill('#tune-budget', '1500');
+  await p.click('#tune-start');
+  assert.is(await p.isDisabled('#tune-start'), true, 'the button is disabled while it runs');
+  await p.waitForFunction(() => window.__playground.lastTune() !== undefined, undefined, { timeout: 120_000, polling: 500 });
+  const summary = (await p.evaluate(() => window.__playground.lastTune()))!;
+  console.log(`  tuned ${summary.tuned} of ${summary.problems} problems in ${summary.seconds.toFixed(1)} s (clock ${summary.clock}; ${summary.changed} changed), ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
+  assert.ok(summary.problems >= 1, 'a VAE training step runs convolutions and matmuls');
+  assert.is(summary.tuned, summary.problems, 'the page tunes every problem of the step anew');
+  assert.ok(summary.results.every((r) => r.statuses.filter((s) => s === 'chosen').length === 1), `each problem has one chosen candidate: ${JSON.stringify(summary.results)}`);
+  assert.ok(summary.clock === 'wall' || summary.clock === 'gpu-timestamp', `clock ${summary.clock}`);
+  assert.is(summary.where, `localStorage["${CHOICES_KEY}"]`);
+
+  // The page shows a table per problem, each with a chosen candidate, and the summary line.
+  const tables = await p.$$eval('#tune-results table.tune-table', (els) => els.map((e) => ({ caption: e.querySelector('caption')?.textContent ?? '', chosen: e.querySelectorAll('tr.status-chosen').length, rows: e.querySelectorAll('tbody tr').length })));
+  assert.is(tables.length, summary.tuned, 'one table per problem');
+  for (const [i, t] of tables.entries()) {
+    assert.ok(t.caption.includes(summary.results[i].problem), `table ${i} names its problem: ${t.caption}`);
+    assert.is(t.chosen, 1, `table ${i} (${t.caption}) marks one candidate chosen`);
+    assert.ok(t.rows >= 1);
+  }
+  assert.match(await p.textContent('#tune-summary') ?? '', new RegExp(`Tuned ${summary.tuned} problems? in .* s \\(clock: ${summary.clock}\\).*localStorage`));
+  assert.is(await p.isDisabled('#tune-start'), false, 'the button is enabled again');
+
+  // The choices are kept, in the cache's own format, for this adapter.
+  const stored = await p.evaluate((key) => localStorage.getItem(key), CHOICES_KEY);
+  assert.ok(stored, 'localStorage holds the kernel choices');
+  const doc = JSON.parse(stored!) as { format: string; entries: { choices: Record<string, { kernel: string }> }[] };
+  assert.is(doc.format, 'webgpu-mini-dl kernel choices');
+  assert.is(doc.entries.length, 1);
+  for (const r of summary.results) assert.is(doc.entries[0].choices[r.problem]?.kernel, r.chosen, `${r.problem} is kept`);
   assert.equal(opened!.errors, [], opened!.errors.join('\n'));
 });
 

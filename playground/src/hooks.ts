@@ -1,12 +1,14 @@
 // What the page offers a test, as types only (no DOM), so that a test running in Node can name
 // them: window.__playground, set by main.ts. Playwright's page.evaluate() calls these functions
 // inside the page; every one waits for the GPU work it queues, and none changes what a visitor
-// sees except trainSteps, which advances the training section's run.
+// sees except trainSteps, which advances the training section's run. (The tune section is driven
+// through its own controls, as a visitor would; lastTune reads what its last run did.)
 //
 //   await page.evaluate(() => window.__playground.ready);
 //   const r = await page.evaluate(() => window.__playground.verifyRung('matmul', 'vec4', 64));
 
 import type { LadderOp } from './ladder-cases.ts';
+
 
 export type SampleKind = 'vae' | 'gan' | 'cgan';
 
@@ -42,6 +44,23 @@ export interface TimeResult extends VerifyResult {
   pctPeak?: number;
 }
 
+/** What a tuning run in the page did (the tune section's summary line, as data). */
+export interface TuneSummary {
+  /** Problems the training step ran. */
+  problems: number;
+  /** Problems tuned (all of them: the page measures anew). */
+  tuned: number;
+  /** Problems whose choice is not the fixed rule's kernel. */
+  changed: number;
+  seconds: number;
+  /** 'gpu-timestamp' or 'wall' (undefined when nothing was tuned). */
+  clock?: string;
+  /** Where the choices are kept (localStorage's key), if anywhere. */
+  where?: string;
+  /** Each problem's key, its default and chosen kernel, and every candidate's status. */
+  results: { problem: string; default: string; chosen: string; statuses: string[] }[];
+}
+
 export interface PlaygroundHooks {
   /** Resolves once the device is open (or known missing) and the shipped weights were tried; rejects if the page failed to start. */
   ready: Promise<void>;
@@ -70,4 +89,6 @@ export interface PlaygroundHooks {
    * different one starts a fresh run); returns their losses.
    */
   trainSteps(n: number, options?: { batchSize?: number }): Promise<number[]>;
+  /** The tune section's last finished run (its Tune button), or undefined before one finished. */
+  lastTune(): TuneSummary | undefined;
 }

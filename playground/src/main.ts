@@ -1,9 +1,10 @@
 // The playground page: where a reader watches this framework's kernels and models run on their
-// own GPU. Three sections, each its own file:
+// own GPU. Four sections, each its own file:
 //
 //   ladder.ts            the kernel ladder: a rung's WGSL beside its float64 reference; verify, time, chart
 //   models-section.ts    the VAE's latent map, the cGAN's digits, the GAN's samples
 //   training-section.ts  the VAE's quick preset trained in the page
+//   tune-section.ts      `npm run tune` on the visitor's adapter: each problem's candidates verified, timed, the fastest kept
 //
 // This file finds WebGPU (gpu.ts), says plainly at the top when there is none or when it runs on
 // the CPU, starts the sections, and publishes window.__playground for tests (hooks.ts says what
@@ -17,6 +18,7 @@ import { rungs, type LadderOp } from './ladder-cases.ts';
 import { setupModels } from './models-section.ts';
 import { decodeVae, generateCgan, generateGan } from './models.ts';
 import { setupTraining } from './training-section.ts';
+import { setupTune } from './tune-section.ts';
 import type { Gan, Vae } from '../../src/index.ts';
 
 declare global {
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
   setupLadder(gpu);
   const models = setupModels(gpu);
   const training = setupTraining(gpu, models);
+  const tuning = setupTune(gpu);
 
   const model = <T>(kind: SampleKind): T => {
     const m = models.get(kind);
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
     generateCgan: (digits: number[], noise: number | number[][]) => generateCgan(model<Gan>('cgan'), digits, noise),
     generateGan: (count: number, noise: number | number[][]) => generateGan(model<Gan>('gan'), count, noise),
     trainSteps: training.trainSteps,
+    lastTune: tuning.lastTune,
   } satisfies Omit<PlaygroundHooks, 'ready' | 'gpu'>);
 
   await models.ready;
