@@ -15,9 +15,10 @@ import { reduceRaw, sumTo, activationGradFromOutput, OP_LEAKY_ALPHA } from './op
 import { checkConvVariant, convVariantFor, getConvVariant } from './kernel-policy.ts';
 import { checkActivation, type Activation } from '../kernels/activation.ts';
 import {
-  conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, weightGradSplits,
+  conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, weightGradSplits, winogradWeightsProgram, winogradWeightsShape,
   type ConvEpilogue, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
+import type { Program } from '../kernels/program.ts';
 import { conv2dTransposeProgram } from '../kernels/conv/conv2d-transpose.ts';
 import {
   conv2dGeometry, conv2dTransposeGeometry, convInputShape, convOutputShape, convWeightShape,
@@ -56,14 +57,29 @@ function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogu
   return { hasBias: !!o.bias, activation, alpha };
 }
 
+/**
+ * Launches a forward or input-gradient `program` of `variant` on (a, w, bias). 'winograd' binds
+ * transformed weights, so its weight transform runs first, as a launch of its own.
+ */
+function launchConv(program: Program, pass: 'forward' | 'inputGrad', variant: ConvVariant, g: ConvGeometry, a: Tensor, w: Tensor, bias: Tensor | undefined, outShape: number[]): Tensor {
+  if (variant !== 'winograd') return launch(program, [a, w, bias ?? a], outShape);
+  const op = program.name.slice(0, program.name.lastIndexOf('.'));
+  const u = launch(winogradWeightsProgram(pass, g, op), [w], winogradWeightsShape(pass, g));
+  const y = launch(program, [a, u, bias ?? a], outShape);
+  u.dispose();
+  return y;
+}
+
 /** Forward-only conv2d for a checked geometry (also the transposed convolution's dx). */
 export function conv2dRaw(x: Tensor, w: Tensor, g: ConvGeometry, epilogue?: ConvEpilogue, bias?: Tensor, variant?: ConvVariant | 'auto'): Tensor {
-  return launch(conv2dProgram(g, epilogue, convVariantFor('forward', g, variant)), [x, w, bias ?? x], convOutputShape(g));
+  const v = convVariantFor('forward', g, variant);
+  return launchConv(conv2dProgram(g, epilogue, v), 'forward', v, g, x, w, bias, convOutputShape(g));
 }
 
 /** Forward-only input-gradient of conv2d: dy [batch, outH, outW, outC] → dx. */
 export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, variant?: ConvVariant | 'auto'): Tensor {
-  return launch(conv2dInputGradProgram(g, undefined, convVariantFor('inputGrad', g, variant)), [dy, w, dy], convInputShape(g));
+  const v = convVariantFor('inputGrad', g, variant);
+  return launchConv(conv2dInputGradProgram(g, undefined, v), 'inputGrad', v, g, dy, w, undefined, convInputShape(g));
 }
 
 /** Forward-only weight-gradient of conv2d: x, dy → dw [kh, kw, inC, outC] (split-K, then a sum). */
@@ -124,7 +140,8 @@ export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {
   const epilogue = epilogueOf('conv2dTranspose', options, g.inC);
   const variant = options.variant ?? getConvVariant();
   const bias = options.bias;
-  const y = launch(conv2dTransposeProgram(g, epilogue, convVariantFor('inputGrad', g, variant)), [x, w, bias ?? x], convInputShape(g));
+  const v = convVariantFor('inputGrad', g, variant);
+  const y = launchConv(conv2dTransposeProgram(g, epilogue, v), 'inputGrad', v, g, x, w, bias, convInputShape(g));
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(y, `conv2dTranspose.${epilogue.activation}`, inputs, (grad, needs) => {
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);

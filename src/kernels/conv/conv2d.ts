@@ -36,9 +36,14 @@
 //             staged through workgroup memory, a 4×4 register block per invocation. Shaped for a
 //             GPU; on a CPU driver the barriers and per-element im2col divisions cost more than
 //             the loads it saves. Mostly padding under BLOCKED_MIN_COLUMNS output columns.
+//   winograd  Winograd F(2×2, 3×3) for stride-1 3×3 kernels (conv2d-winograd.ts): 16 multiplies
+//             per 2×2 output tile and channel pair instead of 36, in the transformed domain. Forward
+//             and input-gradient only, on winogradFits's shapes (the builders throw a RangeError
+//             elsewhere); its weight-gradient is direct's. Two launches: a weight transform
+//             (winogradWeightsProgram), then the main kernel, which binds the transformed weights.
 // All variants fuse the epilogue (bias, activation) into the single write of the output, and all
-// are correct on every shape. Which one runs is decided in one place, src/core/kernel-policy.ts;
-// the builders here build exactly the variant they are given, named `<op>.<variant>`.
+// but winograd are correct on every shape. Which one runs is decided in one place,
+// src/core/kernel-policy.ts; the builders here build exactly the variant they are given, named `<op>.<variant>`.
 
 import { activationCode, activationReference, type Activation } from '../activation.ts';
 import type { Program } from '../program.ts';
@@ -47,11 +52,18 @@ import { gemmSize, uniforms, type ConvPass } from './conv2d-common.ts';
 import { directBlock, directForwardWgsl, directGrid, directInputGradWgsl, directWeightGradWgsl } from './conv2d-direct.ts';
 import { subgroupForwardWgsl, subgroupGrid, subgroupInputGradWgsl, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
 import { blockedGrid, blockedInvocations, blockedWgsl } from './conv2d-blocked.ts';
+import {
+  WINOGRAD_RULE, winogradBlock, winogradFits, winogradGeometry, winogradGrid, winogradWeightsGrid, winogradWeightsWgsl, winogradWgsl,
+} from './conv2d-winograd.ts';
 
 export type { ConvPass };
 
-export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'blocked';
-export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'blocked'];
+/**
+ * A convolution kernel variant. A named variant covers the forward pass and the input-gradient;
+ * 'winograd' has no weight-gradient of its own and runs direct's (named `….direct`).
+ */
+export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'blocked' | 'winograd';
+export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'blocked', 'winograd'];
 /** Variants whose WGSL needs the device's 'subgroups' feature (with subgroups of at least 8). */
 export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup'];
 
@@ -71,7 +83,7 @@ const DIRECT_KERNELS: Record<ConvPass, BlockKernel> = { forward: directForwardWg
 const SUBGROUP_KERNELS: Record<ConvPass, BlockKernel> = { forward: subgroupForwardWgsl, inputGrad: subgroupInputGradWgsl, weightGrad: subgroupWeightGradWgsl };
 
 /** The register block of a block kernel: 1×1 for naive, directBlock's for direct and subgroup. */
-function registerBlock(variant: Exclude<ConvVariant, 'blocked'>, cols: number): { tm: number; tn: number } {
+function registerBlock(variant: Exclude<ConvVariant, 'blocked' | 'winograd'>, cols: number): { tm: number; tn: number } {
   return variant === 'naive' ? { tm: 1, tn: 1 } : directBlock(cols);
 }
 
@@ -81,8 +93,11 @@ function checkVariant(name: string, variant: ConvVariant): void {
 
 // The Program of one pass in one variant: z slices (phases, or splits of `chunk` pixels each).
 function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: number,
-  epilogue: ConvEpilogue, variant: ConvVariant, bytes: number): Program {
-  checkVariant(name, variant);
+  epilogue: ConvEpilogue, asked: ConvVariant, bytes: number): Program {
+  checkVariant(name, asked);
+  if (asked === 'winograd') checkWinograd(name, g);
+  // Winograd has no weight-gradient: direct's runs, under its own name.
+  const variant = asked === 'winograd' && pass === 'weightGrad' ? 'direct' : asked;
   const { rows, cols } = gemmSize(pass, g);
   const withEpilogue = pass !== 'weightGrad';
   const overrides: Record<string, number> = withEpilogue ? { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) } : {};
@@ -90,12 +105,52 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   if (variant === 'blocked') {
     return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: blockedGrid(rows, cols, z) };
   }
+  if (variant === 'winograd') {
+    // The main kernel computes the forward convolution winogradGeometry rewrites the pass as.
+    const f = winogradGeometry(pass, g);
+    const tn = winogradBlock(f.outC);
+    const { grid, colBlocks } = winogradGrid(f, tn);
+    return { ...common, wgsl: winogradWgsl(tn), uniforms: uniforms(f, colBlocks, 0, epilogue.alpha), grid };
+  }
   const { tm, tn } = registerBlock(variant, cols);
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
   const { grid, colBlocks } = (subgroup ? subgroupGrid : directGrid)(rows, cols, tm, tn, z);
   const wgsl = (subgroup ? SUBGROUP_KERNELS : DIRECT_KERNELS)[pass](tm, tn);
   return { ...common, wgsl, uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha), grid };
+}
+
+// The builders' check of winograd's shape rule (checkConvVariant has no shape to check it on).
+function checkWinograd(name: string, g: ConvGeometry): void {
+  if (!winogradFits('forward', g)) {
+    throw new RangeError(`${name}: variant 'winograd' needs ${WINOGRAD_RULE}; this convolution has a ${g.kH}×${g.kW} kernel with strides [${g.strideH}, ${g.strideW}] (use 'direct')`);
+  }
+}
+
+/**
+ * Winograd's weight transform for `pass` ('forward' or 'inputGrad'), the launch before
+ * conv2dProgram's or conv2dInputGradProgram's 'winograd' kernel: w [3, 3, inC, outC] → U
+ * [16, inC', outC'] of the forward convolution winogradGeometry rewrites the pass as (for the
+ * input-gradient, the flipped kernel with channels swapped). Bindings: w, U. `op` names it.
+ */
+export function winogradWeightsProgram(pass: 'forward' | 'inputGrad', g: ConvGeometry, op: string): Program {
+  checkWinograd(op, g);
+  const f = winogradGeometry(pass, g);
+  return {
+    name: `${op}.winogradWeights`,
+    wgsl: winogradWeightsWgsl(),
+    inputs: 1,
+    outputs: 1,
+    uniforms: [['u32', f.inC], ['u32', f.outC], ['u32', pass === 'inputGrad' ? 1 : 0]],
+    grid: winogradWeightsGrid(f),
+    bytes: 4 * 25 * f.inC * f.outC,
+  };
+}
+
+/** The shape of winogradWeightsProgram's output U. */
+export function winogradWeightsShape(pass: 'forward' | 'inputGrad', g: ConvGeometry): number[] {
+  const f = winogradGeometry(pass, g);
+  return [16, f.inC, f.outC];
 }
 
 function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
@@ -106,7 +161,10 @@ function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
   };
 }
 
-/** y = activation(conv2d(x, w) + bias), in `variant`. Bindings: x, w, bias (any buffer when unused), y. */
+/**
+ * y = activation(conv2d(x, w) + bias), in `variant`. Bindings: x, w, bias (any buffer when unused),
+ * y; for 'winograd', U = winogradWeightsProgram('forward', …)'s output in place of w.
+ */
 export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant): Program {
   const s = sizes(g);
   return build('forward', 'conv2d', g, 1, 0, epilogue, variant, 4 * (s.x + s.w + s.y));
@@ -114,7 +172,8 @@ export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILO
 
 /**
  * dx = conv2d's input-gradient of dy, in `variant` (with an optional epilogue: this is also the
- * transposed convolution's forward pass). Bindings: dy, w, bias, dx. Every element of dx is written.
+ * transposed convolution's forward pass). Bindings: dy, w, bias, dx (for 'winograd', U =
+ * winogradWeightsProgram('inputGrad', …)'s output in place of w). Every element of dx is written.
  */
 export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant, name = 'conv2dInputGrad'): Program {
   const s = sizes(g);
@@ -122,8 +181,9 @@ export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue =
 }
 
 /** How many z-slices the weight-gradient's reduction over the batch's pixels is split into, in `variant`. */
-export function weightGradSplits(g: ConvGeometry, variant: ConvVariant): number {
-  checkVariant('weightGradSplits', variant);
+export function weightGradSplits(g: ConvGeometry, asked: ConvVariant): number {
+  checkVariant('weightGradSplits', asked);
+  const variant = asked === 'winograd' ? 'direct' : asked; // winograd's weight-gradient is direct's
   const pixels = g.batch * g.outH * g.outW;
   const { rows, cols } = gemmSize('weightGrad', g);
   // Enough invocations to fill a GPU (~16k), but every split at least 256 pixels long.
@@ -139,7 +199,7 @@ export function weightGradSplits(g: ConvGeometry, variant: ConvVariant): number 
 }
 
 /**
- * Partial weight-gradients in `variant`: out [splits, kH, kW, inC, outC], each slice summing
+ * Partial weight-gradients in `variant` ('winograd': direct's, on winograd's shapes): out [splits, kH, kW, inC, outC], each slice summing
  * ⌈pixels/splits⌉ pixels of the batch; the caller adds the slices (a column reduction) when
  * splits > 1. Bindings: x, dy, out.
  */
