@@ -11,7 +11,7 @@ import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { conv2d, conv2dInputGradRaw, conv2dTranspose, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, conv2dProgram, conv2dInputGradProgram,
-  conv2dWeightGradProgram, weightGradSplits, winogradWeightsProgram,
+  conv2dWeightGradProgram, weightGradSplits, winogradPrograms, NO_EPILOGUE,
 } from '../src/kernels/conv/conv2d.ts';
 import { conv2dTransposeProgram, conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { winogradFits, winogradTileReference } from '../src/kernels/conv/conv2d-winograd.ts';
@@ -22,29 +22,34 @@ test.before(async () => {
   await ready;
 });
 
-// Tolerance. Winograd's float32 error is larger than direct's: a tile's 16 products are of
-// transformed values (V sums up to 4 inputs, U up to 9 weights with factors ½ and ¼), and Aᵀ m A
-// adds up to 9 partial sums that are larger than the outputs they cancel down to. Each is a
-// constant factor over the direct sum's rounding, so the error still grows with the reduction
-// length K = 9·channels as direct's does. Inputs and weights lie in [−1, 1], so every term is at
-// most 1 and an output at most K: we allow 1e-4·|expected| + 4e-6·K + 1e-5, twice the bench's
-// allowance for matmul and direct (2e-6·K + 1e-5). A wrong transform coefficient gives errors of
-// the order of the outputs themselves (~√K), far above it.
+// Tolerance. Winograd's float32 error differs from direct's: the products are of transformed
+// values (V sums up to α² inputs with coefficients up to 5 for 5×5, U up to r² weights scaled by
+// as little as 1/24), and Aᵀ M A adds partial sums larger than the outputs they cancel down to.
+// Each is a constant factor on the rounding of a sum of K = r²·channels terms, so the error grows
+// with K as direct's does. Measured here (inputs and weights uniform in [−1, 1], 9×9 images, 256
+// input channels): largest error / K = 1.3e-8 for F(2×2, 3×3) (direct: 3.5e-8, its sums run in
+// another order) and 1.2e-7 for F(2×2, 5×5) (direct: 2.9e-8, so 4× direct's). Every term is at
+// most 1, an output at most K: we allow 1e-4·|expected| + 4e-6·K + 1e-5, twice the bench's
+// allowance for matmul and direct (2e-6·K + 1e-5) and 30× the worst measured. A wrong transform
+// coefficient gives errors of the order of the outputs themselves (~√K), far above it.
 function tolerance(k: number): { rtol: number; atol: number } {
   return { rtol: 1e-4, atol: 4e-6 * k + 1e-5 };
 }
 
-test('the transforms: Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A equals the direct 3×3 sum over a 4×4 patch, in float64', () => {
-  for (let seed = 1; seed <= 20; seed++) {
-    const d = randomArray([16], seed);
-    const g = randomArray([9], seed + 100);
-    const direct = new Float64Array(4);
-    for (let r = 0; r < 2; r++) {
-      for (let c = 0; c < 2; c++) {
-        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) direct[r * 2 + c] += d[(r + i) * 4 + c + j] * g[i * 3 + j];
+test('the transforms: Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A equals the direct r×r sum over an (r+1)×(r+1) patch, in float64, r = 3 and 5', () => {
+  for (const r of [3, 5]) {
+    const a = r + 1;
+    for (let seed = 1; seed <= 20; seed++) {
+      const d = randomArray([a * a], seed);
+      const g = randomArray([r * r], seed + 100);
+      const direct = new Float64Array(4);
+      for (let y = 0; y < 2; y++) {
+        for (let x = 0; x < 2; x++) {
+          for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) direct[y * 2 + x] += d[(y + i) * a + x + j] * g[i * r + j];
+        }
       }
+      assertClose(winogradTileReference(d, g, r), direct, `F(2×2, ${r}×${r}) tile ${seed}`, 1e-12, 1e-12);
     }
-    assertClose(winogradTileReference(d, g), direct, `tile ${seed}`, 1e-12, 1e-12);
   }
 });
 
@@ -55,10 +60,13 @@ interface Case {
   inC: number;
   outC: number;
   padding: Padding;
+  /** Kernel size (default 3). */
+  k?: number;
 }
 
 function geometry(c: Case): ConvGeometry {
-  return conv2dGeometry([c.batch, c.h, c.w, c.inC], [3, 3, c.inC, c.outC], 1, c.padding);
+  const k = c.k ?? 3;
+  return conv2dGeometry([c.batch, c.h, c.w, c.inC], [k, k, c.inC, c.outC], 1, c.padding);
 }
 
 // Awkward shapes: batch 1 and 3; spatial 1, 3, 7, 33 (odd: partial 2×2 tiles at the bottom and
@@ -73,13 +81,18 @@ const CASES: Case[] = [
   { batch: 1, h: 7, w: 33, inC: 7, outC: 65, padding: 'valid' },
   { batch: 3, h: 3, w: 7, inC: 7, outC: 3, padding: 'same' },
   { batch: 1, h: 33, w: 33, inC: 3, outC: 1, padding: 'valid' },
+  // F(2×2, 5×5): the DCGAN generator's first layer in small (7×7, 'same'), and odd edges.
+  { batch: 3, h: 7, w: 7, inC: 33, outC: 7, padding: 'same', k: 5 },
+  { batch: 1, h: 5, w: 33, inC: 3, outC: 1, padding: 'valid', k: 5 },
+  { batch: 1, h: 1, w: 3, inC: 7, outC: 65, padding: 'same', k: 5 },
 ];
 
 async function checkCase(c: Case, seed: number, activation: Activation, withBias: boolean): Promise<void> {
   const g = geometry(c);
-  const what = `winograd x[${c.batch}, ${c.h}, ${c.w}, ${c.inC}] w[3, 3, ${c.inC}, ${c.outC}] ${c.padding} ${activation}${withBias ? ' +bias' : ''}`;
+  const k = g.kH;
+  const what = `winograd x[${c.batch}, ${c.h}, ${c.w}, ${c.inC}] w[${k}, ${k}, ${c.inC}, ${c.outC}] ${c.padding} ${activation}${withBias ? ' +bias' : ''}`;
   const xShape = [c.batch, c.h, c.w, c.inC];
-  const wShape = [3, 3, c.inC, c.outC];
+  const wShape = [k, k, c.inC, c.outC];
   const dyShape = [c.batch, g.outH, g.outW, c.outC];
   const x = f32(randomArray(xShape, seed));
   const w = f32(randomArray(wShape, seed + 1));
@@ -93,8 +106,8 @@ async function checkCase(c: Case, seed: number, activation: Activation, withBias
     ];
   });
   assert.equal([...y.shape], dyShape, `${what}: output shape`);
-  const fwd = tolerance(9 * c.inC);
-  const back = tolerance(9 * c.outC);
+  const fwd = tolerance(k * k * c.inC);
+  const back = tolerance(k * k * c.outC);
   assertClose(await y.toArray(), conv2dReference(x, w, g, b, activation, 0.3), `${what}: forward`, fwd.rtol, fwd.atol);
   assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), `${what}: input-gradient`, back.rtol, back.atol);
   y.dispose();
@@ -115,11 +128,13 @@ test('fused bias and every activation', async () => {
   for (const activation of ACTIVATIONS) await checkCase(c, seed += 4, activation, true);
 });
 
-test('conv2dTranspose, stride 1, both paddings, with bias and activation', async () => {
+test('conv2dTranspose, stride 1, 3×3 and 5×5, both paddings, with bias and activation', async () => {
   const shapes: [number[], number[], Padding, Activation][] = [
     [[3, 7, 5, 7], [3, 3, 1, 7], 'same', 'relu'],
     [[1, 7, 7, 33], [3, 3, 1, 33], 'valid', 'tanh'], // the VAE decoder's last layer, 32 → 1 channel, in small
     [[1, 1, 1, 65], [3, 3, 1, 65], 'valid', 'linear'],
+    [[2, 7, 7, 9], [5, 5, 3, 9], 'same', 'leakyRelu'], // the DCGAN generator's first layer (5×5, stride 1), in small
+    [[1, 3, 5, 2], [5, 5, 1, 2], 'valid', 'sigmoid'],
   ];
   let seed = 200;
   for (const [xShape, wShape, padding, activation] of shapes) {
@@ -129,9 +144,9 @@ test('conv2dTranspose, stride 1, both paddings, with bias and activation', async
     const x = f32(randomArray(xShape, seed++));
     const w = f32(randomArray(wShape, seed++));
     const b = f32(randomArray([wShape[2]], seed++));
-    const y = tidy(() => conv2dTranspose(tensor(x, xShape), tensor(w, wShape), { padding, bias: tensor(b, [wShape[2]]), activation, variant: 'winograd' }));
-    const { rtol, atol } = tolerance(9 * xShape[3]);
-    assertClose(await y.toArray(), conv2dTransposeReference(x, w, g, b, activation), `${what}: forward`, rtol, atol);
+    const y = tidy(() => conv2dTranspose(tensor(x, xShape), tensor(w, wShape), { padding, bias: tensor(b, [wShape[2]]), activation, alpha: 0.2, variant: 'winograd' }));
+    const { rtol, atol } = tolerance(wShape[0] * wShape[1] * xShape[3]);
+    assertClose(await y.toArray(), conv2dTransposeReference(x, w, g, b, activation, 0.2), `${what}: forward`, rtol, atol);
     y.dispose();
   }
 });
@@ -140,7 +155,8 @@ test("the names say what runs: winograd's forward and input-gradient, direct's w
   const g = geometry({ batch: 1, h: 5, w: 5, inC: 2, outC: 1, padding: 'same' });
   assert.is(conv2dProgram(g, undefined, 'winograd').name, 'conv2d.winograd');
   assert.is(conv2dInputGradProgram(g, undefined, 'winograd').name, 'conv2dInputGrad.winograd');
-  assert.is(winogradWeightsProgram('forward', g, 'conv2d').name, 'conv2d.winogradWeights');
+  const plan = winogradPrograms('forward', g, NO_EPILOGUE, 'conv2d');
+  assert.equal([plan.weights.name, plan.input.name, plan.output.name], ['conv2d.winogradWeights', 'conv2d.winogradInput', 'conv2d.winograd']);
   assert.is(conv2dWeightGradProgram(g, weightGradSplits(g, 'winograd'), 'winograd').name, 'conv2dWeightGrad.direct');
   // … and that weight-gradient is right.
   const x = f32(randomArray([1, 5, 5, 2], 1));
@@ -150,7 +166,7 @@ test("the names say what runs: winograd's forward and input-gradient, direct's w
   dw.dispose();
 });
 
-test('gradient check through conv2d and conv2dTranspose with variant winograd', async () => {
+test('gradient check through conv2d (3×3 and 5×5) and conv2dTranspose with variant winograd', async () => {
   let seed = 300;
   for (const padding of ['same', 'valid'] as Padding[]) {
     const xShape = [2, 5, 6, 2];
@@ -171,12 +187,20 @@ test('gradient check through conv2d and conv2dTranspose with variant winograd', 
     { data: randomArray(wShape, seed++), shape: wShape },
     { data: randomArray([1], seed++), shape: [1] },
   ], { reference: (x, w, b) => conv2dTransposeReference(x, w, g, b) });
+  const x5 = [1, 4, 5, 2];
+  const w5 = [5, 5, 2, 2];
+  const g5 = conv2dGeometry(x5, w5, 1, 'same');
+  await gradCheck('conv2d winograd 5×5 same', (x, w) => conv2d(x, w, { padding: 'same', variant: 'winograd' }), [
+    { data: randomArray(x5, seed++), shape: x5 },
+    { data: randomArray(w5, seed++), shape: w5 },
+  ], { reference: (x, w) => conv2dReference(x, w, g5) });
 });
 
-test('off its rule (stride 2, 5×5, 1×1) winograd is refused with a RangeError naming the rule, before any GPU work', () => {
+test('off its rule (stride 2, 7×7, 1×1, 3×1) winograd is refused with a RangeError naming the rule, before any GPU work', () => {
   const off: [number[], number[], number][] = [
     [[1, 8, 8, 3], [3, 3, 3, 4], 2],
-    [[1, 8, 8, 3], [5, 5, 3, 4], 1],
+    [[1, 8, 8, 3], [7, 7, 3, 4], 1],
+    [[1, 8, 8, 3], [5, 5, 3, 4], 2],
     [[1, 8, 8, 3], [1, 1, 3, 4], 1],
     [[1, 8, 8, 3], [3, 1, 3, 4], 1],
   ];

@@ -11,14 +11,13 @@ import { Tensor, formatShape } from './tensor.ts';
 import { record } from './autograd.ts';
 import { assertFloat, assertLive } from './checks.ts';
 import { launch } from './launch.ts';
-import { reduceRaw, sumTo, activationGradFromOutput, OP_LEAKY_ALPHA } from './ops.ts';
+import { reduceRaw, sumTo, activationGradFromOutput, matmulRaw, OP_LEAKY_ALPHA } from './ops.ts';
 import { checkConvVariant, convVariantFor, getConvVariant } from './kernel-policy.ts';
 import { checkActivation, type Activation } from '../kernels/activation.ts';
 import {
-  conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, weightGradSplits, winogradWeightsProgram, winogradWeightsShape,
+  conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, weightGradSplits, winogradPrograms, NO_EPILOGUE,
   type ConvEpilogue, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
-import type { Program } from '../kernels/program.ts';
 import { conv2dTransposeProgram } from '../kernels/conv/conv2d-transpose.ts';
 import {
   conv2dGeometry, conv2dTransposeGeometry, convInputShape, convOutputShape, convWeightShape,
@@ -57,29 +56,40 @@ function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogu
   return { hasBias: !!o.bias, activation, alpha };
 }
 
+type ConvOp = 'conv2d' | 'conv2dInputGrad' | 'conv2dTranspose';
+
 /**
- * Launches a forward or input-gradient `program` of `variant` on (a, w, bias). 'winograd' binds
- * transformed weights, so its weight transform runs first, as a launch of its own.
+ * Runs a forward pass (conv2d) or an input-gradient (conv2dInputGrad, conv2dTranspose's forward)
+ * in `variant` on (a, w, bias): one launch, or winograd's (winogradPrograms): the weight and input
+ * transforms, their α² batched matmuls, and the output transform with the epilogue.
  */
-function launchConv(program: Program, pass: 'forward' | 'inputGrad', variant: ConvVariant, g: ConvGeometry, a: Tensor, w: Tensor, bias: Tensor | undefined, outShape: number[]): Tensor {
-  if (variant !== 'winograd') return launch(program, [a, w, bias ?? a], outShape);
-  const op = program.name.slice(0, program.name.lastIndexOf('.'));
-  const u = launch(winogradWeightsProgram(pass, g, op), [w], winogradWeightsShape(pass, g));
-  const y = launch(program, [a, u, bias ?? a], outShape);
-  u.dispose();
-  return y;
+function runConv(op: ConvOp, g: ConvGeometry, epilogue: ConvEpilogue | undefined, variant: ConvVariant, a: Tensor, w: Tensor, bias: Tensor | undefined): Tensor {
+  const pass = op === 'conv2d' ? 'forward' : 'inputGrad';
+  const outShape = pass === 'forward' ? convOutputShape(g) : convInputShape(g);
+  if (variant === 'winograd') {
+    const plan = winogradPrograms(pass, g, epilogue ?? NO_EPILOGUE, op);
+    const u = launch(plan.weights, [w], plan.uShape);
+    const v = launch(plan.input, [a], plan.vShape);
+    const m = matmulRaw(v, u);
+    u.dispose();
+    v.dispose();
+    const y = launch(plan.output, [m, bias ?? m], outShape);
+    m.dispose();
+    return y;
+  }
+  const program = op === 'conv2d' ? conv2dProgram(g, epilogue, variant)
+    : op === 'conv2dTranspose' ? conv2dTransposeProgram(g, epilogue, variant) : conv2dInputGradProgram(g, epilogue, variant);
+  return launch(program, [a, w, bias ?? a], outShape);
 }
 
 /** Forward-only conv2d for a checked geometry (also the transposed convolution's dx). */
 export function conv2dRaw(x: Tensor, w: Tensor, g: ConvGeometry, epilogue?: ConvEpilogue, bias?: Tensor, variant?: ConvVariant | 'auto'): Tensor {
-  const v = convVariantFor('forward', g, variant);
-  return launchConv(conv2dProgram(g, epilogue, v), 'forward', v, g, x, w, bias, convOutputShape(g));
+  return runConv('conv2d', g, epilogue, convVariantFor('forward', g, variant), x, w, bias);
 }
 
 /** Forward-only input-gradient of conv2d: dy [batch, outH, outW, outC] → dx. */
 export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, variant?: ConvVariant | 'auto'): Tensor {
-  const v = convVariantFor('inputGrad', g, variant);
-  return launchConv(conv2dInputGradProgram(g, undefined, v), 'inputGrad', v, g, dy, w, undefined, convInputShape(g));
+  return runConv('conv2dInputGrad', g, undefined, convVariantFor('inputGrad', g, variant), dy, w, undefined);
 }
 
 /** Forward-only weight-gradient of conv2d: x, dy → dw [kh, kw, inC, outC] (split-K, then a sum). */
@@ -140,8 +150,7 @@ export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {
   const epilogue = epilogueOf('conv2dTranspose', options, g.inC);
   const variant = options.variant ?? getConvVariant();
   const bias = options.bias;
-  const v = convVariantFor('inputGrad', g, variant);
-  const y = launchConv(conv2dTransposeProgram(g, epilogue, v), 'inputGrad', v, g, x, w, bias, convInputShape(g));
+  const y = runConv('conv2dTranspose', g, epilogue, convVariantFor('inputGrad', g, variant), x, w, bias);
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(y, `conv2dTranspose.${epilogue.activation}`, inputs, (grad, needs) => {
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);

@@ -36,11 +36,11 @@
 //             staged through workgroup memory, a 4×4 register block per invocation. Shaped for a
 //             GPU; on a CPU driver the barriers and per-element im2col divisions cost more than
 //             the loads it saves. Mostly padding under BLOCKED_MIN_COLUMNS output columns.
-//   winograd  Winograd F(2×2, 3×3) for stride-1 3×3 kernels (conv2d-winograd.ts): 16 multiplies
-//             per 2×2 output tile and channel pair instead of 36, in the transformed domain. Forward
-//             and input-gradient only, on winogradFits's shapes (the builders throw a RangeError
-//             elsewhere); its weight-gradient is direct's. Two launches: a weight transform
-//             (winogradWeightsProgram), then the main kernel, which binds the transformed weights.
+//   winograd  Winograd F(2×2, 3×3) and F(2×2, 5×5) for stride-1 kernels (conv2d-winograd.ts):
+//             α² multiplies per 2×2 output tile and channel pair instead of 4r² (16 for 36, 36
+//             for 100), as α² batched matmuls between transforms. Forward and input-gradient
+//             only, on winogradFits's shapes (the builders throw a RangeError elsewhere); its
+//             weight-gradient is direct's. Several launches (winogradPrograms; conv-ops runs them).
 // All variants fuse the epilogue (bias, activation) into the single write of the output, and all
 // but winograd are correct on every shape. Which one runs is decided in one place,
 // src/core/kernel-policy.ts; the builders here build exactly the variant they are given, named `<op>.<variant>`.
@@ -53,7 +53,8 @@ import { directBlock, directForwardWgsl, directGrid, directInputGradWgsl, direct
 import { subgroupForwardWgsl, subgroupGrid, subgroupInputGradWgsl, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
 import { blockedGrid, blockedInvocations, blockedWgsl } from './conv2d-blocked.ts';
 import {
-  WINOGRAD_RULE, winogradBlock, winogradFits, winogradGeometry, winogradGrid, winogradWeightsGrid, winogradWeightsWgsl, winogradWgsl,
+  WINOGRAD_RULE, winogradGeometry, winogradGrid, winogradInputWgsl, winogradMatrices, winogradOutputWgsl, winogradShapeFits,
+  winogradTiles, winogradUniforms, winogradWeightsWgsl,
 } from './conv2d-winograd.ts';
 
 export type { ConvPass };
@@ -105,13 +106,7 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   if (variant === 'blocked') {
     return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: blockedGrid(rows, cols, z) };
   }
-  if (variant === 'winograd') {
-    // The main kernel computes the forward convolution winogradGeometry rewrites the pass as.
-    const f = winogradGeometry(pass, g);
-    const tn = winogradBlock(f.outC);
-    const { grid, colBlocks } = winogradGrid(f, tn);
-    return { ...common, wgsl: winogradWgsl(tn), uniforms: uniforms(f, colBlocks, 0, epilogue.alpha), grid };
-  }
+  if (variant === 'winograd') return winogradPrograms(pass === 'forward' ? 'forward' : 'inputGrad', g, epilogue, name).output;
   const { tm, tn } = registerBlock(variant, cols);
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
@@ -122,35 +117,53 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
 
 // The builders' check of winograd's shape rule (checkConvVariant has no shape to check it on).
 function checkWinograd(name: string, g: ConvGeometry): void {
-  if (!winogradFits('forward', g)) {
+  if (!winogradShapeFits(g)) {
     throw new RangeError(`${name}: variant 'winograd' needs ${WINOGRAD_RULE}; this convolution has a ${g.kH}×${g.kW} kernel with strides [${g.strideH}, ${g.strideW}] (use 'direct')`);
   }
 }
 
-/**
- * Winograd's weight transform for `pass` ('forward' or 'inputGrad'), the launch before
- * conv2dProgram's or conv2dInputGradProgram's 'winograd' kernel: w [3, 3, inC, outC] → U
- * [16, inC', outC'] of the forward convolution winogradGeometry rewrites the pass as (for the
- * input-gradient, the flipped kernel with channels swapped). Bindings: w, U. `op` names it.
- */
-export function winogradWeightsProgram(pass: 'forward' | 'inputGrad', g: ConvGeometry, op: string): Program {
-  checkWinograd(op, g);
-  const f = winogradGeometry(pass, g);
-  return {
-    name: `${op}.winogradWeights`,
-    wgsl: winogradWeightsWgsl(),
-    inputs: 1,
-    outputs: 1,
-    uniforms: [['u32', f.inC], ['u32', f.outC], ['u32', pass === 'inputGrad' ? 1 : 0]],
-    grid: winogradWeightsGrid(f),
-    bytes: 4 * 25 * f.inC * f.outC,
-  };
+/** Winograd's launches for one pass, in order; conv-ops runs them (conv2d-winograd.ts explains each). */
+export interface WinogradPlan {
+  /** w → U [α², inC', outC'] (inC', outC': winogradGeometry's channels; for the input-gradient, the swapped ones). */
+  weights: Program;
+  uShape: number[];
+  /** The pass's input (x, or dy) → V [α², tiles, inC']. */
+  input: Program;
+  vShape: number[];
+  /** Then M = V · U, α² batched matmuls [tiles × inC'] · [inC' × outC'] (matmul.ts), M [α², tiles, outC']. */
+  mShape: number[];
+  /** M, bias → the pass's output with the fused epilogue; named `<op>.winograd`. Bindings: M, bias (any buffer when unused), out. */
+  output: Program;
 }
 
-/** The shape of winogradWeightsProgram's output U. */
-export function winogradWeightsShape(pass: 'forward' | 'inputGrad', g: ConvGeometry): number[] {
+/** The launches of 'winograd' for the forward pass or the input-gradient, `op` naming them. */
+export function winogradPrograms(pass: 'forward' | 'inputGrad', g: ConvGeometry, epilogue: ConvEpilogue, op: string): WinogradPlan {
+  checkWinograd(op, g);
   const f = winogradGeometry(pass, g);
-  return [16, f.inC, f.outC];
+  const { r, alpha } = winogradMatrices(f.kH);
+  const t = alpha * alpha;
+  const tiles = winogradTiles(f);
+  const params = winogradUniforms(f, epilogue.alpha);
+  const flops = convFlops(g);
+  return {
+    weights: {
+      name: `${op}.winogradWeights`, wgsl: winogradWeightsWgsl(r), inputs: 1, outputs: 1,
+      uniforms: [['u32', f.inC], ['u32', f.outC], ['u32', pass === 'inputGrad' ? 1 : 0]],
+      grid: winogradGrid(f.inC * f.outC), bytes: 4 * (r * r + t) * f.inC * f.outC,
+    },
+    uShape: [t, f.inC, f.outC],
+    input: {
+      name: `${op}.winogradInput`, wgsl: winogradInputWgsl(r), inputs: 1, outputs: 1, uniforms: params,
+      grid: winogradGrid(tiles * f.inC), bytes: 4 * (f.batch * f.inH * f.inW * f.inC + t * tiles * f.inC),
+    },
+    vShape: [t, tiles, f.inC],
+    mShape: [t, tiles, f.outC],
+    output: {
+      name: `${op}.winograd`, wgsl: winogradOutputWgsl(r), inputs: 2, outputs: 1, uniforms: params,
+      overrides: { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) },
+      grid: winogradGrid(tiles * f.outC), flops, bytes: 4 * (t * tiles * f.outC + f.batch * f.outH * f.outW * f.outC),
+    },
+  };
 }
 
 function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
@@ -163,7 +176,7 @@ function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
 
 /**
  * y = activation(conv2d(x, w) + bias), in `variant`. Bindings: x, w, bias (any buffer when unused),
- * y; for 'winograd', U = winogradWeightsProgram('forward', …)'s output in place of w.
+ * y; for 'winograd', the last of its launches (winogradPrograms: bindings M, bias, y).
  */
 export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant): Program {
   const s = sizes(g);
@@ -172,8 +185,8 @@ export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILO
 
 /**
  * dx = conv2d's input-gradient of dy, in `variant` (with an optional epilogue: this is also the
- * transposed convolution's forward pass). Bindings: dy, w, bias, dx (for 'winograd', U =
- * winogradWeightsProgram('inputGrad', …)'s output in place of w). Every element of dx is written.
+ * transposed convolution's forward pass). Bindings: dy, w, bias, dx (for 'winograd', the last
+ * of its launches: winogradPrograms). Every element of dx is written.
  */
 export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant, name = 'conv2dInputGrad'): Program {
   const s = sizes(g);
