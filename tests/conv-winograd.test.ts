@@ -8,7 +8,7 @@ import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { conv2d, conv2dInputGradRaw, conv2dTranspose, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dInputGradRaw, conv2dTranspose, conv2dWeightGradRaw, winogradRaw } from '../src/core/conv-ops.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, conv2dProgram, conv2dInputGradProgram,
   conv2dWeightGradProgram, weightGradSplits, winogradPrograms, NO_EPILOGUE,
@@ -151,12 +151,39 @@ test('conv2dTranspose, stride 1, 3×3 and 5×5, both paddings, with bias and act
   }
 });
 
+test('a batch too large for one storage binding runs in chunks of images, each written into the one output', async () => {
+  // 7 images of 5×7 → 3·4 = 12 tiles each; V per image 16·12·3 floats, M 16·12·5: the limit holds 2 images of M.
+  const g = geometry({ batch: 7, h: 5, w: 7, inC: 3, outC: 5, padding: 'same' });
+  const limit = 2 * 4 * 16 * 12 * 5;
+  const plan = winogradPrograms('forward', g, NO_EPILOGUE, 'conv2d', limit);
+  assert.equal(plan.chunks.map((c) => c.mShape[1] / 12), [2, 2, 2, 1], 'images per chunk');
+  const ig = winogradPrograms('inputGrad', g, NO_EPILOGUE, 'conv2dInputGrad', limit);
+  assert.is(ig.chunks.length, 4);
+  const x = f32(randomArray([7, 5, 7, 3], 500));
+  const w = f32(randomArray([3, 3, 3, 5], 501));
+  const b = f32(randomArray([5], 502));
+  const dy = f32(randomArray([7, 5, 7, 5], 503));
+  const [y, dx] = tidy(() => {
+    const wt = tensor(w, [3, 3, 3, 5]);
+    return [
+      winogradRaw('conv2d', g, { hasBias: true, activation: 'relu', alpha: 0 }, tensor(x, [7, 5, 7, 3]), wt, tensor(b, [5]), limit),
+      winogradRaw('conv2dInputGrad', g, NO_EPILOGUE, tensor(dy, [7, 5, 7, 5]), wt, undefined, limit),
+    ];
+  });
+  const fwd = tolerance(27);
+  const back = tolerance(45);
+  assertClose(await y.toArray(), conv2dReference(x, w, g, b, 'relu'), 'chunked forward', fwd.rtol, fwd.atol);
+  assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), 'chunked input-gradient', back.rtol, back.atol);
+  y.dispose();
+  dx.dispose();
+});
+
 test("the names say what runs: winograd's forward and input-gradient, direct's weight-gradient", async () => {
   const g = geometry({ batch: 1, h: 5, w: 5, inC: 2, outC: 1, padding: 'same' });
   assert.is(conv2dProgram(g, undefined, 'winograd').name, 'conv2d.winograd');
   assert.is(conv2dInputGradProgram(g, undefined, 'winograd').name, 'conv2dInputGrad.winograd');
   const plan = winogradPrograms('forward', g, NO_EPILOGUE, 'conv2d');
-  assert.equal([plan.weights.name, plan.input.name, plan.output.name], ['conv2d.winogradWeights', 'conv2d.winogradInput', 'conv2d.winograd']);
+  assert.equal([plan.weights.name, plan.chunks[0].input.name, plan.chunks[0].output.name], ['conv2d.winogradWeights', 'conv2d.winogradInput', 'conv2d.winograd']);
   assert.is(conv2dWeightGradProgram(g, weightGradSplits(g, 'winograd'), 'winograd').name, 'conv2dWeightGrad.direct');
   // … and that weight-gradient is right.
   const x = f32(randomArray([1, 5, 5, 2], 1));

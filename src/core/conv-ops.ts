@@ -10,7 +10,8 @@
 import { Tensor, formatShape } from './tensor.ts';
 import { record } from './autograd.ts';
 import { assertFloat, assertLive } from './checks.ts';
-import { launch } from './launch.ts';
+import { launch, launchInto } from './launch.ts';
+import { getGpu } from './device.ts';
 import { reduceRaw, sumTo, activationGradFromOutput, matmulRaw, OP_LEAKY_ALPHA } from './ops.ts';
 import { checkConvVariant, convVariantFor, getConvVariant } from './kernel-policy.ts';
 import { checkActivation, type Activation } from '../kernels/activation.ts';
@@ -56,7 +57,8 @@ function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogu
   return { hasBias: !!o.bias, activation, alpha };
 }
 
-type ConvOp = 'conv2d' | 'conv2dInputGrad' | 'conv2dTranspose';
+/** The kernels' names of the passes runConv runs. */
+export type ConvOp = 'conv2d' | 'conv2dInputGrad' | 'conv2dTranspose';
 
 /**
  * Runs a forward pass (conv2d) or an input-gradient (conv2dInputGrad, conv2dTranspose's forward)
@@ -66,20 +68,33 @@ type ConvOp = 'conv2d' | 'conv2dInputGrad' | 'conv2dTranspose';
 function runConv(op: ConvOp, g: ConvGeometry, epilogue: ConvEpilogue | undefined, variant: ConvVariant, a: Tensor, w: Tensor, bias: Tensor | undefined): Tensor {
   const pass = op === 'conv2d' ? 'forward' : 'inputGrad';
   const outShape = pass === 'forward' ? convOutputShape(g) : convInputShape(g);
-  if (variant === 'winograd') {
-    const plan = winogradPrograms(pass, g, epilogue ?? NO_EPILOGUE, op);
-    const u = launch(plan.weights, [w], plan.uShape);
-    const v = launch(plan.input, [a], plan.vShape);
-    const m = matmulRaw(v, u);
-    u.dispose();
-    v.dispose();
-    const y = launch(plan.output, [m, bias ?? m], outShape);
-    m.dispose();
-    return y;
-  }
+  if (variant === 'winograd') return winogradRaw(op, g, epilogue ?? NO_EPILOGUE, a, w, bias);
   const program = op === 'conv2d' ? conv2dProgram(g, epilogue, variant)
     : op === 'conv2dTranspose' ? conv2dTransposeProgram(g, epilogue, variant) : conv2dInputGradProgram(g, epilogue, variant);
   return launch(program, [a, w, bias ?? a], outShape);
+}
+
+/**
+ * Winograd's launches (winogradPrograms) for a forward pass or an input-gradient: the weight
+ * transform, then per chunk of images the input transform, α² batched matmuls and the output
+ * transform into the one output tensor. V and M stay within `maxBindingBytes` (default: the
+ * device's largest storage binding; the tests pass a small one to run several chunks).
+ */
+export function winogradRaw(op: ConvOp, g: ConvGeometry, epilogue: ConvEpilogue, a: Tensor, w: Tensor, bias?: Tensor,
+  maxBindingBytes = getGpu().limits.maxStorageBufferBindingSize): Tensor {
+  const pass = op === 'conv2d' ? 'forward' : 'inputGrad';
+  const plan = winogradPrograms(pass, g, epilogue, op, maxBindingBytes);
+  const u = launch(plan.weights, [w], plan.uShape);
+  const y = new Tensor(pass === 'forward' ? convOutputShape(g) : convInputShape(g), 'f32');
+  for (const chunk of plan.chunks) {
+    const v = launch(chunk.input, [a], chunk.vShape);
+    const m = matmulRaw(v, u);
+    v.dispose();
+    launchInto(chunk.output, [m, bias ?? m], y);
+    m.dispose();
+  }
+  u.dispose();
+  return y;
 }
 
 /** Forward-only conv2d for a checked geometry (also the transposed convolution's dx). */

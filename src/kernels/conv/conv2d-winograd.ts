@@ -57,7 +57,9 @@
 //                invocations consecutive channels; Aᵀ M A, the fused bias and activation, and the
 //                stores of the tile's pixels that lie inside the output.
 // Tiles run (batch, tile row, tile column), row-major: tile t covers outputs (2·row, 2·col) to
-// (2·row + 1, 2·col + 1) of image t / (tilesH·tilesW).
+// (2·row + 1, 2·col + 1) of image t / (tilesH·tilesW). V and M are α²/4 times the input and the
+// output: where they would not fit in one storage binding (the DCGAN generator's 5×5 layer at
+// batch 256: V would be 151 MB), steps 2–4 run over chunks of images (winogradImagesPerChunk).
 //
 // (A first version fused 2–4 into one kernel: each invocation transformed its own patch and
 // accumulated 16 products per output channel, loading U per channel. It ran 3× slower than
@@ -131,20 +133,36 @@ export function winogradTiles(f: ConvGeometry): number {
   return f.batch * Math.ceil(f.outH / 2) * Math.ceil(f.outW / 2);
 }
 
-/** The uniform block of the input and output transforms, in WINOGRAD_PARAMS_WGSL's order. */
-export function winogradUniforms(f: ConvGeometry, alpha: number): UniformField[] {
+/**
+ * Images per launch of the input and output transforms, so that V and M [α², tiles, channels]
+ * each fit in one storage binding of `maxBindingBytes` (a large batch is transformed and
+ * multiplied in chunks of images: conv-ops runs the chunks one after another).
+ */
+export function winogradImagesPerChunk(f: ConvGeometry, alpha: number, maxBindingBytes: number): number {
+  const perImage = 4 * alpha * alpha * Math.ceil(f.outH / 2) * Math.ceil(f.outW / 2) * Math.max(f.inC, f.outC);
+  return Math.max(1, Math.min(f.batch, Math.floor(maxBindingBytes / perImage)));
+}
+
+/**
+ * The uniform block of the input and output transforms, in WINOGRAD_PARAMS_WGSL's order, for the
+ * chunk of `images` images starting at image `batch0`.
+ */
+export function winogradUniforms(f: ConvGeometry, alpha: number, batch0: number, images: number): UniformField[] {
   return [
-    ['u32', f.batch], ['u32', f.inH], ['u32', f.inW], ['u32', f.inC],
+    ['u32', images], ['u32', f.inH], ['u32', f.inW], ['u32', f.inC],
     ['u32', f.outH], ['u32', f.outW], ['u32', f.outC], ['u32', f.padTop],
     ['u32', f.padLeft], ['u32', Math.ceil(f.outH / 2)], ['u32', Math.ceil(f.outW / 2)], ['f32', alpha],
+    ['u32', batch0],
   ];
 }
 
+// batch: the images of this launch, from image batch0 of the pass's tensors.
 const WINOGRAD_PARAMS_WGSL = /* wgsl */ `
 struct Params {
   batch: u32, inH: u32, inW: u32, inC: u32,
   outH: u32, outW: u32, outC: u32, padTop: u32,
   padLeft: u32, tilesH: u32, tilesW: u32, alpha: f32,
+  batch0: u32,
 }`;
 
 /** The launch of a kernel with one invocation per `items`. */
@@ -232,7 +250,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (item >= tiles * params.inC) { return; }
   let c = item % params.inC;
   let tile = item / params.inC;
-  let bIdx = tile / (params.tilesH * params.tilesW);
+  let bIdx = params.batch0 + tile / (params.tilesH * params.tilesW);
   let ih0 = i32(((tile / params.tilesW) % params.tilesH) * 2u) - i32(params.padTop);
   let iw0 = i32((tile % params.tilesW) * 2u) - i32(params.padLeft);
   let xBatch = bIdx * params.inH * params.inW * params.inC + c;
@@ -302,7 +320,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       s[i * A + j] = v;
     }
   }
-  let bIdx = tile / (params.tilesH * params.tilesW);
+  let bIdx = params.batch0 + tile / (params.tilesH * params.tilesW);
   let oh0 = ((tile / params.tilesW) % params.tilesH) * 2u;
   let ow0 = (tile % params.tilesW) * 2u;
   for (var i = 0u; i < 2u; i++) { // (Aᵀ M) A, the tile's 2×2 pixels

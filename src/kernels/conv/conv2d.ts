@@ -53,8 +53,8 @@ import { directBlock, directForwardWgsl, directGrid, directInputGradWgsl, direct
 import { subgroupForwardWgsl, subgroupGrid, subgroupInputGradWgsl, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
 import { blockedGrid, blockedInvocations, blockedWgsl } from './conv2d-blocked.ts';
 import {
-  WINOGRAD_RULE, winogradGeometry, winogradGrid, winogradInputWgsl, winogradMatrices, winogradOutputWgsl, winogradShapeFits,
-  winogradTiles, winogradUniforms, winogradWeightsWgsl,
+  WINOGRAD_RULE, winogradGeometry, winogradGrid, winogradImagesPerChunk, winogradInputWgsl, winogradMatrices, winogradOutputWgsl,
+  winogradShapeFits, winogradTiles, winogradUniforms, winogradWeightsWgsl,
 } from './conv2d-winograd.ts';
 
 export type { ConvPass };
@@ -106,7 +106,7 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   if (variant === 'blocked') {
     return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: blockedGrid(rows, cols, z) };
   }
-  if (variant === 'winograd') return winogradPrograms(pass === 'forward' ? 'forward' : 'inputGrad', g, epilogue, name).output;
+  if (variant === 'winograd') return winogradPrograms(pass === 'forward' ? 'forward' : 'inputGrad', g, epilogue, name).chunks[0].output;
   const { tm, tn } = registerBlock(variant, cols);
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
@@ -127,24 +127,53 @@ export interface WinogradPlan {
   /** w → U [α², inC', outC'] (inC', outC': winogradGeometry's channels; for the input-gradient, the swapped ones). */
   weights: Program;
   uShape: number[];
-  /** The pass's input (x, or dy) → V [α², tiles, inC']. */
+  /** The rest, per chunk of images (one chunk unless V or M would exceed a storage binding). */
+  chunks: WinogradChunk[];
+}
+
+export interface WinogradChunk {
+  /** The pass's input (x, or dy) → V [α², tiles, inC'] for this chunk's images. */
   input: Program;
   vShape: number[];
   /** Then M = V · U, α² batched matmuls [tiles × inC'] · [inC' × outC'] (matmul.ts), M [α², tiles, outC']. */
   mShape: number[];
-  /** M, bias → the pass's output with the fused epilogue; named `<op>.winograd`. Bindings: M, bias (any buffer when unused), out. */
+  /**
+   * M, bias → this chunk's images of the pass's output, with the fused epilogue; named
+   * `<op>.winograd`. Bindings: M, bias (any buffer when unused), out (the whole output tensor).
+   */
   output: Program;
 }
 
-/** The launches of 'winograd' for the forward pass or the input-gradient, `op` naming them. */
-export function winogradPrograms(pass: 'forward' | 'inputGrad', g: ConvGeometry, epilogue: ConvEpilogue, op: string): WinogradPlan {
+/**
+ * The launches of 'winograd' for the forward pass or the input-gradient, `op` naming them; V and
+ * M at most `maxBindingBytes` each (the device's maxStorageBufferBindingSize).
+ */
+export function winogradPrograms(pass: 'forward' | 'inputGrad', g: ConvGeometry, epilogue: ConvEpilogue, op: string, maxBindingBytes = Infinity): WinogradPlan {
   checkWinograd(op, g);
   const f = winogradGeometry(pass, g);
   const { r, alpha } = winogradMatrices(f.kH);
   const t = alpha * alpha;
-  const tiles = winogradTiles(f);
-  const params = winogradUniforms(f, epilogue.alpha);
-  const flops = convFlops(g);
+  const perChunk = winogradImagesPerChunk(f, alpha, maxBindingBytes);
+  const chunks: WinogradChunk[] = [];
+  for (let batch0 = 0; batch0 < f.batch; batch0 += perChunk) {
+    const images = Math.min(perChunk, f.batch - batch0);
+    const part = { ...f, batch: images };
+    const tiles = winogradTiles(part);
+    const params = winogradUniforms(f, epilogue.alpha, batch0, images);
+    chunks.push({
+      input: {
+        name: `${op}.winogradInput`, wgsl: winogradInputWgsl(r), inputs: 1, outputs: 1, uniforms: params,
+        grid: winogradGrid(tiles * f.inC), bytes: 4 * (images * f.inH * f.inW * f.inC + t * tiles * f.inC),
+      },
+      vShape: [t, tiles, f.inC],
+      mShape: [t, tiles, f.outC],
+      output: {
+        name: `${op}.winograd`, wgsl: winogradOutputWgsl(r), inputs: 2, outputs: 1, uniforms: params,
+        overrides: { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) },
+        grid: winogradGrid(tiles * f.outC), flops: convFlops(part), bytes: 4 * (t * tiles * f.outC + images * f.outH * f.outW * f.outC),
+      },
+    });
+  }
   return {
     weights: {
       name: `${op}.winogradWeights`, wgsl: winogradWeightsWgsl(r), inputs: 1, outputs: 1,
@@ -152,17 +181,7 @@ export function winogradPrograms(pass: 'forward' | 'inputGrad', g: ConvGeometry,
       grid: winogradGrid(f.inC * f.outC), bytes: 4 * (r * r + t) * f.inC * f.outC,
     },
     uShape: [t, f.inC, f.outC],
-    input: {
-      name: `${op}.winogradInput`, wgsl: winogradInputWgsl(r), inputs: 1, outputs: 1, uniforms: params,
-      grid: winogradGrid(tiles * f.inC), bytes: 4 * (f.batch * f.inH * f.inW * f.inC + t * tiles * f.inC),
-    },
-    vShape: [t, tiles, f.inC],
-    mShape: [t, tiles, f.outC],
-    output: {
-      name: `${op}.winograd`, wgsl: winogradOutputWgsl(r), inputs: 2, outputs: 1, uniforms: params,
-      overrides: { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) },
-      grid: winogradGrid(tiles * f.outC), flops, bytes: 4 * (t * tiles * f.outC + f.batch * f.outH * f.outW * f.outC),
-    },
+    chunks,
   };
 }
 
@@ -176,7 +195,7 @@ function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
 
 /**
  * y = activation(conv2d(x, w) + bias), in `variant`. Bindings: x, w, bias (any buffer when unused),
- * y; for 'winograd', the last of its launches (winogradPrograms: bindings M, bias, y).
+ * y; for 'winograd', the last of its launches (winogradPrograms: bindings M, bias, y), on one chunk.
  */
 export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvVariant): Program {
   const s = sizes(g);
