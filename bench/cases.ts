@@ -24,6 +24,7 @@ import { batchNorm } from '../src/core/batchnorm-ops.ts';
 import { conv2dWeightGradReference, conv2dInputGradReference, conv2dReference, convKernelKey, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { getGpu } from '../src/core/device.ts';
 import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
+import { winogradFits } from '../src/kernels/conv/conv2d-winograd.ts';
 import { batchNormGradReference, batchNormReference } from '../src/kernels/batchnorm.ts';
 import { dropoutProgram, dropoutReference } from '../src/kernels/dropout.ts';
 import { conv2dGeometry, conv2dTransposeGeometry, convFlops as convFlopsOf, type ConvGeometry } from '../src/kernels/conv/geometry.ts';
@@ -545,13 +546,14 @@ function batchNormSetup(shape: number[], backward: boolean): () => CaseRun {
  * verified on a sample (first and last images; one input channel of the weight-gradient).
  * Each convolution pass has a row for what the ops run (the kernel policy's 'auto', labelled with
  * the variant it chose for that pass, or setConvVariant's) — the quick row and the peer's — and
- * one per register-blocked variant the device runs (direct, and subgroup where it has subgroups).
+ * one per register-blocked variant the device runs (direct, and subgroup where it has subgroups),
+ * and a winograd row for the forward and input-gradient passes of stride-1 3×3 layers (winogradFits).
  */
 export function convFamilyCases(): BenchCase[] {
   const out: BenchCase[] = [];
   const chosen = getConvVariant();
   const variants: (ConvVariant | 'auto')[] = [chosen, ...(getGpu().info.hasSubgroups ? ['direct', 'subgroup'] as const : ['direct'] as const)];
-  for (const l of CONV_LAYERS) for (const variant of new Set(variants)) {
+  for (const l of CONV_LAYERS) for (const variant of new Set([...variants, 'winograd' as const])) {
     const x = [l.batch, l.inH, l.inW, l.inC];
     const w = convWeightShape(l);
     const y = convOutShape(l);
@@ -562,6 +564,9 @@ export function convFamilyCases(): BenchCase[] {
         | 'conv2dTranspose' | 'conv2dTransposeInputGrad' | 'conv2dTransposeWeightGrad';
       const short: ConvPass = pass === '' ? 'fwd' : pass === 'InputGrad' ? 'dX' : 'dW';
       const policyPass = short === 'fwd' ? (l.transposed ? 'inputGrad' : 'forward') : short === 'dX' ? (l.transposed ? 'forward' : 'inputGrad') : 'weightGrad';
+      // Winograd rows where its rule holds (stride 1, 3×3), forward and input-gradient: its
+      // weight-gradient is direct's, which has its row.
+      if (variant === 'winograd' && !winogradFits(policyPass, layerGeometry(l))) continue;
       out.push({
         group: 'conv',
         kernel: `${l.name} ${short}`,

@@ -66,10 +66,10 @@ test.after.each(() => {
 
 test('the candidates: every variant with its parameters, vec4 only on its rule, subgroup only with subgroups', () => {
   const keys = convCandidates('forward', g, { subgroups: false }).map(convKernelKey);
-  assert.equal(keys, ['direct', 'direct.4x8', 'direct.16x8', 'direct.8x4', 'blocked']);
+  assert.equal(keys, ['direct', 'direct.4x8', 'direct.16x8', 'direct.8x4', 'blocked', 'winograd']);
   assert.ok(convCandidates('forward', g, { subgroups: true }).map(convKernelKey).includes('subgroup.16x8'));
   // 3 channels: the input-gradient's blocks are 3 wide.
-  assert.equal(convCandidates('inputGrad', g, { subgroups: false }).map(convKernelKey), ['direct', 'direct.4x3', 'direct.16x3', 'blocked']);
+  assert.equal(convCandidates('inputGrad', g, { subgroups: false }).map(convKernelKey), ['direct', 'direct.4x3', 'direct.16x3', 'blocked', 'winograd']);
   // The weight-gradient's split-K depth: a quarter and four times the rule's.
   const wg = conv2dGeometry([256, 14, 14, 64], [5, 5, 64, 128], 2, 'same');
   const rule = weightGradSplits(wg, 'direct');

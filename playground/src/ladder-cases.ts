@@ -39,12 +39,20 @@ const CONV_IDEAS: Record<ConvVariant, string> = {
   direct: '8×8 outputs per invocation (8 pixels × 8 channels), taps outside, channels inside, no barriers',
   subgroup: 'direct, but the 8 weights of a step loaded once per subgroup and handed round with subgroupBroadcast',
   blocked: "the matmul's v3 over the im2col matrix: 64×64 tiles staged in workgroup memory, a 4×4 block per invocation",
+  winograd: 'Winograd F(2×2, 3×3) and F(2×2, 5×5): 2×2 output tiles as 16 (36) products per channel pair instead of 36 (100), batched matmuls between transforms (stride 1 only)',
 };
 
-/** The rungs of an operation, in ladder order; conv2d's 'subgroup' only where the device has subgroups. */
+/**
+ * The rungs of an operation, in ladder order; conv2d's 'subgroup' only where the device has
+ * subgroups, and only the rungs whose shape rule the ladder's layer fits ('winograd' is for
+ * stride-1 3×3 and 5×5 kernels: not this 5×5 stride-2 layer).
+ */
 export function rungs(op: LadderOp, hasSubgroups: boolean): Rung[] {
   if (op === 'matmul') return kernels.MATMUL_VARIANTS.map((variant) => ({ variant, idea: MATMUL_IDEAS[variant] }));
-  return kernels.CONV_VARIANTS.filter((v) => hasSubgroups || !kernels.SUBGROUP_CONV_VARIANTS.includes(v)).map((variant) => ({ variant, idea: CONV_IDEAS[variant] }));
+  return kernels.CONV_VARIANTS
+    .filter((v) => hasSubgroups || !kernels.SUBGROUP_CONV_VARIANTS.includes(v))
+    .filter((v) => v !== 'winograd' || kernels.winogradFits('forward', convGeometry(1)))
+    .map((variant) => ({ variant, idea: CONV_IDEAS[variant] }));
 }
 
 /** The sizes the chart runs: matmul N (N×N·N×N), conv2d batch. A CPU adapter gets small ones. */

@@ -10,12 +10,13 @@
 import { Tensor, formatShape } from './tensor.ts';
 import { record } from './autograd.ts';
 import { assertFloat, assertLive } from './checks.ts';
-import { launch } from './launch.ts';
-import { reduceRaw, sumTo, activationGradFromOutput, OP_LEAKY_ALPHA } from './ops.ts';
+import { launch, launchInto } from './launch.ts';
+import { getGpu } from './device.ts';
+import { reduceRaw, sumTo, activationGradFromOutput, matmulRaw, OP_LEAKY_ALPHA } from './ops.ts';
 import { checkConvVariant, convVariantFor, getConvVariant } from './kernel-policy.ts';
 import { checkActivation, type Activation } from '../kernels/activation.ts';
 import {
-  conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, weightGradSplits,
+  conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, convKernelOf, weightGradSplits, winogradPrograms, NO_EPILOGUE,
   type ConvEpilogue, type ConvKernelChoice, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
 import { conv2dTransposeProgram } from '../kernels/conv/conv2d-transpose.ts';
@@ -56,14 +57,54 @@ function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogu
   return { hasBias: !!o.bias, activation, alpha };
 }
 
+/** The kernels' names of the passes runConv runs. */
+export type ConvOp = 'conv2d' | 'conv2dInputGrad' | 'conv2dTranspose';
+
+/**
+ * Runs a forward pass (conv2d) or an input-gradient (conv2dInputGrad, conv2dTranspose's forward)
+ * in `variant` on (a, w, bias): one launch, or winograd's (winogradPrograms): the weight and input
+ * transforms, their α² batched matmuls, and the output transform with the epilogue.
+ */
+export function runConv(op: ConvOp, g: ConvGeometry, epilogue: ConvEpilogue | undefined, variant: ConvKernelChoice, a: Tensor, w: Tensor, bias: Tensor | undefined): Tensor {
+  const pass = op === 'conv2d' ? 'forward' : 'inputGrad';
+  const outShape = pass === 'forward' ? convOutputShape(g) : convInputShape(g);
+  if (convKernelOf(variant).variant === 'winograd') return winogradRaw(op, g, epilogue ?? NO_EPILOGUE, a, w, bias);
+  const program = op === 'conv2d' ? conv2dProgram(g, epilogue, variant)
+    : op === 'conv2dTranspose' ? conv2dTransposeProgram(g, epilogue, variant) : conv2dInputGradProgram(g, epilogue, variant);
+  return launch(program, [a, w, bias ?? a], outShape);
+}
+
+/**
+ * Winograd's launches (winogradPrograms) for a forward pass or an input-gradient: the weight
+ * transform, then per chunk of images the input transform, α² batched matmuls and the output
+ * transform into the one output tensor. V and M stay within `maxBindingBytes` (default: the
+ * device's largest storage binding; the tests pass a small one to run several chunks).
+ */
+export function winogradRaw(op: ConvOp, g: ConvGeometry, epilogue: ConvEpilogue, a: Tensor, w: Tensor, bias?: Tensor,
+  maxBindingBytes = getGpu().limits.maxStorageBufferBindingSize): Tensor {
+  const pass = op === 'conv2d' ? 'forward' : 'inputGrad';
+  const plan = winogradPrograms(pass, g, epilogue, op, maxBindingBytes);
+  const u = launch(plan.weights, [w], plan.uShape);
+  const y = new Tensor(pass === 'forward' ? convOutputShape(g) : convInputShape(g), 'f32');
+  for (const chunk of plan.chunks) {
+    const v = launch(chunk.input, [a], chunk.vShape);
+    const m = matmulRaw(v, u);
+    v.dispose();
+    launchInto(chunk.output, [m, bias ?? m], y);
+    m.dispose();
+  }
+  u.dispose();
+  return y;
+}
+
 /** Forward-only conv2d for a checked geometry (also the transposed convolution's dx). */
 export function conv2dRaw(x: Tensor, w: Tensor, g: ConvGeometry, epilogue?: ConvEpilogue, bias?: Tensor, variant?: ConvKernelChoice | 'auto'): Tensor {
-  return launch(conv2dProgram(g, epilogue, convVariantFor('forward', g, variant, epilogue)), [x, w, bias ?? x], convOutputShape(g));
+  return runConv('conv2d', g, epilogue, convVariantFor('forward', g, variant, epilogue), x, w, bias);
 }
 
 /** Forward-only input-gradient of conv2d: dy [batch, outH, outW, outC] → dx. */
 export function conv2dInputGradRaw(dy: Tensor, w: Tensor, g: ConvGeometry, variant?: ConvKernelChoice | 'auto'): Tensor {
-  return launch(conv2dInputGradProgram(g, undefined, convVariantFor('inputGrad', g, variant)), [dy, w, dy], convInputShape(g));
+  return runConv('conv2dInputGrad', g, undefined, convVariantFor('inputGrad', g, variant), dy, w, undefined);
 }
 
 /** Forward-only weight-gradient of conv2d: x, dy → dw [kh, kw, inC, outC] (split-K, then a sum). */
@@ -124,7 +165,7 @@ export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {
   const epilogue = epilogueOf('conv2dTranspose', options, g.inC);
   const variant = options.variant ?? getConvVariant();
   const bias = options.bias;
-  const y = launch(conv2dTransposeProgram(g, epilogue, convVariantFor('inputGrad', g, variant, epilogue)), [x, w, bias ?? x], convInputShape(g));
+  const y = runConv('conv2dTranspose', g, epilogue, convVariantFor('inputGrad', g, variant, epilogue), x, w, bias);
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(y, `conv2dTranspose.${epilogue.activation}`, inputs, (grad, needs) => {
     const gz = activationGradFromOutput(epilogue.activation, y, grad, epilogue.alpha);

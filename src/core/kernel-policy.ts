@@ -91,7 +91,9 @@ export function checkConvVariant(op: string, v: ConvVariant): void {
  * that one. 'auto': `subgroup` where the device has subgroups and sharing pays for this pass's
  * shape (blocks at least 8 channels wide, rows padded to whole workgroups at most doubling the
  * work), else `direct`. `blocked`, the GPU-shaped kernel, is never chosen by 'auto' yet: it has
- * only been measured on a CPU driver, where it loses.
+ * only been measured on a CPU driver, where it loses. Nor is `winograd` (stride-1 3×3 and 5×5
+ * only: winogradFits; its builders refuse other shapes with a RangeError): it wins or loses by
+ * the layer's channels (docs/kernels.md).
  */
 export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvKernelChoice | 'auto' = getConvVariant(), epilogue: ConvEpilogue = NO_EPILOGUE): ConvKernelChoice {
   if (requested !== 'auto') return requested;

@@ -12,3 +12,8 @@ export function launch(program: Program, inputs: Tensor[], outShape: Shape, dtyp
   run(program, inputs.map((t) => t.gpu), [out.gpu]);
   return out;
 }
+
+/** Launches `program` on tensors, writing into an existing tensor (a kernel that fills part of it). */
+export function launchInto(program: Program, inputs: Tensor[], out: Tensor): void {
+  run(program, inputs.map((t) => t.gpu), [out.gpu]);
+}

@@ -17,6 +17,7 @@ export * from './conv/geometry.ts';
 export * from './conv/conv2d.ts';
 export { subgroupPays } from './conv/conv2d-subgroup.ts';
 export { BLOCKED_MIN_COLUMNS } from './conv/conv2d-blocked.ts';
+export { winogradFits, WINOGRAD_RULE, winogradTileReference } from './conv/conv2d-winograd.ts';
 export * from './conv/conv2d-transpose.ts';
 export * from './batchnorm.ts';
 export * from './dropout.ts';

@@ -29,6 +29,7 @@ import { sync } from '../core/dispatch.ts';
 import { tensor, rand } from '../core/creation.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { reduceRaw } from '../core/ops.ts';
+import { runConv } from '../core/conv-ops.ts';
 import { TimestampRecorder } from '../core/timestamps.ts';
 import { autoConvVariant, autoMatmulVariant, kernelTarget, problemKey, type TuneProblem } from '../core/kernel-policy.ts';
 import { activationReference } from '../kernels/activation.ts';
@@ -106,6 +107,10 @@ type Runner = () => Tensor;
 function convRunner(p: Extract<TuneProblem, { op: 'conv' }>, g: ConvGeometry, kernel: ConvKernel, inputs: { a: Tensor; b: Tensor; bias: Tensor }, override?: ProgramOverride): Runner {
   const key = convKernelKey(kernel);
   const wrap = (build: () => ReturnType<typeof conv2dProgram>) => (override ? override(key, build) : build());
+  if (kernel.variant === 'winograd' && p.pass !== 'weightGrad') {
+    // Several launches (transforms and batched matmuls): the op's own runner.
+    return () => runConv(p.pass === 'forward' ? 'conv2d' : 'conv2dInputGrad', g, p.epilogue, kernel, inputs.a, inputs.b, inputs.bias);
+  }
   if (p.pass === 'forward') {
     return () => launch(wrap(() => conv2dProgram(g, p.epilogue, kernel)), [inputs.a, inputs.b, inputs.bias], convOutputShape(g));
   }

@@ -36,9 +36,14 @@
 //             staged through workgroup memory, a 4×4 register block per invocation. Shaped for a
 //             GPU; on a CPU driver the barriers and per-element im2col divisions cost more than
 //             the loads it saves. Mostly padding under BLOCKED_MIN_COLUMNS output columns.
+//   winograd  Winograd F(2×2, 3×3) and F(2×2, 5×5) for stride-1 kernels (conv2d-winograd.ts):
+//             α² multiplies per 2×2 output tile and channel pair instead of 4r² (16 for 36, 36
+//             for 100), as α² batched matmuls between transforms. Forward and input-gradient
+//             only, on winogradFits's shapes (the builders throw a RangeError elsewhere); its
+//             weight-gradient is direct's. Several launches (winogradPrograms; conv-ops runs them).
 // All variants fuse the epilogue (bias, activation) into the single write of the output, and all
-// are correct on every shape. Which one runs is decided in one place, src/core/kernel-policy.ts;
-// the builders here build exactly the variant they are given, named `<op>.<variant>`.
+// but winograd are correct on every shape. Which one runs is decided in one place,
+// src/core/kernel-policy.ts; the builders here build exactly the variant they are given, named `<op>.<variant>`.
 
 import { activationCode, activationReference, type Activation } from '../activation.ts';
 import type { Program } from '../program.ts';
@@ -47,11 +52,19 @@ import { gemmSize, uniforms, type ConvPass } from './conv2d-common.ts';
 import { directBlock, directForwardWgsl, directGrid, directInputGradWgsl, directWeightGradWgsl } from './conv2d-direct.ts';
 import { subgroupForwardWgsl, subgroupGrid, subgroupInputGradWgsl, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
 import { blockedGrid, blockedInvocations, blockedWgsl } from './conv2d-blocked.ts';
+import {
+  WINOGRAD_RULE, winogradGeometry, winogradGrid, winogradImagesPerChunk, winogradInputWgsl, winogradMatrices, winogradOutputWgsl,
+  winogradFits, winogradShapeFits, winogradTiles, winogradUniforms, winogradWeightsWgsl,
+} from './conv2d-winograd.ts';
 
 export type { ConvPass };
 
-export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'blocked';
-export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'blocked'];
+/**
+ * A convolution kernel variant. A named variant covers the forward pass and the input-gradient;
+ * 'winograd' has no weight-gradient of its own and runs direct's (named `….direct`).
+ */
+export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'blocked' | 'winograd';
+export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'blocked', 'winograd'];
 /** Variants whose WGSL needs the device's 'subgroups' feature (with subgroups of at least 8). */
 export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup'];
 
@@ -111,7 +124,8 @@ export function parseConvKernel(key: string, hasSubgroups: boolean): ConvKernelC
  * and with blocks of 4 and 16 rows (and 4 or 16 channels where the layer has them), `subgroup`
  * likewise where the device has subgroups, and `blocked`, the GPU-shaped one. `naive` is left
  * out: it is direct with a 1×1 block, the ladder's first rung, never the fastest (and on a large
- * layer of a CPU driver, seconds a run).
+ * layer of a CPU driver, seconds a run). `winograd` joins where it fits (winogradFits: stride 1,
+ * 3×3 or 5×5, forward and input-gradient).
  */
 export function convCandidates(pass: ConvPass, g: ConvGeometry, device: { subgroups: boolean }): ConvKernel[] {
   const { cols } = gemmSize(pass, g);
@@ -124,6 +138,7 @@ export function convCandidates(pass: ConvPass, g: ConvGeometry, device: { subgro
     out.push({ variant: 'subgroup' }, ...blocks.filter((b) => b.tn <= 8).map((block) => ({ variant: 'subgroup' as const, block })));
   }
   out.push({ variant: 'blocked' });
+  if (winogradFits(pass, g)) out.push({ variant: 'winograd' });
   if (pass === 'weightGrad') {
     // The split-K depth: a quarter and four times the rule's, for the default kernel.
     const rule = weightGradSplits(g, 'direct');
@@ -173,7 +188,10 @@ function checkVariant(name: string, choice: ConvKernelChoice): ConvKernel {
 // The Program of one pass in one variant: z slices (phases, or splits of `chunk` pixels each).
 function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: number,
   epilogue: ConvEpilogue, choice: ConvKernelChoice, bytes: number): Program {
-  const kernel = checkVariant(name, choice);
+  const asked = checkVariant(name, choice);
+  if (asked.variant === 'winograd') checkWinograd(name, g);
+  // Winograd has no weight-gradient: direct's runs, under its own name.
+  const kernel: ConvKernel = asked.variant === 'winograd' && pass === 'weightGrad' ? { ...asked, variant: 'direct' } : asked;
   const variant = kernel.variant;
   const { rows, cols } = gemmSize(pass, g);
   const withEpilogue = pass !== 'weightGrad';
@@ -182,12 +200,87 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   if (variant === 'blocked') {
     return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: blockedGrid(rows, cols, z) };
   }
+  if (variant === 'winograd') return winogradPrograms(pass === 'forward' ? 'forward' : 'inputGrad', g, epilogue, name).chunks[0].output;
   const { tm, tn } = registerBlock(kernel, cols);
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
   const { grid, colBlocks } = (subgroup ? subgroupGrid : directGrid)(rows, cols, tm, tn, z);
   const wgsl = (subgroup ? SUBGROUP_KERNELS : DIRECT_KERNELS)[pass](tm, tn);
   return { ...common, wgsl, uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha), grid };
+}
+
+// The builders' check of winograd's shape rule (checkConvVariant has no shape to check it on).
+function checkWinograd(name: string, g: ConvGeometry): void {
+  if (!winogradShapeFits(g)) {
+    throw new RangeError(`${name}: variant 'winograd' needs ${WINOGRAD_RULE}; this convolution has a ${g.kH}×${g.kW} kernel with strides [${g.strideH}, ${g.strideW}] (use 'direct')`);
+  }
+}
+
+/** Winograd's launches for one pass, in order; conv-ops runs them (conv2d-winograd.ts explains each). */
+export interface WinogradPlan {
+  /** w → U [α², inC', outC'] (inC', outC': winogradGeometry's channels; for the input-gradient, the swapped ones). */
+  weights: Program;
+  uShape: number[];
+  /** The rest, per chunk of images (one chunk unless V or M would exceed a storage binding). */
+  chunks: WinogradChunk[];
+}
+
+export interface WinogradChunk {
+  /** The pass's input (x, or dy) → V [α², tiles, inC'] for this chunk's images. */
+  input: Program;
+  vShape: number[];
+  /** Then M = V · U, α² batched matmuls [tiles × inC'] · [inC' × outC'] (matmul.ts), M [α², tiles, outC']. */
+  mShape: number[];
+  /**
+   * M, bias → this chunk's images of the pass's output, with the fused epilogue; named
+   * `<op>.winograd`. Bindings: M, bias (any buffer when unused), out (the whole output tensor).
+   */
+  output: Program;
+}
+
+/**
+ * The launches of 'winograd' for the forward pass or the input-gradient, `op` naming them; V and
+ * M at most `maxBindingBytes` each (the device's maxStorageBufferBindingSize).
+ */
+export function winogradPrograms(pass: 'forward' | 'inputGrad', g: ConvGeometry, epilogue: ConvEpilogue, op: string, maxBindingBytes = Infinity): WinogradPlan {
+  checkWinograd(op, g);
+  const f = winogradGeometry(pass, g);
+  const { r, alpha } = winogradMatrices(f.kH);
+  const t = alpha * alpha;
+  const perChunk = winogradImagesPerChunk(f, alpha, maxBindingBytes);
+  const chunks: WinogradChunk[] = [];
+  for (let batch0 = 0; batch0 < f.batch; batch0 += perChunk) {
+    const images = Math.min(perChunk, f.batch - batch0);
+    const part = { ...f, batch: images };
+    const tiles = winogradTiles(part);
+    const params = winogradUniforms(f, epilogue.alpha, batch0, images);
+    chunks.push({
+      input: {
+        name: `${op}.winogradInput`, wgsl: winogradInputWgsl(r), inputs: 1, outputs: 1, uniforms: params,
+        grid: winogradGrid(tiles * f.inC), bytes: 4 * (images * f.inH * f.inW * f.inC + t * tiles * f.inC),
+      },
+      vShape: [t, tiles, f.inC],
+      mShape: [t, tiles, f.outC],
+      output: {
+        name: `${op}.winograd`, wgsl: winogradOutputWgsl(r), inputs: 2, outputs: 1, uniforms: params,
+        overrides: { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) },
+        // The launches together declare the convolution's usual count (every tap, as the other
+        // variants do, so the bench compares equal work): the matmul declares its own multiplies,
+        // this launch the rest.
+        grid: winogradGrid(tiles * f.outC), flops: Math.max(0, convFlops(part) - 2 * t * tiles * f.inC * f.outC),
+        bytes: 4 * (t * tiles * f.outC + images * f.outH * f.outW * f.outC),
+      },
+    });
+  }
+  return {
+    weights: {
+      name: `${op}.winogradWeights`, wgsl: winogradWeightsWgsl(r), inputs: 1, outputs: 1,
+      uniforms: [['u32', f.inC], ['u32', f.outC], ['u32', pass === 'inputGrad' ? 1 : 0]],
+      grid: winogradGrid(f.inC * f.outC), bytes: 4 * (r * r + t) * f.inC * f.outC,
+    },
+    uShape: [t, f.inC, f.outC],
+    chunks,
+  };
 }
 
 function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
@@ -198,7 +291,10 @@ function sizes(g: ConvGeometry): { x: number; y: number; w: number } {
   };
 }
 
-/** y = activation(conv2d(x, w) + bias), in `variant`. Bindings: x, w, bias (any buffer when unused), y. */
+/**
+ * y = activation(conv2d(x, w) + bias), in `variant`. Bindings: x, w, bias (any buffer when unused),
+ * y; for 'winograd', the last of its launches (winogradPrograms: bindings M, bias, y), on one chunk.
+ */
 export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvKernelChoice): Program {
   const s = sizes(g);
   return build('forward', 'conv2d', g, 1, 0, epilogue, variant, 4 * (s.x + s.w + s.y));
@@ -206,7 +302,8 @@ export function conv2dProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILO
 
 /**
  * dx = conv2d's input-gradient of dy, in `variant` (with an optional epilogue: this is also the
- * transposed convolution's forward pass). Bindings: dy, w, bias, dx. Every element of dx is written.
+ * transposed convolution's forward pass). Bindings: dy, w, bias, dx (for 'winograd', the last
+ * of its launches: winogradPrograms). Every element of dx is written.
  */
 export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue = NO_EPILOGUE, variant: ConvKernelChoice, name = 'conv2dInputGrad'): Program {
   const s = sizes(g);
@@ -215,7 +312,8 @@ export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue =
 
 /** How many z-slices the weight-gradient's reduction over the batch's pixels is split into, in `variant`. */
 export function weightGradSplits(g: ConvGeometry, variant: ConvKernelChoice): number {
-  const kernel = checkVariant('weightGradSplits', variant);
+  const asked = checkVariant('weightGradSplits', variant);
+  const kernel: ConvKernel = asked.variant === 'winograd' ? { ...asked, variant: 'direct' } : asked; // winograd's weight-gradient is direct's
   const pixels = g.batch * g.outH * g.outW;
   if (kernel.splits) return Math.min(kernel.splits, pixels);
   const { rows, cols } = gemmSize('weightGrad', g);
@@ -232,7 +330,7 @@ export function weightGradSplits(g: ConvGeometry, variant: ConvKernelChoice): nu
 }
 
 /**
- * Partial weight-gradients in `variant`: out [splits, kH, kW, inC, outC], each slice summing
+ * Partial weight-gradients in `variant` ('winograd': direct's, on winograd's shapes): out [splits, kH, kW, inC, outC], each slice summing
  * ⌈pixels/splits⌉ pixels of the batch; the caller adds the slices (a column reduction) when
  * splits > 1. Bindings: x, dy, out.
  */
