@@ -42,6 +42,10 @@ function print(r: TuneResult): void {
   const chosen = r.candidates.find((c) => c.kernel === r.chosen);
   const gain = def?.ms && chosen?.ms ? ` (${(def.ms / chosen.ms).toFixed(2)}× the default)` : '';
   console.log(`\n${r.problem}  timed at batch ${r.timedBatch} (${r.clock}): ${r.chosen}${r.chosen === r.default ? ', the default' : ''}${gain}`);
+  if (r.confirmation) {
+    const c = r.confirmation;
+    console.log(`  confirmed at the full batch ${c.batch}: ${c.challenger} ${c.challengerMs.toFixed(2)} ms, the default ${r.default} ${c.defaultMs.toFixed(2)} ms → ${r.chosen}`);
+  }
   for (const c of r.candidates) console.log(`  ${c.kernel.padEnd(14)} ${ms(c.ms).padStart(10)}  ${c.status}${c.runs > 1 ? ` (median of ${c.runs})` : ''}${c.note ? `: ${c.note}` : ''}`);
 }
 

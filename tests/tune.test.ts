@@ -118,6 +118,19 @@ test('the fastest verified candidate is chosen; a clearly slower one is dropped 
   assert.is(tie.chosen, tie.default);
 });
 
+test('a challenger that won at a cut batch must beat the default at the full batch too', async () => {
+  const def = autoConvVariant('forward', g, getGpu().info.hasSubgroups);
+  // At batch 2 'direct.4x8' looks 5× faster; at the problem's own batch (4) it is slower.
+  const planted = (kernel: string, _p: TuneProblem, batch: number) => (kernel === 'direct.4x8' ? (batch < 4 ? 1 : 12) : kernel === def ? (batch < 4 ? 5 : 10) : 50);
+  const r = await tuneProblem(forward, { timedBatch: 2, timeOverride: planted });
+  assert.is(r.timedBatch, 2);
+  assert.equal(r.confirmation, { batch: 4, scaledBatch: 2, challenger: 'direct.4x8', challengerMs: 12, defaultMs: 10 });
+  assert.is(r.chosen, def);
+  // Where it wins there too, it is chosen.
+  const wins = await tuneProblem(forward, { timedBatch: 2, timeOverride: (k, p, b) => (k === 'direct.4x8' ? (b < 4 ? 1 : 8) : planted(k, p, b)) });
+  assert.is(wins.chosen, 'direct.4x8');
+});
+
 test('the policy runs an installed choice for auto, keeps a named variant, and ignores the table when tune is off', () => {
   setTuneMode('cached');
   installChoices([[problemKey(forward), 'direct.4x8'], [problemKey(dense), 'direct.4x4']]);

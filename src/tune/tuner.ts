@@ -18,7 +18,11 @@
 //               clock: GPU timestamps around each dispatch where the adapter has them (the
 //               kernels' own time), else the wall clock around a submit and its completion
 //               (the kernels' time plus an overhead that is the same for every candidate).
-//   4. budget   candidates not reached within the problem's budget are left untried (reported);
+//   4. confirm  at a cut batch a kernel that pads rows to whole workgroups (subgroup, blocked),
+//               or needs many invocations to fill the cores, looks worse than it is at the real
+//               one: where another kernel than the default won at a cut batch, the two run again,
+//               alternating, at the problem's own batch, and that decides.
+//   5. budget   candidates not reached within the problem's budget are left untried (reported);
 //               the default stays the choice unless a verified candidate beat it.
 //
 // The tuner knows nothing of caches and files (session.ts keeps its answers) and nothing of
@@ -47,6 +51,8 @@ export const TARGET_MS = 20;
 export const RUNS = 3;
 /** A candidate whose first run is this much slower than the best so far is dropped. */
 export const DROP_FACTOR = 2;
+/** Alternating runs of the challenger and the default at the problem's own batch (see "confirm"). */
+export const CONFIRM_RUNS = 2;
 /** Default time budget of one problem. */
 export const PROBLEM_BUDGET_MS = 6000;
 
@@ -70,6 +76,12 @@ export interface TuneResult {
   /** The batch the convolution was timed at (the problem's own for a matmul). */
   timedBatch: number;
   candidates: CandidateResult[];
+  /**
+   * Where the problem was timed at a cut batch and another kernel than the default won there:
+   * the two again at the problem's own batch (ms a run, median of CONFIRM_RUNS alternating),
+   * which decides.
+   */
+  confirmation?: { batch: number; scaledBatch: number; challenger: string; challengerMs: number; defaultMs: number };
   /** 'gpu-timestamp' (the kernels' own time) where the adapter has timestamps, else 'wall'. */
   clock: 'gpu-timestamp' | 'wall';
   seconds: number;
@@ -86,7 +98,9 @@ export interface TuneProblemOptions {
    * Replaces a candidate's timing (tests: a planted slow kernel). Returns milliseconds of one
    * run, or undefined to time it for real.
    */
-  timeOverride?: (kernel: string, problem: TuneProblem) => number | undefined;
+  timeOverride?: (kernel: string, problem: TuneProblem, batch: number) => number | undefined;
+  /** Times at this batch instead of one cut to TARGET_MS (tests). */
+  timedBatch?: number;
   /** Extra candidates (tests: a planted wrong one), as kernels the builders accept. */
   extraCandidates?: (ConvKernel | MatmulKernel)[];
   /** Replaces a candidate's Program for verification and timing (tests: a planted wrong kernel). */
@@ -341,6 +355,7 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
   const fullBatch = timedBatch;
 
   let best: { kernel: string; ms: number } | undefined;
+  let confirmation: TuneResult['confirmation'];
   const recorder = getGpu().info.hasTimestampQuery ? new TimestampRecorder(64) : undefined;
   const time = (run: Runner) => timeRun(run, recorder);
   try {
@@ -363,7 +378,9 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
       if (!inputs) {
         // Scale the batch (a convolution's images, a batched matmul's matrices) from the first
         // verified candidate's time for one.
-        if (fullBatch > 1) {
+        if (options.timedBatch !== undefined) {
+          timedBatch = Math.min(fullBatch, options.timedBatch);
+        } else if (fullBatch > 1) {
           inputs = operands(1);
           timedBatch = 1;
           const one = runnerFor(k);
@@ -373,7 +390,7 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         }
         inputs = operands(timedBatch);
       }
-      const planted = options.timeOverride?.(key, p);
+      const planted = options.timeOverride?.(key, p, timedBatch);
       try {
         const run = runnerFor(k);
         // No separate warm-up: verification compiled the pipeline. A first run far behind the
@@ -394,11 +411,39 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         results.push({ kernel: key, status: 'failed', runs: 0, note: (e as Error).message.split('\n')[0] });
       }
     }
+    // Confirm at full size: at a cut batch, kernels that pad rows to whole workgroups (subgroup,
+    // blocked) or need many invocations look worse than they are, so a challenger that beat the
+    // default there must beat it at the problem's own batch too (runs alternating, median).
+    if (best && best.kernel !== def && timedBatch < fullBatch) {
+      const challenger = kernels.find((k) => keyOf(p, k) === best!.kernel)!;
+      const defaultKernel = kernels.find((k) => keyOf(p, k) === def);
+      const defaultResult = results.find((r) => r.kernel === def);
+      if (defaultKernel && defaultResult && defaultResult.ms !== undefined) {
+        const scaled = timedBatch;
+        timedBatch = fullBatch;
+        inputs = operands(fullBatch);
+        const runs = { challenger: [] as number[], default: [] as number[] };
+        const planted = (k: string) => options.timeOverride?.(k, p, fullBatch);
+        const runC = runnerFor(challenger);
+        const runD = runnerFor(defaultKernel);
+        for (let i = 0; i < CONFIRM_RUNS; i++) {
+          runs.challenger.push(planted(best.kernel) ?? (await time(runC)));
+          runs.default.push(planted(def) ?? (await time(runD)));
+        }
+        const cMs = median(runs.challenger);
+        const dMs = median(runs.default);
+        confirmation = { batch: fullBatch, scaledBatch: scaled, challenger: best.kernel, challengerMs: cMs, defaultMs: dMs };
+        if (!(cMs < dMs)) best = { kernel: def, ms: defaultResult.ms };
+      }
+    }
   } finally {
     for (const t of made) t.dispose();
     recorder?.destroy();
   }
   const chosen = best?.kernel ?? def;
   for (const r of results) if (r.kernel === chosen && r.status === 'slower') r.status = 'chosen';
-  return { problem: problemKey(p), default: def, chosen, timedBatch, candidates: results, clock: recorder ? 'gpu-timestamp' : 'wall', seconds: (now() - started) / 1000 };
+  return {
+    problem: problemKey(p), default: def, chosen, timedBatch: confirmation?.scaledBatch ?? timedBatch, candidates: results,
+    ...(confirmation ? { confirmation } : {}), clock: recorder ? 'gpu-timestamp' : 'wall', seconds: (now() - started) / 1000,
+  };
 }
