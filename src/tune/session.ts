@@ -32,7 +32,7 @@ let verified: Verified = new Map();
 let warn: (line: string) => void = (line) => console.warn(line);
 
 /** The tune mode init() uses: its option, else WEBGPU_MINI_DL_TUNE, else 'cached'. Throws on an unknown one. */
-export function tuneModeFrom(option: TuneMode | undefined, env: string | undefined = envVar('WEBGPU_MINI_DL_TUNE')): TuneMode {
+export function tuneModeFrom(option: TuneMode | undefined, env: string | undefined): TuneMode {
   const raw = option ?? (env?.trim() ? env.trim().toLowerCase() : 'cached');
   if (!TUNE_MODES.includes(raw as TuneMode)) {
     const from = option !== undefined ? 'init({ tune })' : 'WEBGPU_MINI_DL_TUNE';
@@ -78,7 +78,7 @@ export function tuneCacheLocation(): string | undefined {
 }
 
 onDeviceOpen(async (options: InitOptions) => {
-  await loadTunedChoices(tuneModeFrom(options.tune));
+  await loadTunedChoices(tuneModeFrom(options.tune, envVar('WEBGPU_MINI_DL_TUNE')));
 });
 
 async function save(results: TuneResult[]): Promise<void> {
