@@ -18,7 +18,7 @@ import {
 import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE, weightGradSplits } from '../src/kernels/conv/conv2d.ts';
 import { conv2dGeometry } from '../src/kernels/conv/geometry.ts';
 import { matmulCandidates, matmulKernelKey, type MatmulShape } from '../src/kernels/matmul.ts';
-import { tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
+import { candidatesOf, tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
 import { loadTunedChoices, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
 import { CACHE_FORMAT, CACHE_FORMAT_VERSION, fileStore, parseTuneCache, tuneCachePath, type TuneStore } from '../src/tune/cache.ts';
 import { VERSION } from '../src/version.ts';
@@ -116,6 +116,9 @@ test('the fastest verified candidate is chosen; a clearly slower one is dropped 
   // A slow default stays unchosen; an equal-time candidate does not displace the first.
   const tie = await tuneProblem(forward, { timeOverride: () => 7 });
   assert.is(tie.chosen, tie.default);
+  // A gain under MARGIN (5%) is noise: the default stays.
+  const near = await tuneProblem(forward, { timeOverride: (kernel, p) => (kernel === candidatesOf(p).default ? 10 : kernel === 'direct.4x8' ? 9.8 : 50) });
+  assert.is(near.chosen, near.default);
 });
 
 test('a challenger that won at a cut batch must beat the default at the full batch too', async () => {

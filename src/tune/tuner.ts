@@ -51,6 +51,8 @@ export const TARGET_MS = 20;
 export const RUNS = 3;
 /** A candidate whose first run is this much slower than the best so far is dropped. */
 export const DROP_FACTOR = 2;
+/** How much faster than the default a candidate must be to be chosen instead (here and in the confirmation). */
+export const MARGIN = 1.05;
 /** Alternating runs of the challenger and the default at the problem's own batch (see "confirm"). */
 export const CONFIRM_RUNS = 2;
 /** Default time budget of one problem. */
@@ -414,6 +416,11 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
     // Confirm at full size: at a cut batch, kernels that pad rows to whole workgroups (subgroup,
     // blocked) or need many invocations look worse than they are, so a challenger that beat the
     // default there must beat it at the problem's own batch too (runs alternating, median).
+    // A challenger must beat the default by MARGIN to be chosen (a smaller gain is within a
+    // run's noise, and not worth a kernel that differs from the rule); a win at a cut batch is
+    // then confirmed at full size.
+    const defaultMs = results.find((r) => r.kernel === def)?.ms;
+    if (best && best.kernel !== def && defaultMs !== undefined && defaultMs < MARGIN * best.ms) best = { kernel: def, ms: defaultMs };
     if (best && best.kernel !== def && timedBatch < fullBatch) {
       const challenger = kernels.find((k) => keyOf(p, k) === best!.kernel)!;
       const defaultKernel = kernels.find((k) => keyOf(p, k) === def);
@@ -433,7 +440,7 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         const cMs = median(runs.challenger);
         const dMs = median(runs.default);
         confirmation = { batch: fullBatch, scaledBatch: scaled, challenger: best.kernel, challengerMs: cMs, defaultMs: dMs };
-        if (!(cMs < dMs)) best = { kernel: def, ms: defaultResult.ms };
+        if (!(MARGIN * cMs <= dMs)) best = { kernel: def, ms: defaultResult.ms };
       }
     }
   } finally {
