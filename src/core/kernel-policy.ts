@@ -188,8 +188,4 @@ export function unfreezeChoices(): void {
   frozen = undefined;
 }
 
-/** The frozen table, if a training run holds one. */
-export function frozenChoices(): ReadonlyMap<string, string> | undefined {
-  return frozen;
-}
 

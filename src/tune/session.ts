@@ -183,7 +183,6 @@ export async function settleRunKernels(step: number, log: (line: string) => void
       const changed = results.filter((r) => r.chosen !== r.default).length;
       log(`tuned ${results.length} kernel problem${results.length === 1 ? '' : 's'} on this adapter in ${((performance.now() - started) / 1000).toFixed(1)} s (${changed} run another kernel than the default); from step ${step + 1} on`);
     }
-    for (const r of results) since[r.problem] = step;
   }
   const table = installedChoices();
   const choices: Record<string, string> = {};
@@ -191,8 +190,8 @@ export async function settleRunKernels(step: number, log: (line: string) => void
     const kernel = mode === 'off' ? undefined : table.get(key);
     if (kernel === undefined) continue;
     choices[key] = kernel;
-    if (!before.has(key)) since[key] = step;
-    else since[key] ??= 0;
+    // From the cache: in effect from the first step; tuned after this step: from the next.
+    since[key] = before.has(key) ? 0 : step;
   }
   freezeChoices(new Map(Object.entries(choices)));
   return { mode, choices, since };

@@ -413,26 +413,24 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         results.push({ kernel: key, status: 'failed', runs: 0, note: (e as Error).message.split('\n')[0] });
       }
     }
-    // Confirm at full size: at a cut batch, kernels that pad rows to whole workgroups (subgroup,
-    // blocked) or need many invocations look worse than they are, so a challenger that beat the
-    // default there must beat it at the problem's own batch too (runs alternating, median).
-    // A challenger must beat the default by MARGIN to be chosen (a smaller gain is within a
-    // run's noise, and not worth a kernel that differs from the rule); a win at a cut batch is
-    // then confirmed at full size.
+    // A challenger must beat the default by MARGIN (a smaller gain is within a run's noise, and
+    // not worth a kernel other than the rule's). One that won at a cut batch must win again at
+    // the problem's own batch, in alternating runs: at a cut batch, kernels that pad rows to whole
+    // workgroups (subgroup, blocked) or need many invocations look worse than they are.
     const defaultMs = results.find((r) => r.kernel === def)?.ms;
-    if (best && best.kernel !== def && defaultMs !== undefined && defaultMs < MARGIN * best.ms) best = { kernel: def, ms: defaultMs };
-    if (best && best.kernel !== def && timedBatch < fullBatch) {
-      const challenger = kernels.find((k) => keyOf(p, k) === best!.kernel)!;
-      const defaultKernel = kernels.find((k) => keyOf(p, k) === def);
-      const defaultResult = results.find((r) => r.kernel === def);
-      if (defaultKernel && defaultResult && defaultResult.ms !== undefined) {
+    const defaultKernel = kernels.find((k) => keyOf(p, k) === def);
+    if (best && best.kernel !== def && defaultMs !== undefined && defaultKernel) {
+      if (defaultMs < MARGIN * best.ms) {
+        best = { kernel: def, ms: defaultMs };
+      } else if (timedBatch < fullBatch) {
+        const challenger = kernels.find((k) => keyOf(p, k) === best!.kernel)!;
         const scaled = timedBatch;
         timedBatch = fullBatch;
         inputs = operands(fullBatch);
-        const runs = { challenger: [] as number[], default: [] as number[] };
         const planted = (k: string) => options.timeOverride?.(k, p, fullBatch);
         const runC = runnerFor(challenger);
         const runD = runnerFor(defaultKernel);
+        const runs = { challenger: [] as number[], default: [] as number[] };
         for (let i = 0; i < CONFIRM_RUNS; i++) {
           runs.challenger.push(planted(best.kernel) ?? (await time(runC)));
           runs.default.push(planted(def) ?? (await time(runD)));
@@ -440,7 +438,7 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         const cMs = median(runs.challenger);
         const dMs = median(runs.default);
         confirmation = { batch: fullBatch, scaledBatch: scaled, challenger: best.kernel, challengerMs: cMs, defaultMs: dMs };
-        if (!(MARGIN * cMs <= dMs)) best = { kernel: def, ms: defaultResult.ms };
+        if (!(MARGIN * cMs <= dMs)) best = { kernel: def, ms: defaultMs };
       }
     }
   } finally {
