@@ -190,6 +190,19 @@ test('the cache: a round trip; another adapter, another version and a damaged fi
   assert.throws(() => parseTuneCache('{"format": "something else"}', '/x/kernel-choices.json'), /kernel choices \/x\/kernel-choices.json: not a kernel-choices file/);
 });
 
+test('a problem where no candidate verifies keeps no choice, and the saved cache stays readable', async () => {
+  const store = memoryStore();
+  await loadTunedChoices('on', { store, ...quiet });
+  // Every candidate computes a linear convolution where the problem asks for bias + relu (stride
+  // 2: no winograd, whose several launches the override does not reach).
+  const strided: TuneProblem = { ...forward, g: conv2dGeometry([4, 9, 9, 3], [3, 3, 3, 12], 2, 'same') };
+  const [r] = await tune({ problems: [strided], programOverride: (_kernel, build) => ({ ...build(), overrides: conv2dProgram(g, NO_EPILOGUE, 'direct').overrides }) });
+  assert.ok(r.candidates.every((c) => c.status === 'wrong' || c.status === 'failed'), JSON.stringify(r.candidates));
+  const doc = parseTuneCache(store.text!, 'memory');
+  assert.is(doc.entries[0].choices[problemKey(strided)], undefined);
+  assert.ok(Object.values(doc.entries[0].verified).some((v) => v.startsWith('wrong')));
+});
+
 test('the cache file: under $XDG_CACHE_HOME or ~/.cache, written whole (no temporary file left)', async () => {
   assert.is(tuneCachePath({ XDG_CACHE_HOME: '/c' }, '/home/u'), '/c/webgpu-mini-dl/kernel-choices.json');
   assert.is(tuneCachePath({}, '/home/u/'), '/home/u/.cache/webgpu-mini-dl/kernel-choices.json');

@@ -90,7 +90,10 @@ async function save(results: TuneResult[]): Promise<void> {
   for (const r of results) {
     const chosen = r.candidates.find((c) => c.kernel === r.chosen);
     const def = r.candidates.find((c) => c.kernel === r.default);
-    next.choices[r.problem] = { kernel: r.chosen, ms: chosen?.ms ?? NaN, default: r.default, ...(def?.ms !== undefined ? { defaultMs: def.ms } : {}), timedBatch: r.timedBatch };
+    // No candidate verified and timed (all wrong or failed): no choice to keep, the rule stays;
+    // the verification results above remember why.
+    if (chosen?.ms === undefined) continue;
+    next.choices[r.problem] = { kernel: r.chosen, ms: chosen.ms, default: r.default, ...(def?.ms !== undefined ? { defaultMs: def.ms } : {}), timedBatch: r.timedBatch };
   }
   entry = next;
   await store.write(JSON.stringify(withEntry(doc, next), null, 1) + '\n');

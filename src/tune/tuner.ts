@@ -105,7 +105,7 @@ export interface TuneProblemOptions {
   timedBatch?: number;
   /** Extra candidates (tests: a planted wrong one), as kernels the builders accept. */
   extraCandidates?: (ConvKernel | MatmulKernel)[];
-  /** Replaces a candidate's Program for verification and timing (tests: a planted wrong kernel). */
+  /** Replaces a candidate's Program for verification and timing (tests: a planted wrong kernel); winograd's several launches go through conv-ops and are not reached. */
   programOverride?: ProgramOverride;
 }
 
