@@ -3,7 +3,6 @@
 // batch 16, a GAN of 1/8 width, 50 test digits, 50 samples, one timed step: ~15 s on a 2-core
 // CPU) that is then resumed, and the command line's refusals.
 
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
+import { runChild, type ChildRun } from './child.ts';
 import { PRESETS } from '../src/runs/presets.ts';
 import { SHIPPED_JUDGE } from '../src/metrics/judge.ts';
 import type { TrainRunSummary } from '../src/runs/run.ts';
@@ -172,24 +172,9 @@ test('a tiny run of all three: the time estimate first, then a folder per model 
 });
 
 /** examples/reproduce.ts in a process of its own; asynchronous, so that the refusals below run side by side. */
-function runScript(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', 'reproduce.ts'), ...args], {
-    cwd: root, env: { XDG_RUNTIME_DIR: '/tmp', ...process.env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGTERM'), 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+function runScript(...args: string[]): Promise<ChildRun> {
+  return runChild(process.execPath, ['--import', 'tsx', join('examples', 'reproduce.ts'), ...args], {
+    cwd: root, env: { XDG_RUNTIME_DIR: '/tmp', ...process.env }, timeoutMs: 60_000,
   });
 }
 

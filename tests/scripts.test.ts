@@ -3,7 +3,6 @@
 // naming the file (and both models) and exit code 1; never a stack trace. Every run here stops
 // early or touches only a tiny checkpoint, so each takes about a second.
 
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready } from './helpers.ts';
+import { runChild } from './child.ts';
 import { saveCheckpoint } from '../src/nn/checkpoint-file.ts';
 import { readPng } from '../src/io/png.ts';
 import { Vae } from '../src/models/vae.ts';
@@ -71,27 +71,14 @@ function runScript(script: string, ...args: string[]): Promise<ScriptRun> {
 function runIn(o: { cwd?: string; env?: Record<string, string> }, script: string, ...args: string[]): Promise<ScriptRun> {
   // tsx by path, so that a working folder outside the repository finds it too.
   const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-  const child = spawn(process.execPath, ['--import', tsx, join(root, script.includes('/') ? script : join('examples', script)), ...args], {
+  return runChild(process.execPath, ['--import', tsx, join(root, script.includes('/') ? script : join('examples', script)), ...args], {
     cwd: o.cwd ?? root,
     env: { XDG_RUNTIME_DIR: '/tmp', ...process.env, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let rawStderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (rawStderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGTERM'), 120_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const stderr = withoutDawnNotices(rawStderr);
-      const errors = stderr.split('\n').filter((l) => l.trim() !== '');
-      resolve({ code, stdout, errors, stderr });
-    });
+    timeoutMs: 120_000,
+  }).then((r) => {
+    const stderr = withoutDawnNotices(r.stderr);
+    const errors = stderr.split('\n').filter((l) => l.trim() !== '');
+    return { code: r.code, stdout: r.stdout, errors, stderr };
   });
 }
 
