@@ -4,25 +4,33 @@
 // kernel choices (its path is printed here and by `npm run info`). Later runs use the choices
 // by themselves (init's tune 'cached', the default). docs/kernels.md ("Tuning") has the method.
 //
-//   npm run tune [-- --models vae,gan,cgan] [--json FILE] [--again] [--budget MS]
+// The problems are found by planning one training step of each model (planOnly: every launch
+// resolved, none run), with the layers labelled, so each problem is printed with the layer and
+// pass it belongs to; the whole tuning shares one time budget, spent where the step's work is.
+//
+//   npm run tune [-- --models vae,gan,cgan] [--json FILE] [--again] [--budget SECONDS]
 
 import { writeFileSync } from 'node:fs';
 import { exitWithFlagError, parseFlagsOrExit } from '../src/io/flags.ts';
 import { runScript } from '../src/io/cli.ts';
-import { sync } from '../src/core/dispatch.ts';
+import { planOnly } from '../src/core/dispatch.ts';
 import { tidy } from '../src/core/scope.ts';
-import { problemsSeen } from '../src/core/kernel-policy.ts';
+import { problemLayers, problemsSeen } from '../src/core/kernel-policy.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
+import { withLayerLabels } from '../src/nn/layer-labels.ts';
 import { PRESETS } from '../src/runs/presets.ts';
 import { tune, tuneCacheLocation } from '../src/tune/session.ts';
-import { PROBLEM_BUDGET_MS, type TuneResult } from '../src/tune/tuner.ts';
+import type { TuneResult } from '../src/tune/tuner.ts';
+
+/** The default budget of a whole `npm run tune`, in seconds. */
+const TUNE_BUDGET_S = 90;
 
 const SPECS = {
   models: { type: 'string', default: MODEL_KINDS.join(','), placeholder: 'vae,gan,cgan', help: 'the models whose training steps are tuned' },
   json: { type: 'string', placeholder: 'FILE', help: 'also write every problem\'s candidates, times and choice here' },
   again: { type: 'boolean', help: 'measure problems the cache already has a choice for' },
-  budget: { type: 'int', default: PROBLEM_BUDGET_MS, min: 100, placeholder: 'MS', help: 'time budget per problem, in milliseconds' },
+  budget: { type: 'int', default: TUNE_BUDGET_S, min: 1, placeholder: 'SECONDS', help: `time budget of the whole tuning, shared by the problems by their work (default ${TUNE_BUDGET_S})` },
 } as const;
 const USAGE = {
   program: 'npm run tune --',
@@ -41,7 +49,9 @@ function print(r: TuneResult): void {
   const def = r.candidates.find((c) => c.kernel === r.default);
   const chosen = r.candidates.find((c) => c.kernel === r.chosen);
   const gain = def?.ms && chosen?.ms ? ` (${(def.ms / chosen.ms).toFixed(2)}× the default)` : '';
-  console.log(`\n${r.problem}  timed at batch ${r.timedBatch} (${r.clock}): ${r.chosen}${r.chosen === r.default ? ', the default' : ''}${gain}`);
+  const pass = r.problem.startsWith('conv.') ? r.problem.slice(5, r.problem.indexOf(' ')) : 'matmul';
+  console.log(`\n${r.layers?.length ? r.layers.join(', ') : '(no layer)'} · ${pass}`);
+  console.log(`${r.problem}  timed at batch ${r.timedBatch} (${r.clock}): ${r.chosen}${r.chosen === r.default ? ', the default' : ''}${gain}`);
   if (r.confirmation) {
     const c = r.confirmation;
     console.log(`  confirmed at the full batch ${c.batch}: ${c.challenger} ${c.challengerMs.toFixed(2)} ms, the default ${r.default} ${c.defaultMs.toFixed(2)} ms → ${r.chosen}`);
@@ -52,35 +62,38 @@ function print(r: TuneResult): void {
 await runScript('tune', async (gpu) => {
   console.log(`adapter: ${gpu.info.description}`);
   console.log(`kernel choices: ${tuneCacheLocation() ?? 'not kept (no store on this host)'}`);
-  const all: { model: string; results: TuneResult[] }[] = [];
+  console.log("(a transposed convolution's forward pass runs the convolution's inputGrad kernel, and its input gradient the forward kernel)");
   const started = performance.now();
+  // One planned training step per model finds the problems its step runs (nothing is computed).
+  problemsSeen(true);
   for (const kind of kinds as ModelKind[]) {
     const preset = PRESETS[kind].seed;
     const data = loadMnistGpu('train', { limit: preset.batchSize, range: kind === 'vae' ? [0, 1] : [-1, 1] });
     const model = createModel(kind, { ...(preset.model ?? {}), seed: 1 });
     try {
-      // One training step, to find the problems the step runs (the weights it changes are thrown away).
-      problemsSeen(true);
       const batch = data.batches(0, { batchSize: preset.batchSize, seed: 1 }).next().value!;
-      tidy(() => model.trainStep(batch, 0)).forEach((t) => t.dispose());
-      await sync();
-      const problems = [...problemsSeen().values()];
-      console.log(`\n== ${kind}: ${problems.length} problems in a training step at batch ${preset.batchSize}`);
-      const results = await tune({ problems, again: flags.again, budgetMs: flags.budget, onResult: print });
-      if (results.length < problems.length) console.log(`  (${problems.length - results.length} already in the cache; --again measures them anew)`);
-      all.push({ model: kind, results });
+      const labelled = Object.fromEntries(Object.entries(model.modules).map(([name, m]) => [`${kind}.${name}`, m]));
+      planOnly(() => withLayerLabels(labelled, () => tidy(() => model.trainStep(batch, 0)))).forEach((t) => t.dispose());
     } finally {
       model.dispose();
       data.dispose();
     }
   }
+  // A problem belongs to the models whose layers ran it (the labels begin with the model's kind).
+  const found = problemsSeen();
+  const layers = problemLayers();
+  const perModel = kinds.map((kind) => ({ model: kind, problems: [...found.keys()].filter((k) => layers.get(k)?.some((l) => l.startsWith(`${kind}.`))) }));
+  for (const m of perModel) console.log(`${m.model}: ${m.problems.length} problems in a training step at batch ${PRESETS[m.model as ModelKind].seed.batchSize}`);
+  const results = await tune({ problems: [...found.values()], again: flags.again, totalBudgetMs: flags.budget * 1000, onResult: print });
+  if (results.length < found.size) console.log(`\n(${found.size - results.length} problems already in the cache; --again measures them anew)`);
   const seconds = (performance.now() - started) / 1000;
-  const tuned = all.flatMap((m) => m.results);
-  const wrong = tuned.flatMap((r) => r.candidates.filter((c) => c.status === 'wrong' || c.status === 'failed').map((c) => `${r.problem}: ${c.kernel} ${c.note}`));
-  console.log(`\ntuned ${tuned.length} problems in ${seconds.toFixed(1)} s; ${tuned.filter((r) => r.chosen !== r.default).length} run another kernel than the fixed rule's`);
+  const wrong = results.flatMap((r) => r.candidates.filter((c) => c.status === 'wrong' || c.status === 'failed').map((c) => `${r.problem}: ${c.kernel} ${c.note}`));
+  console.log(`\ntuned ${results.length} problems in ${seconds.toFixed(1)} s (budget ${flags.budget} s); ${results.filter((r) => r.chosen !== r.default).length} run another kernel than the fixed rule's`);
   if (wrong.length) console.log(`candidates refused (never chosen):\n  ${wrong.join('\n  ')}`);
   if (flags.json) {
-    writeFileSync(flags.json, JSON.stringify({ adapter: gpu.info, seconds, models: all }, null, 2) + '\n');
+    const byKey = new Map(results.map((r) => [r.problem, r]));
+    const models = perModel.map((m) => ({ model: m.model, results: m.problems.map((k) => byKey.get(k)).filter((r): r is TuneResult => r !== undefined) }));
+    writeFileSync(flags.json, JSON.stringify({ adapter: gpu.info, seconds, budgetSeconds: flags.budget, models }, null, 2) + '\n');
     console.log(`wrote ${flags.json}`);
   }
 }, { tune: 'on' });

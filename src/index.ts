@@ -15,7 +15,7 @@ export type { PrintOptions } from './core/format.ts';
 export type { SummaryOptions, SummaryInputShape } from './nn/summary.ts';
 export { tidy, keep } from './core/scope.ts';
 export { noGrad, detach, isGradEnabled } from './core/autograd.ts';
-export { sync, flush, KernelError, run as runProgram, readBuffer, type BufferRange } from './core/dispatch.ts';
+export { sync, flush, planOnly, KernelError, run as runProgram, readBuffer, type BufferRange } from './core/dispatch.ts';
 export { memory, type MemoryStats, emptyCache, adapterDescription } from './core/memory.ts';
 export { tensor, zeros, ones, full, zerosLike, onesLike, rand, randn, manualSeed, type TensorOptions, type RandomOptions } from './core/creation.ts';
 export {
@@ -41,12 +41,13 @@ export {
   type ConvPass, type MatmulChoice, type KernelTarget,
 } from './core/kernel-policy.ts';
 export {
-  problemKey, problemsSeen, installedChoices, getTuneMode, setTuneMode, TUNE_MODES,
+  problemKey, problemsSeen, problemLayers, installedChoices, getTuneMode, setTuneMode, TUNE_MODES,
   type TuneMode, type TuneProblem,
 } from './core/kernel-policy.ts';
 export { tune, tuneCacheLocation, loadTunedChoices, tuneModeFrom, type TuneOptions, type RunKernels } from './tune/session.ts';
 export { tuneProblem, verifyCandidate, type TuneResult, type CandidateResult, type CandidateStatus } from './tune/tuner.ts';
 export { TuneCacheError, tuneCachePath, type TuneStore } from './tune/cache.ts';
+export { currentLayerLabel, withLayerLabel } from './core/layer-label.ts';
 export { VERSION } from './version.ts';
 export { globalMaxPool2d } from './core/ops.ts';
 export { dropout, type DropoutOptions } from './core/dropout-ops.ts';

@@ -13,13 +13,18 @@ import { ready, randomArray, seededRandom } from './helpers.ts';
 import { getGpu } from '../src/core/device.ts';
 import {
   autoConvVariant, autoMatmulVariant, clearChoices, convVariantFor, freezeChoices, installChoices, installedChoices,
-  matmulVariantFor, problemKey, problemsSeen, setTuneMode, unfreezeChoices, type TuneProblem,
+  matmulVariantFor, problemKey, problemLayers, problemsSeen, setTuneMode, unfreezeChoices, type TuneProblem,
 } from '../src/core/kernel-policy.ts';
-import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE, weightGradSplits } from '../src/kernels/conv/conv2d.ts';
+import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE, weightGradSplits, type ConvKernel } from '../src/kernels/conv/conv2d.ts';
 import { conv2dGeometry } from '../src/kernels/conv/geometry.ts';
-import { matmulCandidates, matmulKernelKey, type MatmulShape } from '../src/kernels/matmul.ts';
-import { candidatesOf, tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
-import { loadTunedChoices, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
+import { matmulCandidates, matmulKernelKey, type MatmulKernel, type MatmulShape } from '../src/kernels/matmul.ts';
+import { candidatesOf, MIN_TIMED_BATCH, tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
+import { loadTunedChoices, PRUNE_AFTER, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
+import { withLayerLabels } from '../src/nn/layer-labels.ts';
+import { tensor } from '../src/core/creation.ts';
+import { tidy } from '../src/core/scope.ts';
+import { dispatchesSoFar, planOnly, sync } from '../src/core/dispatch.ts';
+import { sum } from '../src/core/ops.ts';
 import { CACHE_FORMAT, CACHE_FORMAT_VERSION, fileStore, parseTuneCache, tuneCachePath, type TuneStore } from '../src/tune/cache.ts';
 import { VERSION } from '../src/version.ts';
 import { Sequential } from '../src/nn/sequential.ts';
@@ -132,6 +137,94 @@ test('a challenger that won at a cut batch must beat the default at the full bat
   // Where it wins there too, it is chosen.
   const wins = await tuneProblem(forward, { timedBatch: 2, timeOverride: (k, p, b) => (k === 'direct.4x8' ? (b < 4 ? 1 : 8) : planted(k, p, b)) });
   assert.is(wins.chosen, 'direct.4x8');
+});
+
+test('the order of trying: the default, winograd, the default\'s kernel with other parameters, the rest, the other kind of adapter\'s last', () => {
+  const subgroups = getGpu().info.hasSubgroups;
+  const cpu = candidatesOf(forward, 'cpu').kernels.map((k) => convKernelKey(k as ConvKernel));
+  const def = autoConvVariant('forward', g, subgroups);
+  assert.is(cpu[0], def);
+  assert.is(cpu[1], 'winograd');
+  assert.is(cpu[cpu.length - 1], 'blocked', 'the GPU-shaped kernel last on a CPU driver');
+  assert.equal(new Set(cpu), new Set(convCandidates('forward', g, { subgroups }).map(convKernelKey)), 'every candidate, once');
+  const gpu = candidatesOf(forward, 'gpu').kernels.map((k) => convKernelKey(k as ConvKernel));
+  assert.ok(gpu.indexOf('blocked') < gpu.indexOf('direct.4x8'), 'on a GPU the register-blocked CPU kernels come after it');
+  const m = candidatesOf(dense, 'cpu').kernels.map((k) => matmulKernelKey(k as MatmulKernel));
+  assert.equal(m.slice(0, 3), ['direct', 'direct.4x4', 'direct.16x8']);
+  assert.ok(m.indexOf('tiled') > m.indexOf('naive'));
+});
+
+test('a problem is timed at no fewer than MIN_TIMED_BATCH images, where it has as many', async () => {
+  const big: TuneProblem = { ...forward, g: { ...g, batch: 40 } };
+  // One image "takes" 50 ms: TARGET_MS alone would time it at one image.
+  const r = await tuneProblem(big, { timeOverride: () => 50 });
+  assert.is(r.timedBatch, MIN_TIMED_BATCH);
+  const small = await tuneProblem(forward, { timeOverride: () => 50 });
+  assert.is(small.timedBatch, 4, 'a batch under MIN_TIMED_BATCH is timed whole');
+});
+
+test('tune() prunes a candidate dropped on PRUNE_AFTER earlier problems of the same op and pass; another pass still tries it', async () => {
+  await loadTunedChoices('on', { store: memoryStore(), ...quiet });
+  const shapes = [5, 6, 7, 8].map((batch) => ({ ...forward, g: { ...g, batch } }) as TuneProblem);
+  const inputGrad: TuneProblem = { ...forward, pass: 'inputGrad', epilogue: NO_EPILOGUE };
+  const slow = (kernel: string) => (kernel === 'direct.16x8' ? 100 : kernel === 'direct.16x3' ? 100 : 10);
+  const results = await tune({ problems: [...shapes, inputGrad], timeOverride: slow, save: false });
+  const status = (i: number, k: string) => results[i].candidates.find((c) => c.kernel === k)!.status;
+  assert.equal([0, 1, 2, 3].map((i) => status(i, 'direct.16x8')), ['dropped', 'dropped', 'pruned', 'pruned']);
+  assert.match(results[2].candidates.find((c) => c.kernel === 'direct.16x8')!.note!, new RegExp(`dropped on ${PRUNE_AFTER} earlier conv.forward problems`));
+  assert.is(status(4, 'direct.16x3'), 'dropped', 'the input gradient is another family: tried');
+  // The default is never pruned.
+  assert.ok(results.every((r) => r.candidates.find((c) => c.kernel === r.default)!.status !== 'pruned'));
+});
+
+test('the layers of a problem: a model\'s layers by name, the backward passes under their forward\'s layer', async () => {
+  problemsSeen(true);
+  const conv = new Conv2d({ inChannels: 3, filters: 12, kernelSize: 3, padding: 'same', seed: 1 });
+  const model = new Sequential({ conv, flat: new Flatten(), head: new Dense({ inFeatures: 9 * 9 * 12, units: 5, seed: 2 }) });
+  const x = randomArray([4, 9, 9, 3], 1);
+  withLayerLabels(model, () => tidy(() => {
+    const y = model.forward(tensor(x, [4, 9, 9, 3]));
+    sum(y).backward();
+  }));
+  const layers = problemLayers();
+  const byPass = new Map([...problemsSeen().entries()].map(([key, p]) => [p.op === 'conv' ? p.pass : `matmul ${key}`, layers.get(key)]));
+  assert.equal(byPass.get('forward'), ['conv']);
+  assert.equal(byPass.get('weightGrad'), ['conv'], 'the weight gradient ran under its layer\'s label');
+  assert.ok([...byPass.entries()].filter(([k]) => k.startsWith('matmul')).every(([, l]) => l?.[0] === 'head'));
+  // Outside withLayerLabels nothing is labelled, and the layers' forward is their class's again.
+  assert.not.ok(Object.prototype.hasOwnProperty.call(conv, 'forward'));
+  for (const p of model.parameters()) p.grad?.dispose();
+  model.dispose();
+});
+
+test('planOnly: a planned step resolves the same problems as a real one, dispatches nothing, and refuses a read-back', async () => {
+  const conv = new Conv2d({ inChannels: 3, filters: 12, kernelSize: 3, strides: 2, seed: 1 });
+  const head = new Dense({ inFeatures: 4 * 4 * 12, units: 5, seed: 2 });
+  const model = new Sequential(conv, new Flatten(), head);
+  const x = tensor(randomArray([4, 9, 9, 3], 2), [4, 9, 9, 3]);
+  const step = () => tidy(() => sum(model.forward(x)).backward());
+  problemsSeen(true);
+  step();
+  await sync();
+  const real = [...problemsSeen(true).keys()];
+  for (const p of model.parameters()) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
+  const before = dispatchesSoFar();
+  planOnly(step);
+  assert.is(dispatchesSoFar(), before, 'nothing dispatched');
+  assert.equal([...problemsSeen(true).keys()], real);
+  assert.ok(real.length >= 4);
+  let read: Promise<unknown> | undefined;
+  planOnly(() => {
+    read = x.toArray();
+  });
+  const error = await read!.then(() => undefined, (e: Error) => e);
+  assert.match(String(error?.message), /read back inside planOnly/);
+  for (const p of model.parameters()) p.grad?.dispose();
+  x.dispose();
+  model.dispose();
 });
 
 test('the policy runs an installed choice for auto, keeps a named variant, and ignores the table when tune is off', () => {

@@ -31,7 +31,7 @@ function resultTable(r: TuneResult): HTMLElement {
     : `chosen: ${r.chosen} instead of the fixed rule's ${r.default}${ratio ? `, ${ratio.toFixed(2)}× as fast` : ''}`;
   return h('div', { class: 'tune-problem' },
     h('table', { class: 'tune-table' },
-      h('caption', {}, h('code', {}, r.problem), h('span', { class: 'note' }, ` timed at batch ${r.timedBatch}, ${fmt(r.seconds)} s`)),
+      h('caption', {}, r.layers?.length ? `${r.layers.join(', ')} · ` : '', h('code', {}, r.problem), h('span', { class: 'note' }, ` timed at batch ${r.timedBatch}, ${fmt(r.seconds)} s`)),
       h('thead', {}, h('tr', {}, h('th', {}, 'kernel'), h('th', {}, 'time'), h('th', {}, 'status'), h('th', {}, 'note'))),
       h('tbody', {}, ...rows)),
     h('p', { class: `tune-verdict${r.chosen === r.default ? '' : ' changed'}` }, verdict));

@@ -1,5 +1,6 @@
-// Section 4's engine: `npm run tune` (examples/tune.ts) on the visitor's adapter. One training
-// step of a model on random data finds the problems (op, pass, shape) that step runs; tune()
+// Section 4's engine: `npm run tune` (examples/tune.ts) on the visitor's adapter. One planned
+// training step of a model (planOnly: every launch resolved, none run), its layers labelled,
+// finds the problems (op, pass, shape) that step runs and the layer of each; tune()
 // verifies each problem's candidate kernels against their float64 references, times the
 // verified ones, installs the fastest and keeps the choices in this browser's localStorage (the
 // store session.ts set when the page's init() opened the device).
@@ -10,7 +11,7 @@
 // the digits (the cGAN's labels) are drawn on the host.
 
 import {
-  createModel, Gan, problemsSeen, PRESETS, rand, sync, tidy, tune,
+  createModel, Gan, nn, planOnly, problemsSeen, PRESETS, rand, tidy, tune,
   type Batch, type ModelKind, type Tensor, type TuneProblem, type TuneResult,
 } from '../../src/index.ts';
 import { onGpu } from './gpu.ts';
@@ -39,8 +40,8 @@ function randomBatch(kind: TuneKind, size: number, seed: number): Batch {
 }
 
 /**
- * The problems one training step of `kind`'s quick model runs at `batchSize` (the step's weight
- * updates are thrown away with the model).
+ * The problems one training step of `kind`'s quick model runs at `batchSize`, found without
+ * running it (planOnly); problemLayers() then names the layer of each.
  */
 export async function problemsOfStep(kind: TuneKind, batchSize: number): Promise<TuneProblem[]> {
   return onGpu(async () => {
@@ -48,8 +49,7 @@ export async function problemsOfStep(kind: TuneKind, batchSize: number): Promise
     const batch = randomBatch(kind, batchSize, 1);
     try {
       problemsSeen(true);
-      tidy(() => model.trainStep(batch, 0)).forEach((t: Tensor) => t.dispose());
-      await sync();
+      planOnly(() => nn.withLayerLabels(model.modules, () => tidy(() => model.trainStep(batch, 0)))).forEach((t: Tensor) => t.dispose());
       return [...problemsSeen().values()];
     } finally {
       batch.x.dispose();

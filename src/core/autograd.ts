@@ -7,6 +7,7 @@
 import type { Tensor } from './tensor.ts';
 import { formatShape } from './tensor.ts';
 import { keep } from './scope.ts';
+import { currentLayerLabel, withLayerLabel } from './layer-label.ts';
 // The tape adds gradients and seeds the root's with ones through the kernels directly (launch),
 // not through ops.ts, which imports this module to record its ops.
 import { launch } from './launch.ts';
@@ -22,6 +23,8 @@ export interface GradNode {
    * has its input's shape exactly (backward() throws otherwise, naming the op and both shapes).
    */
   backward: (grad: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
+  /** The layer the op ran in (layer-label.ts): its backward rule runs under the same label. */
+  label?: string;
 }
 
 let gradEnabled = true;
@@ -45,7 +48,7 @@ export function noGrad<T>(fn: () => T): T {
 export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { op, inputs, backward };
+    out.node = { op, inputs, backward, label: currentLayerLabel() };
   }
   return out;
 }
@@ -149,7 +152,8 @@ export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOption
         continue;
       }
       const needs = t.node.inputs.map((input) => input.requiresGrad && (!useful || useful.has(input)));
-      const inputGrads = t.node.backward(g, needs);
+      const node = t.node;
+      const inputGrads = withLayerLabel(node.label, () => node.backward(g, needs));
       t.node.inputs.forEach((input, k) => {
         let gi = inputGrads[k];
         if (!gi || !needs[k]) {

@@ -51,6 +51,7 @@ let arenaGpu: GPUBuffer | undefined;
 let arenaUsed = 0;
 let observer: DispatchObserver | undefined;
 let dispatchCount = 0;
+let planning = false;
 const debugEachDispatch = envVar('WEBGPU_DEBUG') === '1';
 
 // The device is going away: submit what is recorded, then drop everything made on it (pipelines,
@@ -70,6 +71,24 @@ onDeviceClose(() => {
   arenaUsed = 0;
   deferredErrors.length = 0;
 });
+
+/**
+ * Runs fn recording nothing: every launch is checked (shapes, grid) and its problem resolved by
+ * the kernel policy as usual, but no kernel is compiled or dispatched and no copy recorded, so the
+ * outputs hold no values. What a step would run, at no cost: the tuner finds a training step's
+ * problems so. fn must be synchronous and must not read values back.
+ */
+export function planOnly<T>(fn: () => T): T {
+  const before = planning;
+  planning = true;
+  try {
+    const out = fn();
+    if (out instanceof Promise) throw new TypeError('planOnly: fn must be synchronous (it returned a Promise)');
+    return out;
+  } finally {
+    planning = before;
+  }
+}
 
 export function setDispatchObserver(next: DispatchObserver | undefined): void {
   flush();
@@ -181,6 +200,7 @@ export function run(program: Program, inputs: BufferRange[], outputs: BufferRang
   if (gx > maxGroups || gy > maxGroups || gz > maxGroups) {
     throw new KernelError(`kernel "${program.name}": grid [${program.grid}] exceeds ${maxGroups} workgroups per dimension`);
   }
+  if (planning) return;
   const { pipeline, layout } = pipelineFor(program);
   if (arenaUsed + UNIFORM_SLOT > arenaCpu.byteLength) flush();
   const uniform = uniformSlice(program);
@@ -213,6 +233,7 @@ export function run(program: Program, inputs: BufferRange[], outputs: BufferRang
 
 /** Records a buffer-to-buffer copy in stream order (used by read-back and by some ops). */
 export function copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+  if (planning) return;
   endPass();
   ensureEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   kernelsInBatch.push('copy');
@@ -265,6 +286,7 @@ export async function sync(): Promise<void> {
 
 /** Copies `bytes` of `buffer` back to the CPU. Flushes first, so the result is current. */
 export async function readBuffer(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+  if (planning) throw new KernelError('a value was read back inside planOnly(), where nothing is computed');
   const staging = pool.acquireStaging(bytes);
   copyBuffer(buffer, offset, staging, 0, bytes);
   flush();

@@ -11,11 +11,13 @@
 //             below (filled from the cache by init() unless tune is 'off', or by tune()).
 //   'auto'    otherwise: a fixed rule per kind of adapter and shape, below. docs/kernels.md has
 //             the measurements behind each rule and says which are still reasoning, not measurement.
-// Every problem 'auto' resolves is noted (problemsSeen), so the tuner can measure what a program
-// actually runs; a training run freezes the table (freezeChoices) so that it runs the same
-// kernels from its first step to its last, and records them in its checkpoint.
+// Every problem 'auto' resolves is noted (problemsSeen), with the layers it ran in where they are
+// labelled (problemLayers; layer-label.ts), so the tuner can measure what a program actually
+// runs; a training run freezes the table (freezeChoices) so that it runs the same kernels from
+// its first step to its last, and records them in its checkpoint.
 
 import { getGpu, isInitialized } from './device.ts';
+import { currentLayerLabel } from './layer-label.ts';
 import { MATMUL_VARIANTS, parseMatmulKernel, vec4Fits, type MatmulEpilogue, type MatmulKernelChoice, type MatmulShape, type MatmulVariant } from '../kernels/matmul.ts';
 import {
   CONV_VARIANTS, NO_EPILOGUE, SUBGROUP_CONV_VARIANTS, parseConvKernel,
@@ -138,8 +140,9 @@ let tuneMode: TuneMode = 'off';
 const choices = new Map<string, string>();
 // During a training run: exactly these choices, nothing else (not even the table's later entries).
 let frozen: ReadonlyMap<string, string> | undefined;
-// Problems 'auto' resolved (key → problem), for the tuner.
+// Problems 'auto' resolved (key → problem), for the tuner, and the layers each ran in.
 const seen = new Map<string, TuneProblem>();
+const seenLayers = new Map<string, Set<string>>();
 
 export function setTuneMode(mode: TuneMode): void {
   if (!TUNE_MODES.includes(mode)) throw new RangeError(`tune: '${String(mode)}' is not one of ${TUNE_MODES.join(', ')}`);
@@ -153,6 +156,12 @@ export function getTuneMode(): TuneMode {
 function tunedChoice(p: TuneProblem): string | undefined {
   const key = problemKey(p);
   if (!seen.has(key)) seen.set(key, p);
+  const layer = currentLayerLabel();
+  if (layer !== undefined) {
+    const layers = seenLayers.get(key) ?? new Set<string>();
+    layers.add(layer);
+    seenLayers.set(key, layers);
+  }
   if (frozen) return frozen.get(key);
   return tuneMode === 'off' ? undefined : choices.get(key);
 }
@@ -175,8 +184,16 @@ export function clearChoices(): void {
 /** The problems 'auto' has resolved since the last call with `clear` (in first-seen order). */
 export function problemsSeen(clear = false): Map<string, TuneProblem> {
   const out = new Map(seen);
-  if (clear) seen.clear();
+  if (clear) {
+    seen.clear();
+    seenLayers.clear();
+  }
   return out;
+}
+
+/** The layers (layer-label.ts) each problem seen since the last clear ran in, in first-seen order: problem key → labels. */
+export function problemLayers(): Map<string, string[]> {
+  return new Map([...seenLayers].map(([key, layers]) => [key, [...layers]]));
 }
 
 /** Runs every 'auto' problem with exactly `table`'s choices (others: the fixed rules) until unfreezeChoices(). */

@@ -9,6 +9,7 @@ export { recomputeBatchNormStatistics, batchNormLayers } from './batchnorm-stati
 export { Conv2d, Conv2dTranspose, type ConvLayerOptions } from './conv-layers.ts';
 export { BatchNorm, type BatchNormLayerOptions } from './batchnorm.ts';
 export { Dropout, type DropoutLayerOptions } from './dropout.ts';
+export { withLayerLabels } from './layer-labels.ts';
 export {
   checkpointToBytes, loadCheckpointFromBytes, readCheckpointInfoFromBytes, CHECKPOINT_FORMAT,
   type CheckpointParts, type CheckpointInfo, type CheckpointTarget, type TrainingProgress, type SaveCheckpointOptions, type LoadCheckpointOptions,

@@ -14,7 +14,7 @@
 import { getGpu, onDeviceOpen, type InitOptions } from '../core/device.ts';
 import { envVar } from '../core/host.ts';
 import {
-  clearChoices, freezeChoices, getTuneMode, installChoices, installedChoices, problemKey, problemsSeen, setTuneMode,
+  clearChoices, freezeChoices, getTuneMode, installChoices, installedChoices, problemKey, problemLayers, problemsSeen, setTuneMode,
   TUNE_MODES, unfreezeChoices, type TuneMode, type TuneProblem,
 } from '../core/kernel-policy.ts';
 import { VERSION } from '../version.ts';
@@ -22,13 +22,25 @@ import {
   adapterIdentity, defaultStore, emptyDocument, findEntry, parseTuneCache, withEntry,
   type AdapterEntry, type TuneCacheDocument, type TuneStore,
 } from './cache.ts';
-import { tuneProblem, type TuneProblemOptions, type TuneResult, type Verified } from './tuner.ts';
+import { PROBLEM_BUDGET_MS, problemFlops, tuneProblem, type TuneProblemOptions, type TuneResult, type Verified } from './tuner.ts';
+
+/**
+ * A candidate dropped (clearly slower than the best) on this many problems of one op and pass
+ * is not tried again in this session: on a CPU driver compiling a kernel alone can take seconds,
+ * and the same kernel loses the same way on shapes of the same kind.
+ */
+export const PRUNE_AFTER = 2;
+
+/** The least budget a problem gets from a whole tuning's (TuneOptions.totalBudgetMs): its default and a challenger or two. */
+export const MIN_PROBLEM_BUDGET_MS = 750;
 
 export type { TuneMode };
 
 let store: TuneStore | undefined;
 let entry: AdapterEntry | undefined;
 let verified: Verified = new Map();
+// op and pass ('conv.forward', 'matmul') → kernel → problems it was dropped on, this session.
+let drops = new Map<string, Map<string, number>>();
 let warn: (line: string) => void = (line) => console.warn(line);
 
 /** The tune mode init() uses: its option, else WEBGPU_MINI_DL_TUNE, else 'cached'. Throws on an unknown one. */
@@ -61,6 +73,7 @@ export async function loadTunedChoices(mode: TuneMode, o: { store?: TuneStore; w
   clearChoices();
   entry = undefined;
   verified = new Map();
+  drops = new Map();
   warn = o.warn ?? ((line) => console.warn(line));
   store = o.store ?? (mode === 'off' ? undefined : await defaultStore());
   if (mode === 'off' || !store) return 0;
@@ -104,8 +117,15 @@ export interface TuneOptions extends Pick<TuneProblemOptions, 'timeOverride' | '
   problems?: TuneProblem[];
   /** Measure problems that already have a choice too. */
   again?: boolean;
-  /** Time budget per problem (ms). */
+  /** Time budget per problem (ms; default PROBLEM_BUDGET_MS). */
   budgetMs?: number;
+  /**
+   * A budget for all the problems together (ms), instead of one per problem: each problem gets
+   * what is left in proportion to its share of the remaining problems' work (problemFlops), and
+   * at least MIN_PROBLEM_BUDGET_MS, so that the layers a step spends its time in are tuned
+   * hardest. A problem may overrun its share by a compile or a run; later ones get less.
+   */
+  totalBudgetMs?: number;
   /** Each problem's result as it is done. */
   onResult?: (r: TuneResult) => void;
   /** Keep the answers in the cache (default true; nothing is kept where there is no store). */
@@ -121,8 +141,25 @@ export async function tune(o: TuneOptions = {}): Promise<TuneResult[]> {
   const table = installedChoices();
   const problems = (o.problems ?? [...problemsSeen().values()]).filter((p) => o.again || !table.has(problemKey(p)));
   const results: TuneResult[] = [];
-  for (const p of problems) {
-    const r = await tuneProblem(p, { budgetMs: o.budgetMs, verified, timeOverride: o.timeOverride, extraCandidates: o.extraCandidates, programOverride: o.programOverride });
+  const layers = problemLayers();
+  const started = performance.now();
+  const work = problems.map(problemFlops);
+  let workLeft = work.reduce((a, b) => a + b, 0);
+  for (const [i, p] of problems.entries()) {
+    let budgetMs = o.budgetMs ?? PROBLEM_BUDGET_MS;
+    if (o.totalBudgetMs !== undefined) {
+      const left = o.totalBudgetMs - (performance.now() - started);
+      budgetMs = Math.max(MIN_PROBLEM_BUDGET_MS, (left * work[i]) / Math.max(workLeft, 1));
+    }
+    workLeft -= work[i];
+    const family = p.op === 'conv' ? `conv.${p.pass}` : 'matmul';
+    const dropped = drops.get(family) ?? new Map<string, number>();
+    drops.set(family, dropped);
+    const prune = (kernel: string) => ((dropped.get(kernel) ?? 0) >= PRUNE_AFTER ? `dropped on ${dropped.get(kernel)} earlier ${family} problems` : undefined);
+    const r = await tuneProblem(p, { budgetMs, verified, prune, timeOverride: o.timeOverride, extraCandidates: o.extraCandidates, programOverride: o.programOverride });
+    for (const c of r.candidates) if (c.status === 'dropped') dropped.set(c.kernel, (dropped.get(c.kernel) ?? 0) + 1);
+    const where = layers.get(r.problem);
+    if (where) r.layers = where;
     installChoices([[r.problem, r.chosen]]);
     results.push(r);
     o.onResult?.(r);

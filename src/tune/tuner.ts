@@ -10,7 +10,9 @@
 //   2. scale    a convolution (and a batched matmul) is timed at a batch cut down until one run
 //               takes about TARGET_MS (the default kernel's time for one image tells how far): a
 //               CPU driver needs seconds for a full DCGAN layer, a GPU a millisecond. Per image
-//               the kernels do the same work at any batch, so their order is kept.
+//               the kernels do the same work at any batch, so their order is mostly kept; not
+//               below MIN_TIMED_BATCH images, where a kernel that pads rows to whole workgroups
+//               (subgroup, blocked) pays for padding the real batch does not have.
 //   3. time     the default kernel first (a bar to beat), then the others, each in runs of its
 //               own (verification already compiled its pipeline): a candidate whose first two
 //               runs are both more than DROP_FACTOR× the best so far is dropped there, the rest
@@ -23,7 +25,12 @@
 //               one: where another kernel than the default won at a cut batch, the two run again,
 //               alternating, at the problem's own batch, and that decides.
 //   5. budget   candidates not reached within the problem's budget are left untried (reported);
-//               the default stays the choice unless a verified candidate beat it.
+//               the default stays the choice unless a verified candidate beat it. Candidates are
+//               tried in the order of candidatesOf: the default, winograd (fewer multiplies),
+//               the default's own kernel with other parameters, the rest, and last the kernels
+//               shaped for the other kind of adapter. Compiling a kernel is part of the budget
+//               (on a CPU driver a large one takes seconds), and session.ts's tune() prunes a
+//               candidate dropped on PRUNE_AFTER earlier problems of the same op and pass.
 //
 // The tuner knows nothing of caches and files (session.ts keeps its answers) and nothing of
 // autograd: it launches the kernels' Programs on tensors of its own, like an op's forward pass.
@@ -57,8 +64,10 @@ export const MARGIN = 1.05;
 export const CONFIRM_RUNS = 2;
 /** Default time budget of one problem. */
 export const PROBLEM_BUDGET_MS = 6000;
+/** The smallest batch a problem is timed at, where its own is at least this large (see "scale"). */
+export const MIN_TIMED_BATCH = 16;
 
-export type CandidateStatus = 'chosen' | 'slower' | 'dropped' | 'wrong' | 'failed' | 'untried';
+export type CandidateStatus = 'chosen' | 'slower' | 'dropped' | 'wrong' | 'failed' | 'untried' | 'pruned';
 
 export interface CandidateResult {
   kernel: string;
@@ -87,6 +96,8 @@ export interface TuneResult {
   /** 'gpu-timestamp' (the kernels' own time) where the adapter has timestamps, else 'wall'. */
   clock: 'gpu-timestamp' | 'wall';
   seconds: number;
+  /** The layers the problem ran in, where they were labelled (session.ts's tune(): problemLayers). */
+  layers?: string[];
 }
 
 /** A kernel verified on this adapter: 'ok', or what was wrong. Keyed by verificationKey. */
@@ -103,6 +114,8 @@ export interface TuneProblemOptions {
   timeOverride?: (kernel: string, problem: TuneProblem, batch: number) => number | undefined;
   /** Times at this batch instead of one cut to TARGET_MS (tests). */
   timedBatch?: number;
+  /** Candidates not to try, with why (session.ts: dropped on earlier problems of the same op and pass); never the default. */
+  prune?: (kernel: string) => string | undefined;
   /** Extra candidates (tests: a planted wrong one), as kernels the builders accept. */
   extraCandidates?: (ConvKernel | MatmulKernel)[];
   /** Replaces a candidate's Program for verification and timing (tests: a planted wrong kernel); winograd's several launches go through conv-ops and are not reached. */
@@ -309,17 +322,44 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** The candidates of a problem, the fixed rule's default first. */
-export function candidatesOf(p: TuneProblem): { default: string; kernels: (ConvKernel | MatmulKernel)[] } {
+/** Multiply-adds ×2 of a problem at its own batch: what its share of a whole tuning's budget goes by (session.ts). */
+export function problemFlops(p: TuneProblem): number {
+  if (p.op === 'matmul') return 2 * p.s.batch * p.s.m * p.s.n * p.s.k;
+  const g = p.g;
+  return 2 * g.batch * g.outH * g.outW * g.outC * g.kH * g.kW * g.inC;
+}
+
+// The kernels shaped for a GPU (workgroup-memory tiles) and for a CPU driver (register blocks
+// read straight from memory, the caches sharing): on each kind of adapter the other's are tried last.
+const GPU_SHAPED = new Set(['blocked', 'tiled', 'vec4']);
+const CPU_SHAPED = new Set(['direct', 'subgroup']);
+
+/**
+ * The candidates of a problem in the order they are tried (the budget may not reach the last):
+ * the fixed rule's default, then winograd (it does fewer multiplies), then the default's kernel
+ * with other parameters, then the rest, and last those shaped for the other kind of adapter.
+ */
+export function candidatesOf(p: TuneProblem, target = kernelTarget()): { default: string; kernels: (ConvKernel | MatmulKernel)[] } {
+  let def: string;
+  let all: (ConvKernel | MatmulKernel)[];
   if (p.op === 'conv') {
     const subgroups = getGpu().info.hasSubgroups;
-    const def = autoConvVariant(p.pass, p.g, subgroups);
-    const all = convCandidates(p.pass, p.g, { subgroups });
-    return { default: def, kernels: [...all.filter((k) => convKernelKey(k) === def), ...all.filter((k) => convKernelKey(k) !== def)] };
+    def = autoConvVariant(p.pass, p.g, subgroups);
+    all = convCandidates(p.pass, p.g, { subgroups });
+  } else {
+    def = autoMatmulVariant(p.s, target);
+    all = matmulCandidates(p.s);
   }
-  const def = autoMatmulVariant(p.s, kernelTarget());
-  const all = matmulCandidates(p.s);
-  return { default: def, kernels: [...all.filter((k) => matmulKernelKey(k) === def), ...all.filter((k) => matmulKernelKey(k) !== def)] };
+  const defVariant = def.split('.')[0];
+  const other = target === 'cpu' ? GPU_SHAPED : CPU_SHAPED;
+  const rank = (k: ConvKernel | MatmulKernel): number => {
+    if (keyOf(p, k) === def) return 0;
+    if (k.variant === 'winograd') return 1;
+    if (k.variant === defVariant) return 2;
+    return other.has(k.variant) ? 4 : 3;
+  };
+  // A stable sort: within a rank, the kernel file's order.
+  return { default: def, kernels: all.map((k, i) => ({ k, i, r: rank(k) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.k) };
 }
 
 function keyOf(p: TuneProblem, k: ConvKernel | MatmulKernel): string {
@@ -367,6 +407,11 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         results.push({ kernel: key, status: 'untried', runs: 0, note: 'over the time budget' });
         continue;
       }
+      const pruned = key === def ? undefined : options.prune?.(key);
+      if (pruned !== undefined) {
+        results.push({ kernel: key, status: 'pruned', runs: 0, note: pruned });
+        continue;
+      }
       const vkey = verificationKey(p, key);
       let check = verified.get(vkey);
       if (check === undefined) {
@@ -387,8 +432,8 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
           timedBatch = 1;
           const one = runnerFor(k);
           await time(one); // first touch of the buffers
-          const perImage = Math.max(await time(one), 1e-3);
-          timedBatch = Math.max(1, Math.min(fullBatch, Math.floor(TARGET_MS / perImage)));
+          const perImage = Math.max(options.timeOverride?.(keyOf(p, k), p, 1) ?? (await time(one)), 1e-3);
+          timedBatch = Math.max(Math.min(fullBatch, MIN_TIMED_BATCH), Math.min(fullBatch, Math.floor(TARGET_MS / perImage)));
         }
         inputs = operands(timedBatch);
       }
