@@ -13,8 +13,8 @@ import { Tensor } from '../src/core/tensor.ts';
 import { keep, tidy } from '../src/core/scope.ts';
 import { noGrad } from '../src/core/autograd.ts';
 import { copyBuffer } from '../src/core/dispatch.ts';
-import { add } from '../src/core/ops.ts';
-import { randn, tensor } from '../src/core/creation.ts';
+import { add, mulScalar } from '../src/core/ops.ts';
+import { deriveSeed, randn, tensor } from '../src/core/creation.ts';
 import { binaryCrossEntropyWithLogits } from '../src/core/loss-ops.ts';
 import { crossEntropy } from '../src/core/softmax-ops.ts';
 import { memory } from '../src/core/memory.ts';
@@ -23,7 +23,7 @@ import type { Module } from '../src/nn/module.ts';
 import { Adam, type Optimizer } from '../src/nn/optim.ts';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../src/nn/checkpoint-file.ts';
 import { readPng } from '../src/io/png.ts';
-import { Vae, type VaeConfig } from '../src/models/vae.ts';
+import { klWeight, Vae, type VaeConfig } from '../src/models/vae.ts';
 import { Gan } from '../src/models/gan.ts';
 import { MnistClassifier } from '../src/models/classifier.ts';
 import { classifierStep } from './helpers.ts';
@@ -295,6 +295,41 @@ test('VAE: trainStep lowers the loss on a fixed batch (same sampling noise befor
   assert.ok(after < before, `VAE loss did not go down: ${before} → ${after}`);
   disposeBatch(b);
   vae.dispose();
+});
+
+test('VAE KL warm-up and learning-rate decay: each step is Adam on reconstruction + w·KL at the cosine rate, w = min(1, step / warm-up)', async () => {
+  const lr = 2e-3;
+  const vae = new Vae({ seed: 7, lr, klWarmupSteps: 4, lrDecaySteps: 4, lrFinal: 0.25 });
+  const ref = new Vae({ seed: 7, lr });
+  const b = batchOf(trainUnit, 0, 4);
+  for (let step = 0; step < 6; step++) {
+    const w = Math.min(1, step / 4);
+    ref.optimizer.lr = lr * (0.75 * 0.5 * (1 + Math.cos((Math.PI * Math.min(step, 4)) / 4)) + 0.25);
+    tidy(() => {
+      ref.optimizer.zeroGrad();
+      const { reconstruction, kl } = ref.lossTerms(b.x, deriveSeed(7, 100, step));
+      add(reconstruction, mulScalar(kl, w)).backward();
+      ref.optimizer.step();
+    });
+    const losses = vae.trainStep(b, step);
+    const [loss, reconstruction, kl] = await Promise.all(losses.map((t) => t.item()));
+    losses.forEach((t) => t.dispose());
+    assert.ok(Math.abs(loss - (reconstruction + kl)) <= 1e-3 * loss, `step ${step}: the loss logged is the whole −ELBO`);
+  }
+  const mine = vae.encoder.namedParameters().concat(vae.decoder.namedParameters());
+  const theirs = ref.encoder.namedParameters().concat(ref.decoder.namedParameters());
+  for (let i = 0; i < mine.length; i++) {
+    assert.equal(await mine[i][1].toArray(), await theirs[i][1].toArray(), `${mine[i][0]} after 6 steps`);
+  }
+  assert.is(klWeight(0, 4), 0);
+  assert.is(klWeight(2, 4), 0.5);
+  assert.is(klWeight(9, 4), 1);
+  assert.is(klWeight(0, 0), 1, 'no warm-up: the seed\'s loss from the first step');
+  assert.throws(() => new Vae({ klWarmupSteps: -1 }), /klWarmupSteps must be a whole number/);
+  assert.throws(() => new Vae({ lrFinal: 0 }), /lrFinal must be in \(0, 1\]/);
+  disposeBatch(b);
+  vae.dispose();
+  ref.dispose();
 });
 
 test('judge classifier: a few steps lower the cross-entropy on a fixed batch', async () => {

@@ -10,6 +10,7 @@ import { Module } from '../nn/module.ts';
 import { Dense, Flatten, Reshape } from '../nn/layers.ts';
 import { Conv2d, Conv2dTranspose } from '../nn/conv-layers.ts';
 import { Adam } from '../nn/optim.ts';
+import { cosineDecay } from '../nn/schedules.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';
 import { detach } from '../core/autograd.ts';
@@ -21,13 +22,29 @@ import type { TrainableModel } from '../train/trainer.ts';
 
 export interface VaeConfig {
   latentDim: number;
-  /** Adam learning rate (Keras default 1e-3). */
+  /** Adam learning rate (Keras default 1e-3); with lrDecaySteps, the rate it starts from. */
   lr: number;
   /** Seeds the initial weights and the sampling noise of every step. */
   seed: number;
+  /**
+   * KL warm-up: the KL term's weight rises linearly from 0 (first step) to 1 over this many
+   * steps, and is 1 from then on, so a run longer than the warm-up ends on the seed's loss
+   * (0: the seed's loss from the first step, the default). Early on, with little KL pressure, the
+   * encoder can spread the digits apart in the 2-D latent space before it is pulled to N(0, I).
+   */
+  klWarmupSteps: number;
+  /** Cosine decay of the learning rate from lr to lr · lrFinal over this many steps (0: constant, the default). */
+  lrDecaySteps: number;
+  /** The rate at the end of lrDecaySteps, as a fraction of lr (default 0.1). */
+  lrFinal: number;
 }
 
-export const VAE_DEFAULTS: VaeConfig = { latentDim: 2, lr: 1e-3, seed: 0 };
+export const VAE_DEFAULTS: VaeConfig = { latentDim: 2, lr: 1e-3, seed: 0, klWarmupSteps: 0, lrDecaySteps: 0, lrFinal: 0.1 };
+
+/** The KL term's weight at `step` (0 for the first) under a warm-up of `warmupSteps`. */
+export function klWeight(step: number, warmupSteps: number): number {
+  return warmupSteps > 0 ? Math.min(1, step / warmupSteps) : 1;
+}
 
 export class VaeEncoder extends Module {
   readonly conv1: Conv2d;
@@ -102,13 +119,18 @@ export class Vae implements TrainableModel {
 
   constructor(config: Partial<VaeConfig> = {}) {
     this.config = { ...VAE_DEFAULTS, ...config };
+    const c = this.config;
+    for (const key of ['klWarmupSteps', 'lrDecaySteps'] as const) {
+      if (!Number.isInteger(c[key]) || c[key] < 0) throw new RangeError(`Vae: ${key} must be a whole number of steps ≥ 0, got ${c[key]}`);
+    }
+    if (!(c.lrFinal > 0 && c.lrFinal <= 1)) throw new RangeError(`Vae: lrFinal must be in (0, 1], got ${c.lrFinal}`);
     this.encoder = new VaeEncoder(this.config.latentDim, this.config.seed);
     this.decoder = new VaeDecoder(this.config.latentDim, this.config.seed);
     // One optimizer over both halves, as the keras.io example's single model.
     this.optimizer = new Adam([
       ...this.encoder.namedParameters('encoder.'),
       ...this.decoder.namedParameters('decoder.'),
-    ], { lr: this.config.lr });
+    ], { lr: c.lrDecaySteps > 0 ? cosineDecay({ initialLr: c.lr, decaySteps: c.lrDecaySteps, alpha: c.lrFinal }) : c.lr });
   }
 
   get modules(): Record<string, Module> {
@@ -140,7 +162,9 @@ export class Vae implements TrainableModel {
     return tidy(() => {
       this.optimizer.zeroGrad();
       const { loss, reconstruction, kl } = this.lossTerms(batch.x, deriveSeed(this.config.seed, 100, step));
-      loss.backward();
+      // During a KL warm-up the gradient is the weighted loss's; the losses logged are the −ELBO's.
+      const w = klWeight(step, this.config.klWarmupSteps);
+      (w === 1 ? loss : add(reconstruction, mulScalar(kl, w))).backward();
       this.optimizer.step();
       return [detach(loss), detach(reconstruction), detach(kl)];
     });

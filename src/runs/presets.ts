@@ -1,12 +1,11 @@
 // The presets the example scripts train each generative model with: the report's `seed`
 // settings and the CPU-sized `quick` ones (the models and createModel: src/models/kinds.ts).
 
-import type { GanConfig } from '../models/gan.ts';
-import type { ModelKind } from '../models/kinds.ts';
+import type { ModelConfigs, ModelKind } from '../models/kinds.ts';
 
 export type PresetName = 'quick' | 'seed';
 
-export interface Preset {
+export interface Preset<K extends ModelKind = ModelKind> {
   epochs: number;
   batchSize: number;
   /** Training images used (undefined: all 60,000). */
@@ -17,8 +16,12 @@ export interface Preset {
   samples: number;
   /** Test digits for the VAE's test loss and reconstruction accuracy (default all 10,000). */
   evalImages?: number;
-  /** GANs: the model's constructor options beyond lr and seed (widths, Adam's beta1, the cGAN's matching-aware loss); undefined: the tutorial's. */
-  model?: Pick<Partial<GanConfig>, 'width' | 'discriminatorWidth' | 'beta1' | 'matchingAware'>;
+  /**
+   * The model's constructor options beyond lr and seed; undefined: the seed's. GANs: widths,
+   * Adam's beta1, the cGAN's matching-aware loss. VAE: the KL warm-up and the learning rate's
+   * cosine decay (the model and its loss at the end are the seed's).
+   */
+  model?: Omit<ModelConfigs[K], 'lr' | 'seed'>;
 }
 
 /**
@@ -35,7 +38,7 @@ export interface Preset {
  * docs/models.md has the measurements behind each choice. Every preset's Fréchet distance is
  * measured on 10,000 samples.
  */
-export const PRESETS: Record<ModelKind, Record<PresetName, Preset>> = {
+export const PRESETS: { [K in ModelKind]: Record<PresetName, Preset<K>> } = {
   vae: { quick: { epochs: 2, batchSize: 32, lr: 2e-3, limit: 16000, samples: 10000, evalImages: 2000 }, seed: { epochs: 30, batchSize: 128, samples: 10000 } },
   gan: {
     quick: { epochs: 4, batchSize: 32, limit: 36000, lr: 5e-4, samples: 10000, model: { width: 0.125, discriminatorWidth: 0.25, beta1: 0.5 } },
