@@ -30,7 +30,7 @@ test('limits: the option, else WEBGPU_LIMITS, else the adapter\'s; anything else
   assert.is(limitsChoiceFrom(undefined, ' Default '), 'default');
   assert.is(limitsChoiceFrom('adapter', 'default'), 'adapter', 'the option wins over the environment');
   assert.throws(() => limitsChoiceFrom(undefined, 'spec'), (e: unknown) => e instanceof RangeError && e.message === "WEBGPU_LIMITS: 'spec' is not one of adapter, default");
-  assert.throws(() => limitsChoiceFrom('max' as 'adapter', undefined), /^RangeError: init\(\{ limits \}\): 'max' is not one of adapter, default$|init\(\{ limits \}\): 'max' is not one of adapter, default/);
+  assert.throws(() => limitsChoiceFrom('max' as 'adapter', undefined), (e: unknown) => e instanceof RangeError && e.message === "init({ limits }): 'max' is not one of adapter, default");
 });
 
 test('init({ limits }) is checked even with a device open, and refused beside a device handed in', async () => {

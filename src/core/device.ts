@@ -315,6 +315,15 @@ async function open(options: InitOptions): Promise<Gpu> {
  * unless they name a different device, which is refused: shut the first down first).
  */
 export function init(options: InitOptions = {}): Promise<Gpu> {
+  // Checked first, device open or not: a wrong value is a mistake whichever call makes it.
+  if (options.limits !== undefined) {
+    try {
+      limitsChoiceFrom(options.limits, undefined);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (options.device) return Promise.reject(new RangeError("init({ device, limits }): a device handed to init() keeps the limits it was opened with; open it with the limits you want (requiredLimits), or leave out 'limits'"));
+  }
   if (current) {
     if (options.device && options.device !== current.device) {
       return Promise.reject(new DeviceError('init({ device }): a different device is already in use; call shutdownDevice() first'));
@@ -323,14 +332,6 @@ export function init(options: InitOptions = {}): Promise<Gpu> {
   }
   if (options.tune !== undefined && !['on', 'cached', 'off'].includes(options.tune)) {
     return Promise.reject(new RangeError(`init({ tune }): '${String(options.tune)}' is not one of on, cached, off`));
-  }
-  if (options.limits !== undefined) {
-    try {
-      limitsChoiceFrom(options.limits, undefined);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-    if (options.device) return Promise.reject(new RangeError("init({ device, limits }): a device handed to init() keeps the limits it was opened with; open it with the limits you want (requiredLimits), or leave out 'limits'"));
   }
   pending ??= open(options)
     .then(async (gpu) => {
