@@ -144,14 +144,15 @@ test('sharingLanes: lanes 0 … L−1 hold a block\'s columns between them, ⌈T
 
 // The kernels counting on fewer lanes than the device's subgroups have: several loads per lane
 // and broadcasts from the low lanes only. Right on every device, whatever size it runs.
-test('subgroup counting on 1, 2, 3 and 4 lanes: every pass vs references', async () => {
+test('subgroup counting on 1, 3 and 4 lanes: every pass vs references', async () => {
   if (!getGpu().info.hasSubgroups) {
     console.log('  (skipped: this device has no subgroups)');
     return;
   }
   let seed = 500;
-  const cases = [SUBGROUP_CASES[0], SUBGROUP_CASES[4], allCases()[7]];
-  for (const lanes of [1, 2, 3, 4]) {
+  // 8, 3 and 2 loads per lane and step; partial column blocks (33 and 10 channels).
+  const cases = [SUBGROUP_CASES[4], allCases()[7]];
+  for (const lanes of [1, 3, 4]) {
     for (const c of cases) await checkCase(c, { variant: 'subgroup', lanes }, seed++);
   }
 });
