@@ -38,9 +38,12 @@ test('the subgroup kernels at every lane count llvmpipe gives (LP_NATIVE_VECTOR_
     const m = /SUBGROUP-SIZES reported=(\d+)\.\.(\d+) builtin=(\d+) counted=(\d+) kernel-lanes=(\d+)/.exec(clean);
     assert.is(run.code, 0, `LP_NATIVE_VECTOR_WIDTH=${width}: the subgroup tests failed:\n${clean.slice(-6000)}`);
     assert.ok(m, `LP_NATIVE_VECTOR_WIDTH=${width}: no subgroups there (${clean.slice(-500)})`);
+    const total = Number(/Total:\s+(\d+)/.exec(clean)?.[1] ?? 0);
+    const passed = Number(/Passed:\s+(\d+)/.exec(clean)?.[1] ?? 0);
+    assert.ok(total >= 6 && passed === total, `LP_NATIVE_VECTOR_WIDTH=${width}: ${passed} of ${total} subgroup tests passed`);
     const [reported, counted] = [Number(m![1]), Number(m![4])];
     if (!got.has(counted)) got.set(counted, width);
-    lines.push(`LP_NATIVE_VECTOR_WIDTH=${width}: reports ${reported} lanes, runs ${counted}, kernels count on ${m![5]}: passed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    lines.push(`LP_NATIVE_VECTOR_WIDTH=${width}: reports ${reported} lanes, runs ${counted}, kernels count on ${m![5]}: ${passed} tests passed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   for (const line of lines) console.log(`  ${line}`);
   const missing = WANTED.filter((n) => !got.has(n));
