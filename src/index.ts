@@ -9,7 +9,7 @@
 
 /// <reference types="@webgpu/types" preserve="true" />
 
-export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Gpu, type InitOptions } from './core/device.ts';
+export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Gpu, type InitOptions, type LimitsChoice } from './core/device.ts';
 export { Tensor, type DType, type Shape } from './core/tensor.ts';
 export type { PrintOptions } from './core/format.ts';
 export type { SummaryOptions, SummaryInputShape } from './nn/summary.ts';
@@ -40,6 +40,7 @@ export {
   setConvVariant, getConvVariant, convVariantFor, matmulVariantFor, autoMatmulVariant, kernelTarget,
   type ConvPass, type MatmulChoice, type KernelTarget,
 } from './core/kernel-policy.ts';
+export { withSubgroupLanes, subgroupLanes } from './core/kernel-policy.ts';
 export {
   problemKey, problemsSeen, problemLayers, installedChoices, getTuneMode, setTuneMode, TUNE_MODES,
   type TuneMode, type TuneProblem,

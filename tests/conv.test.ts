@@ -4,28 +4,19 @@ import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { conv2d, conv2dInputGradRaw, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
 import { convVariantFor } from '../src/core/kernel-policy.ts';
 import { getGpu } from '../src/core/device.ts';
-import {
-  conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant,
-  conv2dProgram, conv2dInputGradProgram, conv2dWeightGradProgram, type ConvPass,
-} from '../src/kernels/conv/conv2d.ts';
-import { subgroupPays } from '../src/kernels/conv/conv2d-subgroup.ts';
+import { conv2dReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
+import { ATOL, PADDINGS, RTOL, STRIDES, allCases, checkCase } from './conv-cases.ts';
 import { BLOCKED_MIN_COLUMNS } from '../src/kernels/conv/conv2d-blocked.ts';
-import type { ConvGeometry } from '../src/kernels/conv/geometry.ts';
 import { conv2dGeometry, convAxis, type Padding } from '../src/kernels/conv/geometry.ts';
-import { ACTIVATIONS, type Activation } from '../src/kernels/activation.ts';
+import { ACTIVATIONS } from '../src/kernels/activation.ts';
 
 test.before(async () => {
   await ready;
 });
 
-const PADDINGS: Padding[] = ['same', 'valid'];
-const STRIDES = [1, 2, 3];
-const KERNELS = [1, 3, 4, 5, 7];
-const RTOL = 1e-4;
-const ATOL = 1e-4;
 
 test('TensorFlow padding rule: out = ceil(in/s), smaller half of the padding before', () => {
   // tf.nn.conv2d 'same': in 7, k 4, s 2 → out 4, total pad (4−1)·2 + 4 − 7 = 3: 1 before, 2 after.
@@ -36,144 +27,10 @@ test('TensorFlow padding rule: out = ceil(in/s), smaller half of the padding bef
   assert.equal(convAxis(9, 7, 1, 'valid'), { out: 3, padBefore: 0 });
   assert.equal(convAxis(9, 4, 3, 'valid'), { out: 2, padBefore: 0 });
 });
-
-interface Case {
-  batch: number;
-  h: number;
-  w: number;
-  inC: number;
-  outC: number;
-  k: number;
-  s: number;
-  padding: Padding;
-}
-
-// Every kernel size × stride × padding on a 9×7 image, with channel counts that are not
-// multiples of 4 (and 1), batch 1 and 2, cycling so that each appears with several kernels.
-// (Few distinct channel counts: each block shape is its own pipeline, and llvmpipe takes a
-// second or two to compile one.)
-function allCases(): Case[] {
-  const inCs = [1, 5];
-  const outCs = [3, 10, 1];
-  const cases: Case[] = [];
-  let i = 0;
-  for (const k of KERNELS) {
-    for (const s of STRIDES) {
-      for (const padding of PADDINGS) {
-        cases.push({ batch: 1 + (i % 2), h: 9, w: 7, inC: inCs[i % inCs.length], outC: outCs[i % outCs.length], k, s, padding });
-        i++;
-      }
-    }
-  }
-  return cases;
-}
-
-const PASSES: ConvPass[] = ['forward', 'inputGrad', 'weightGrad'];
-
-function geometryOf(c: Case): ConvGeometry {
-  return conv2dGeometry([c.batch, c.h, c.w, c.inC], [c.k, c.k, c.inC, c.outC], c.s, c.padding);
-}
-
-/** The names of the three Programs the builders make for `variant`: what runs when it is asked for. */
-function programNames(g: ConvGeometry, variant: ConvVariant): string[] {
-  return [conv2dProgram(g, undefined, variant), conv2dInputGradProgram(g, undefined, variant), conv2dWeightGradProgram(g, weightGradSplits(g, variant), variant)].map((p) => p.name);
-}
-
-async function checkCase(c: Case, variant: ConvVariant, seed: number, activation: Activation = 'leakyRelu'): Promise<void> {
-  const xShape = [c.batch, c.h, c.w, c.inC];
-  const wShape = [c.k, c.k, c.inC, c.outC];
-  const g = conv2dGeometry(xShape, wShape, c.s, c.padding);
-  assert.equal(programNames(g, variant), ['conv2d', 'conv2dInputGrad', 'conv2dWeightGrad'].map((op) => `${op}.${variant}`), `${variant} runs as itself`);
-  const what = `${variant} x${JSON.stringify(xShape)} w${JSON.stringify(wShape)} s${c.s} ${c.padding}`;
-  const x = f32(randomArray(xShape, seed));
-  const w = f32(randomArray(wShape, seed + 1));
-  const b = f32(randomArray([c.outC], seed + 2));
-  const dy = f32(randomArray([c.batch, g.outH, g.outW, c.outC], seed + 3));
-  const [y, dx, dw] = tidy(() => {
-    const xt = tensor(x, xShape);
-    const wt = tensor(w, wShape);
-    const dyt = tensor(dy, [c.batch, g.outH, g.outW, c.outC]);
-    return [
-      conv2d(xt, wt, { stride: c.s, padding: c.padding, bias: tensor(b, [c.outC]), activation, alpha: 0.3, variant }),
-      conv2dInputGradRaw(dyt, wt, g, variant),
-      conv2dWeightGradRaw(xt, dyt, g, variant),
-    ];
-  });
-  assert.equal([...y.shape], [c.batch, g.outH, g.outW, c.outC], `${what}: output shape`);
-  assertClose(await y.toArray(), conv2dReference(x, w, g, b, activation, 0.3), `${what}: forward (${activation})`, RTOL, ATOL);
-  assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), `${what}: input-gradient`, RTOL, ATOL);
-  assertClose(await dw.toArray(), conv2dWeightGradReference(x, dy, g), `${what}: weight-gradient`, RTOL, ATOL);
-  [y, dx, dw].forEach((t) => t.dispose());
-}
-
 test('direct: forward (bias + leakyRelu), input- and weight-gradient vs references, every kernel × stride × padding', async () => {
   let seed = 10;
   for (const c of allCases()) await checkCase(c, 'direct', seed++);
 });
-
-// The subgroup variant is direct with the column operand loaded once per subgroup and broadcast;
-// its blocks are laid out differently (a workgroup shares one column block, rows padded to whole
-// workgroups). These cases are sized for the shapes where it pays (subgroupPays: ≥ 8 columns,
-// padding at most doubling the rows), the ones the kernel policy runs it on — every kernel size
-// and stride, both paddings, partial column blocks, rows that end mid-workgroup. Devices without
-// subgroups skip it.
-const SUBGROUP_CASES: Case[] = [
-  { batch: 6, h: 9, w: 7, inC: 33, outC: 10, k: 3, s: 1, padding: 'same' },
-  { batch: 10, h: 13, w: 11, inC: 17, outC: 20, k: 5, s: 2, padding: 'same' },
-  { batch: 9, h: 9, w: 7, inC: 270, outC: 9, k: 1, s: 1, padding: 'valid' },
-  { batch: 12, h: 16, w: 15, inC: 29, outC: 12, k: 4, s: 3, padding: 'same' },
-  { batch: 10, h: 11, w: 12, inC: 11, outC: 33, k: 7, s: 1, padding: 'valid' },
-  { batch: 20, h: 10, w: 9, inC: 35, outC: 16, k: 3, s: 2, padding: 'valid' },
-  { batch: 3, h: 28, w: 28, inC: 12, outC: 65, k: 5, s: 1, padding: 'same' },
-];
-
-test('subgroup: forward, input- and weight-gradient vs references, every kernel size and stride, both paddings', async () => {
-  if (!getGpu().info.hasSubgroups) {
-    console.log('  (skipped: this device has no subgroups)');
-    return;
-  }
-  let seed = 400;
-  for (const c of SUBGROUP_CASES) {
-    const g = geometryOf(c);
-    assert.ok(subgroupPays('forward', g) || subgroupPays('inputGrad', g) || subgroupPays('weightGrad', g), `${JSON.stringify(c)}: sized for the paying layout`);
-    await checkCase(c, 'subgroup', seed++);
-  }
-});
-
-// Where sharing does not pay (fewer than 8 columns, or rows padded to more than twice their
-// blocks: narrow blocks, short launches that are mostly padding rows) 'auto' never runs subgroup,
-// but a caller may name it, and then it runs as named: slower than direct, and still right.
-test('subgroup where it does not pay: narrow and short layers, every pass, vs references', async () => {
-  if (!getGpu().info.hasSubgroups) {
-    console.log('  (skipped: this device has no subgroups)');
-    return;
-  }
-  let seed = 450;
-  for (const c of allCases().filter((_, i) => i % 5 === 2)) {
-    const g = geometryOf(c);
-    for (const pass of PASSES) assert.not.ok(subgroupPays(pass, g), `${JSON.stringify(c)} ${pass}: the case must be one where subgroup does not pay`);
-    await checkCase(c, 'subgroup', seed++);
-  }
-});
-
-test('subgroupPays: at least 8 columns, and rows padded to whole workgroups at most doubling the work; the builders run subgroup either way', () => {
-  const pays = (x: number[], w: number[]) => {
-    const g = conv2dGeometry(x, w, 2, 'same');
-    assert.ok(programNames(g, 'subgroup').every((n) => n.endsWith('.subgroup')));
-    return { fwd: subgroupPays('forward', g), dw: subgroupPays('weightGrad', g) };
-  };
-  // 1 input channel: the weight-gradient has 25 rows (4 blocks of 8, padded to 64).
-  assert.equal(pays([4, 28, 28, 1], [5, 5, 1, 64]), { fwd: true, dw: false });
-  // 1 output channel: nothing to share across columns.
-  assert.equal(pays([4, 14, 14, 64], [5, 5, 64, 1]), { fwd: false, dw: false });
-  // Forward 16·7·7 = 784 rows (98 blocks, padded to 128); weight-gradient 25·64 = 1,600 rows (200, padded to 256).
-  assert.equal(pays([16, 14, 14, 64], [5, 5, 64, 128]), { fwd: true, dw: true });
-  // … but batch 4: 196 rows, 25 blocks padded to 64.
-  assert.equal(pays([4, 14, 14, 64], [5, 5, 64, 128]).fwd, false);
-  // The input-gradient's columns are the input channels: 1 of them, nothing to share.
-  assert.not.ok(subgroupPays('inputGrad', conv2dGeometry([16, 14, 14, 1], [5, 5, 1, 64], 2, 'same')));
-});
-
 test('every fused activation', async () => {
   for (const activation of ACTIVATIONS) await checkCase({ batch: 2, h: 9, w: 7, inC: 5, outC: 3, k: 3, s: 2, padding: 'same' }, 'direct', 50, activation);
 });

@@ -18,7 +18,7 @@ export interface GpuState {
   description?: string;
   /** A software adapter (SwiftShader, llvmpipe): the kernels run on the CPU, so the page uses smaller sizes. */
   isSoftware?: boolean;
-  /** WGSL subgroups with at least 8 lanes (the 'subgroup' conv kernel needs them). */
+  /** WGSL subgroups, of any size (the 'subgroup' conv kernel needs them). */
   hasSubgroups?: boolean;
   /** Why there is no GPU, in words a visitor can act on. */
   problem?: string;

@@ -12,7 +12,7 @@
 //            5×5, stride 2, 14×14×64 → 7×7×128 (docs/kernels.md measures it too); its cases
 //            are built here from the same kit (bench/case-kit.ts) the bench's are.
 
-import { kernels } from '../../src/index.ts';
+import { kernels, withSubgroupLanes } from '../../src/index.ts';
 import type { ConvGeometry, ConvVariant, MatmulShape, MatmulVariant, Program } from '../../src/kernels/index.ts';
 import { copyPeakCases, matmulLadderCases } from '../../bench/cases.ts';
 import { programCase, uniformData, type Expected } from '../../bench/case-kit.ts';
@@ -111,7 +111,7 @@ function convExpected(x: Float64Array, w: Float64Array, g: ConvGeometry): Expect
 
 function convCase(variant: ConvVariant, batch: number): BenchCase {
   const g = convGeometry(batch);
-  const program = kernels.conv2dProgram(g, NO_EPILOGUE, variant);
+  const program = kernels.conv2dProgram(g, NO_EPILOGUE, withSubgroupLanes(variant));
   return {
     group: 'conv',
     kernel: 'conv2d',
@@ -143,7 +143,7 @@ function convCase(variant: ConvVariant, batch: number): BenchCase {
  */
 export function rungProgram(op: LadderOp, variant: string, size: number): Program {
   if (op === 'matmul') return kernels.matmulProgram(squareShape(size), NO_EPILOGUE, variant as MatmulVariant);
-  return kernels.conv2dProgram(convGeometry(size), NO_EPILOGUE, variant as ConvVariant);
+  return kernels.conv2dProgram(convGeometry(size), NO_EPILOGUE, withSubgroupLanes(variant as ConvVariant));
 }
 
 /** The rung the Program runs, from its name: the variant asked for, or "asked→ran" should they ever differ. */

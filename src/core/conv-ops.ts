@@ -13,7 +13,7 @@ import { assertFloat, assertLive } from './checks.ts';
 import { launch, launchInto } from './launch.ts';
 import { getGpu } from './device.ts';
 import { reduceRaw, sumTo, activationGradFromOutput, matmulRaw, OP_LEAKY_ALPHA } from './ops.ts';
-import { checkConvVariant, convVariantFor, getConvVariant } from './kernel-policy.ts';
+import { checkConvVariant, convVariantFor, getConvVariant, withSubgroupLanes } from './kernel-policy.ts';
 import { checkActivation, type Activation } from '../kernels/activation.ts';
 import {
   conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, convKernelOf, weightGradSplits, winogradPrograms, NO_EPILOGUE,
@@ -69,8 +69,9 @@ export function runConv(op: ConvOp, g: ConvGeometry, epilogue: ConvEpilogue | un
   const pass = op === 'conv2d' ? 'forward' : 'inputGrad';
   const outShape = pass === 'forward' ? convOutputShape(g) : convInputShape(g);
   if (convKernelOf(variant).variant === 'winograd') return winogradRaw(op, g, epilogue ?? NO_EPILOGUE, a, w, bias);
-  const program = op === 'conv2d' ? conv2dProgram(g, epilogue, variant)
-    : op === 'conv2dTranspose' ? conv2dTransposeProgram(g, epilogue, variant) : conv2dInputGradProgram(g, epilogue, variant);
+  const kernel = withSubgroupLanes(variant);
+  const program = op === 'conv2d' ? conv2dProgram(g, epilogue, kernel)
+    : op === 'conv2dTranspose' ? conv2dTransposeProgram(g, epilogue, kernel) : conv2dInputGradProgram(g, epilogue, kernel);
   return launch(program, [a, w, bias ?? a], outShape);
 }
 
@@ -112,7 +113,7 @@ export function conv2dWeightGradRaw(x: Tensor, dy: Tensor, g: ConvGeometry, requ
   const variant = convVariantFor('weightGrad', g, requested);
   const splits = weightGradSplits(g, variant);
   const wShape = convWeightShape(g);
-  const partial = launch(conv2dWeightGradProgram(g, splits, variant), [x, dy], [splits, ...wShape]);
+  const partial = launch(conv2dWeightGradProgram(g, splits, withSubgroupLanes(variant)), [x, dy], [splits, ...wShape]);
   if (splits === 1) {
     const dw = partial.view(wShape);
     partial.dispose();

@@ -9,9 +9,12 @@
 // Mesa's llvmpipe through Vulkan on a machine without one), then Dawn's OpenGL backend over
 // Mesa, which needs WebGPU's 'compatibility' feature level. WEBGPU_BACKEND=vulkan|opengl|opengles
 // forces one. We ask the device for the adapter's real limits: the spec defaults (128 MiB
-// bindings, 16 KiB workgroup memory, 256 invocations) would needlessly cap our kernels.
+// bindings, 16 KiB workgroup memory, 256 invocations) would needlessly cap our kernels. With
+// `init({ limits: 'default' })` (or WEBGPU_LIMITS=default) it asks for nothing, and the device has
+// exactly WebGPU's default limits, the least any WebGPU device gives: every kernel is written to
+// fit them, and the tests run so too (tests/default-limits.test.ts).
 
-import { importNodeModule, nodeProcess } from './host.ts';
+import { envVar, importNodeModule, nodeProcess } from './host.ts';
 
 export interface DeviceInfo {
   /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
@@ -24,10 +27,36 @@ export interface DeviceInfo {
   isSoftware: boolean;
   hasTimestampQuery: boolean;
   /**
-   * The device has WGSL's subgroup operations (the 'subgroups' feature) with subgroups of at
-   * least 8 invocations, as the 'subgroup' convolution kernels need (llvmpipe: 8; GPUs: 8–128).
+   * The device has WGSL's subgroup operations (the 'subgroups' feature), as the 'subgroup'
+   * convolution kernels need, of whatever size (WebGPU: 4 to 128 lanes; llvmpipe: its SIMD width,
+   * 8 on AVX2; GPUs: 8–128; SwiftShader: 4).
    */
   hasSubgroups: boolean;
+  /**
+   * The subgroup sizes the adapter reports it may run (adapter info's subgroupMinSize and
+   * subgroupMaxSize); [0, 0] without subgroups. A subgroup kernel's block is at most
+   * subgroupMinSize columns wide, the most lanes it can count on (conv2d-subgroup.ts).
+   */
+  subgroupSizes: [number, number];
+  /** Which limits the device was asked for: 'adapter' (all the adapter has) or 'default' (WebGPU's defaults). */
+  limits: LimitsChoice;
+}
+
+/** 'adapter': the device gets the adapter's own limits (the default); 'default': only WebGPU's default limits. */
+export type LimitsChoice = 'adapter' | 'default';
+export const LIMITS_CHOICES: readonly LimitsChoice[] = ['adapter', 'default'];
+
+/**
+ * The limits init() asks for: its option, else WEBGPU_LIMITS, else 'adapter'. Throws on an unknown
+ * one, naming where it came from and the allowed values. Exported for the tests.
+ */
+export function limitsChoiceFrom(option: LimitsChoice | undefined, env: string | undefined): LimitsChoice {
+  const raw = option ?? (env?.trim() ? env.trim().toLowerCase() : 'adapter');
+  if (!LIMITS_CHOICES.includes(raw as LimitsChoice)) {
+    const from = option !== undefined ? 'init({ limits })' : 'WEBGPU_LIMITS';
+    throw new RangeError(`${from}: '${String(raw)}' is not one of ${LIMITS_CHOICES.join(', ')}`);
+  }
+  return raw as LimitsChoice;
 }
 
 export interface Gpu {
@@ -61,6 +90,13 @@ export interface InitOptions {
    * problems it lacks, 'off' runs the fixed rules.
    */
   tune?: 'on' | 'cached' | 'off';
+  /**
+   * The limits to ask the device for: 'adapter' (default; in Node WEBGPU_LIMITS sets it) all the
+   * adapter has, 'default' only WebGPU's default limits (16 KiB of workgroup memory, 256
+   * invocations per workgroup, 8 storage buffers per stage, 128 MiB per binding), as the least
+   * capable WebGPU device would give. Not with `device`: a device handed in keeps its own.
+   */
+  limits?: LimitsChoice;
 }
 
 /** Dawn's node bindings (npm `webgpu`): the part used here. */
@@ -214,7 +250,7 @@ async function browserAdapter(gpu: GPU, powerPreference: GPUPowerPreference): Pr
   return adapter;
 }
 
-function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string): DeviceInfo {
+function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string, limits: LimitsChoice): DeviceInfo {
   const name = a.description || a.device || a.vendor || 'unknown adapter';
   const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor} ${a.device}`) || a.isFallbackAdapter === true;
   const backend = backendName === 'default' ? (isSoftware ? 'vulkan' : 'native') : backendName;
@@ -227,6 +263,8 @@ function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string): De
     isSoftware,
     hasTimestampQuery: device.features.has('timestamp-query'),
     hasSubgroups: device.features.has('subgroups'),
+    subgroupSizes: device.features.has('subgroups') ? [a.subgroupMinSize ?? 0, a.subgroupMaxSize ?? 0] : [0, 0],
+    limits,
   };
 }
 
@@ -244,7 +282,7 @@ async function open(options: InitOptions): Promise<Gpu> {
     const device = options.device;
     watchLoss(device);
     const adapterInfo = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo);
-    const info = describe(device, adapterInfo, 'browser');
+    const info = describe(device, adapterInfo, 'browser', 'adapter');
     current = { device, info, limits: device.limits };
     return current;
   }
@@ -260,15 +298,15 @@ async function open(options: InitOptions): Promise<Gpu> {
     throw new DeviceError(HOW_TO_GET_ONE_IN_A_BROWSER);
   }
 
+  const limits = limitsChoiceFrom(options.limits, envVar('WEBGPU_LIMITS'));
   const requiredLimits: Record<string, number> = {};
-  for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  if (limits === 'adapter') for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
-  const subgroupMin = adapter.info.subgroupMinSize ?? 0;
-  if (adapter.features.has('subgroups') && subgroupMin >= 8) requiredFeatures.push('subgroups');
+  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   watchLoss(device);
-  current = { device, adapter, info: describe(device, adapter.info, backend), limits: device.limits };
+  current = { device, adapter, info: describe(device, adapter.info, backend, limits), limits: device.limits };
   return current;
 }
 
@@ -277,6 +315,15 @@ async function open(options: InitOptions): Promise<Gpu> {
  * unless they name a different device, which is refused: shut the first down first).
  */
 export function init(options: InitOptions = {}): Promise<Gpu> {
+  // Checked first, device open or not: a wrong value is a mistake whichever call makes it.
+  if (options.limits !== undefined) {
+    try {
+      limitsChoiceFrom(options.limits, undefined);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (options.device) return Promise.reject(new RangeError("init({ device, limits }): a device handed to init() keeps the limits it was opened with; open it with the limits you want (requiredLimits), or leave out 'limits'"));
+  }
   if (current) {
     if (options.device && options.device !== current.device) {
       return Promise.reject(new DeviceError('init({ device }): a different device is already in use; call shutdownDevice() first'));

@@ -198,7 +198,7 @@ export function run(program: Program, inputs: BufferRange[], outputs: BufferRang
   const { device, limits } = getGpu();
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
   if (gx > maxGroups || gy > maxGroups || gz > maxGroups) {
-    throw new KernelError(`kernel "${program.name}": grid [${program.grid}] exceeds ${maxGroups} workgroups per dimension`);
+    throw new KernelError(`kernel "${program.name}": grid [${program.grid}] exceeds this device's ${maxGroups} workgroups per dimension (maxComputeWorkgroupsPerDimension); this kernel does not fold its grid: run a smaller batch, or the 'direct' variant, whose grid folds`);
   }
   if (planning) return;
   const { pipeline, layout } = pipelineFor(program);

@@ -23,7 +23,7 @@ import {
   CONV_VARIANTS, NO_EPILOGUE, SUBGROUP_CONV_VARIANTS, parseConvKernel,
   type ConvEpilogue, type ConvKernelChoice, type ConvPass, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
-import { subgroupPays } from '../kernels/conv/conv2d-subgroup.ts';
+import { MIN_SUBGROUP_SIZE, subgroupPays } from '../kernels/conv/conv2d-subgroup.ts';
 import type { ConvGeometry } from '../kernels/conv/geometry.ts';
 
 // ---------------------------------------------------------------- matmul
@@ -84,7 +84,7 @@ export function getConvVariant(): ConvVariant | 'auto' {
 export function checkConvVariant(op: string, v: ConvVariant): void {
   if (!CONV_VARIANTS.includes(v)) throw new RangeError(`${op}: variant '${String(v)}' is not one of ${CONV_VARIANTS.join(', ')}`);
   if (SUBGROUP_CONV_VARIANTS.includes(v) && !getGpu().info.hasSubgroups) {
-    throw new RangeError(`${op}: variant '${v}' needs WebGPU's 'subgroups' feature with subgroups of at least 8, which this device (${getGpu().info.description}) lacks; use 'direct'`);
+    throw new RangeError(`${op}: variant '${v}' needs WebGPU's 'subgroups' feature, which this device (${getGpu().info.description}) lacks; use 'direct'`);
   }
 }
 
@@ -105,8 +105,25 @@ export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvK
 }
 
 /** The fixed rule's convolution variant (what 'auto' runs on a problem not tuned, and what tune 'off' runs). */
-export function autoConvVariant(pass: ConvPass, g: ConvGeometry, hasSubgroups: boolean): ConvVariant {
-  return hasSubgroups && subgroupPays(pass, g) ? 'subgroup' : 'direct';
+export function autoConvVariant(pass: ConvPass, g: ConvGeometry, hasSubgroups: boolean, lanes = subgroupLanes()): ConvVariant {
+  return hasSubgroups && subgroupPays(pass, g, lanes) ? 'subgroup' : 'direct';
+}
+
+/** The fewest lanes the open device's subgroups have, as it reports them (WebGPU's least, 4, where it does not say). */
+export function subgroupLanes(): number {
+  const reported = isInitialized() ? getGpu().info.subgroupSizes[0] : 0;
+  return reported >= 1 ? reported : MIN_SUBGROUP_SIZE;
+}
+
+/**
+ * A subgroup kernel with the open device's smallest subgroup filled in (what the builders are
+ * handed); any other kernel as it is. A kernel may count on fewer lanes than that (the tests do),
+ * never on more.
+ */
+export function withSubgroupLanes(choice: ConvKernelChoice): ConvKernelChoice {
+  const k = typeof choice === 'string' ? { variant: choice } : choice;
+  if (!SUBGROUP_CONV_VARIANTS.includes(k.variant)) return choice;
+  return { ...k, lanes: Math.min(k.lanes ?? Infinity, subgroupLanes()) };
 }
 
 // ---------------------------------------------------------------- tuned choices

@@ -41,8 +41,8 @@ class BufferPool {
     const { device, limits } = getGpu();
     if (size > limits.maxStorageBufferBindingSize) {
       throw new RangeError(
-        `a tensor of ${bytes} bytes is larger than this adapter's largest storage binding ` +
-          `(${limits.maxStorageBufferBindingSize} bytes): split the work into smaller batches`,
+        `a tensor of ${bytes} bytes is larger than this device's largest storage binding ` +
+          `(maxStorageBufferBindingSize, ${limits.maxStorageBufferBindingSize} bytes${getGpu().info.limits === 'default' ? `: WebGPU's default, as init({ limits: 'default' }) or WEBGPU_LIMITS=default asked` : ''}): split the work into smaller batches`,
       );
     }
     let buffer = this.free.get(size)?.pop();

@@ -43,11 +43,11 @@ import type { Tensor } from '../core/tensor.ts';
 import { reduceRaw } from '../core/ops.ts';
 import { runConv } from '../core/conv-ops.ts';
 import { TimestampRecorder } from '../core/timestamps.ts';
-import { autoConvVariant, autoMatmulVariant, kernelTarget, problemKey, type TuneProblem } from '../core/kernel-policy.ts';
+import { autoConvVariant, autoMatmulVariant, kernelTarget, problemKey, withSubgroupLanes, type TuneProblem } from '../core/kernel-policy.ts';
 import { activationReference } from '../kernels/activation.ts';
 import {
   conv2dInputGradProgram, conv2dInputGradReference, conv2dProgram, conv2dReference, conv2dWeightGradProgram,
-  conv2dWeightGradReference, convCandidates, convKernelKey, weightGradSplits, type ConvKernel,
+  conv2dWeightGradReference, convCandidates, convKernelKey, convKernelOf, weightGradSplits, type ConvKernel,
 } from '../kernels/conv/conv2d.ts';
 import { convInputShape, convOutputShape, convWeightShape, type ConvGeometry } from '../kernels/conv/geometry.ts';
 import { matmulCandidates, matmulKernelKey, matmulProgram, matmulReference, vec4Fits, type MatmulKernel, type MatmulShape } from '../kernels/matmul.ts';
@@ -134,8 +134,9 @@ function now(): number {
 /** Runs a candidate once on the problem's tensors; returns the output to dispose. */
 type Runner = () => Tensor;
 
-function convRunner(p: Extract<TuneProblem, { op: 'conv' }>, g: ConvGeometry, kernel: ConvKernel, inputs: { a: Tensor; b: Tensor; bias: Tensor }, override?: ProgramOverride): Runner {
-  const key = convKernelKey(kernel);
+function convRunner(p: Extract<TuneProblem, { op: 'conv' }>, g: ConvGeometry, candidate: ConvKernel, inputs: { a: Tensor; b: Tensor; bias: Tensor }, override?: ProgramOverride): Runner {
+  const key = convKernelKey(candidate);
+  const kernel = convKernelOf(withSubgroupLanes(candidate));
   const wrap = (build: () => ReturnType<typeof conv2dProgram>) => (override ? override(key, build) : build());
   if (kernel.variant === 'winograd' && p.pass !== 'weightGrad') {
     // Several launches (transforms and batched matmuls): the op's own runner.

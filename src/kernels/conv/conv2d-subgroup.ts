@@ -9,7 +9,17 @@
 // load one column value each, and subgroupBroadcast hands them round, TN + 1 loads per TM·TN FMAs
 // instead of TM + TN. On a CPU driver a load is a gather of one value per SIMD lane, the dearest
 // instruction in the loop, and a broadcast is a register shuffle. Needs WebGPU's 'subgroups'
-// feature with subgroups of at least 8 lanes (TN ≤ 8).
+// feature.
+//
+// Subgroup sizes: the kernel assumes nothing of the size but what the device reports, the
+// smallest subgroup it may run (adapter info's subgroupMinSize, `lanes` here; WebGPU guarantees at
+// least 4, GPUs have 8 to 128, llvmpipe its SIMD width). Only lanes 0 … L−1, L = min(lanes, TN),
+// hand values round, and every subgroup has them, whatever size it runs at (sizes may differ from
+// one dispatch to the next, and a subgroup may be larger than the 64-invocation workgroup, then
+// partly filled). Where L < TN each lane loads ⌈TN/L⌉ column values (lane l holds columns l, l+L,
+// …), so column j comes from lane j mod L: 8×8 blocks on 4-lane subgroups load 2 + 8 values per
+// 64 FMAs. Which invocations share a subgroup does not matter either: all of a workgroup's share
+// its column block, and each computes only its own rows.
 //
 // Thread layout: 64 invocations per workgroup; a whole workgroup owns one column block and 64
 // consecutive row blocks. Row blocks are padded to a multiple of the workgroup, so the column
@@ -21,6 +31,16 @@ import { linearGrid, LINEAR_WORKGROUP_WGSL, type Grid } from '../program.ts';
 import type { ConvGeometry } from './geometry.ts';
 import { gemmSize, PARAMS_WGSL, PHASE_WGSL, WEIGHT_GRAD_PARAMS_WGSL, WORKGROUP, type ConvPass } from './conv2d-common.ts';
 import { directBlock } from './conv2d-direct.ts';
+
+/** The fewest lanes a WebGPU subgroup has (the spec's bound on subgroupMinSize): the builders' default. */
+export const MIN_SUBGROUP_SIZE = 4;
+
+/** The lanes that hand values round for a TN-wide block (lanes ≥ 1: the subgroups' smallest size), and how many values each loads. */
+export function sharingLanes(tn: number, lanes: number): { l: number; loads: number } {
+  if (!(Number.isInteger(lanes) && lanes >= 1)) throw new RangeError(`subgroup kernel: a subgroup size of ${lanes} lanes is not a whole number ≥ 1`);
+  const l = Math.min(lanes, tn);
+  return { l, loads: Math.ceil(tn / l) };
+}
 
 /** Row blocks per column block in the subgroup layout: padded to whole workgroups. */
 function paddedRowBlocks(rowBlocks: number): number {
@@ -39,14 +59,16 @@ export function subgroupGrid(rows: number, cols: number, tm: number, tn: number,
  * 'auto'; named, the subgroup kernel runs on any shape, correct but perhaps slower). It pays
  * where there is something to share and little padding: blocks at least 8 columns wide (a
  * narrower block shares fewer values than its lanes), and rows padded to whole workgroups at most
- * doubling the work (a 1-input-channel weight-gradient has 25 rows, 4 blocks padded to 64).
- * docs/kernels.md has the measurements.
+ * doubling the work (a 1-input-channel weight-gradient has 25 rows, 4 blocks padded to 64), on
+ * subgroups of at least the block's width (`lanes`: the device's subgroupMinSize), the one-load
+ * layout it was measured in. docs/kernels.md has the measurements.
  */
-export function subgroupPays(pass: ConvPass, g: ConvGeometry): boolean {
+export function subgroupPays(pass: ConvPass, g: ConvGeometry, lanes: number): boolean {
   const { rows, cols } = gemmSize(pass, g);
   const { tm, tn } = directBlock(cols);
   const rowBlocks = Math.ceil(rows / tm);
-  return tn >= 8 && paddedRowBlocks(rowBlocks) <= 2 * rowBlocks;
+  // Measured with one load per step (subgroups of at least TN lanes); narrower subgroups load more.
+  return tn >= 8 && lanes >= tn && paddedRowBlocks(rowBlocks) <= 2 * rowBlocks;
 }
 
 // The output block of an invocation, in the thread layout above.
@@ -63,14 +85,28 @@ fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
   return Block(m0, sharedColumn(wid, nwg, rows), rows, m0 < rows);
 }`;
 
-// The step's TN column values from the one each lane loaded (lane l holds column n0 + l).
-// subgroupBroadcast takes a constant lane, so the TN broadcasts are written out.
-function broadcasts(tn: number): string {
-  return Array.from({ length: tn }, (_, j) => `subgroupBroadcast(mine, ${j}u)`).join(', ');
+// The columns this lane loads for its subgroup: lane l, load r holds column n0 + (l + r·L) mod TN
+// (clamped to the last column), `cols` the GEMM's columns.
+function laneColumns(tn: number, lanes: number, cols: string): string {
+  const { l, loads } = sharingLanes(tn, lanes);
+  return Array.from({ length: loads }, (_, r) => `let lane${r} = min(blk.n0 + ${r === 0 ? 'sid' : `(sid + ${r * l}u)`} % TN, ${cols} - 1u);`).join('\n  ');
+}
+
+// The step's loads, `load` giving the address of a lane's column.
+function laneLoads(tn: number, lanes: number, load: (lane: string) => string): string {
+  const { loads } = sharingLanes(tn, lanes);
+  return Array.from({ length: loads }, (_, r) => `let mine${r} = ${load(`lane${r}`)};`).join(' ');
+}
+
+// The step's TN column values from the ones the lanes loaded: column j from lane j mod L, its
+// load j / L. subgroupBroadcast takes a constant lane, so the TN broadcasts are written out.
+function broadcasts(tn: number, lanes: number): string {
+  const { l } = sharingLanes(tn, lanes);
+  return Array.from({ length: tn }, (_, j) => `subgroupBroadcast(mine${Math.floor(j / l)}, ${j % l}u)`).join(', ');
 }
 
 /** Forward: a = x [batch, inH, inW, inC], b = w [kH, kW, inC, outC], out = y [batch, outH, outW, outC]. */
-export function subgroupForwardWgsl(tm: number, tn: number): string {
+export function subgroupForwardWgsl(tm: number, tn: number, lanes = MIN_SUBGROUP_SIZE): string {
   return /* wgsl */ `enable subgroups;
 ${PARAMS_WGSL}
 ${LINEAR_WORKGROUP_WGSL}
@@ -83,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let rows = params.batch * params.outH * params.outW;
   let blk = blockOf(wid, nwg, lid, rows);
   if (sharedColumn(wid, nwg, rows) >= params.outC) { return; }
-  let lane = min(blk.n0 + sid % TN, params.outC - 1u); // the column this lane loads for its subgroup
+  ${laneColumns(tn, lanes, 'params.outC')}
   // Where each output row's receptive field starts (may be negative: padding).
   var xBatch: array<u32, TM>;
   var ihBase: array<i32, TM>;
@@ -109,8 +145,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
       var wAt = (kh * params.kW + kw) * params.inC * params.outC;
       for (var c = 0u; c < params.inC; c++) {
-        let mine = b[wAt + lane];
-        var bv = array<f32, TN>(${broadcasts(tn)});
+        ${laneLoads(tn, lanes, (lane) => `b[wAt + ${lane}]`)}
+        var bv = array<f32, TN>(${broadcasts(tn, lanes)});
         for (var i = 0u; i < TM; i++) {
           let av = select(0.0, a[xAt[i] + c], inside[i]);
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
@@ -139,7 +175,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
  * Input-gradient, one phase per z-slice: a = dy [batch, outH, outW, outC], b = w [kH, kW, inC, outC],
  * out = dx [batch, inH, inW, inC].
  */
-export function subgroupInputGradWgsl(tm: number, tn: number): string {
+export function subgroupInputGradWgsl(tm: number, tn: number, lanes = MIN_SUBGROUP_SIZE): string {
   return /* wgsl */ `enable subgroups;
 ${PARAMS_WGSL}
 ${LINEAR_WORKGROUP_WGSL}
@@ -154,7 +190,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let rows = params.batch * p.nH * p.nW;
   let blk = blockOf(wid, nwg, lid, rows);
   if (sharedColumn(wid, nwg, rows) >= params.inC) { return; }
-  let lane = min(blk.n0 + sid % TN, params.inC - 1u); // the column this lane loads for its subgroup
+  ${laneColumns(tn, lanes, 'params.inC')}
   var dyBatch: array<u32, TM>;
   var qh: array<i32, TM>; // the output row that tap jh = 0 reads; tap jh reads qh − jh
   var qw: array<i32, TM>;
@@ -186,8 +222,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
       let tapAt = (kh * params.kW + kw) * params.inC;
       for (var c = 0u; c < params.outC; c++) {
-        let mine = b[(tapAt + lane) * params.outC + c];
-        var bv = array<f32, TN>(${broadcasts(tn)});
+        ${laneLoads(tn, lanes, (lane) => `b[(tapAt + ${lane}) * params.outC + c]`)}
+        var bv = array<f32, TN>(${broadcasts(tn, lanes)});
         for (var i = 0u; i < TM; i++) {
           let av = select(0.0, a[dyAt[i] + c], inside[i]);
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
@@ -216,7 +252,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
  * SHARED_TAP (inC a multiple of TM): the TM rows of a block are TM consecutive input channels of
  * one tap, so they share one bounds check and one address.
  */
-export function subgroupWeightGradWgsl(tm: number, tn: number): string {
+export function subgroupWeightGradWgsl(tm: number, tn: number, lanes = MIN_SUBGROUP_SIZE): string {
   return /* wgsl */ `enable subgroups;
 ${WEIGHT_GRAD_PARAMS_WGSL}
 ${LINEAR_WORKGROUP_WGSL}
@@ -230,7 +266,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let rows = params.kH * params.kW * params.inC;
   let blk = blockOf(wid, nwg, lid, rows);
   if (sharedColumn(wid, nwg, rows) >= params.outC) { return; }
-  let lane = min(blk.n0 + sid % TN, params.outC - 1u); // the column this lane loads for its subgroup
+  ${laneColumns(tn, lanes, 'params.outC')}
   var tapH: array<i32, TM>;
   var tapW: array<i32, TM>;
   var chan: array<u32, TM>;
@@ -251,8 +287,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let batchStride = params.inH * params.inW * params.inC;
   var acc: array<array<f32, TN>, TM>;
   for (var k = kStart; k < kEnd; k++) {
-    let mine = b[k * params.outC + lane];
-    var bv = array<f32, TN>(${broadcasts(tn)});
+    ${laneLoads(tn, lanes, (lane) => `b[k * params.outC + ${lane}]`)}
+    var bv = array<f32, TN>(${broadcasts(tn, lanes)});
     let ihBase = i32(oh * params.strideH);
     let iwBase = i32(ow * params.strideW);
     if (SHARED_TAP) {

@@ -50,7 +50,7 @@ import type { Program } from '../program.ts';
 import { convFlops, type ConvGeometry } from './geometry.ts';
 import { gemmSize, uniforms, type ConvPass } from './conv2d-common.ts';
 import { directBlock, directForwardWgsl, directGrid, directInputGradWgsl, directWeightGradWgsl } from './conv2d-direct.ts';
-import { subgroupForwardWgsl, subgroupGrid, subgroupInputGradWgsl, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
+import { MIN_SUBGROUP_SIZE, subgroupForwardWgsl, subgroupGrid, subgroupInputGradWgsl, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
 import { blockedGrid, blockedInvocations, blockedWgsl } from './conv2d-blocked.ts';
 import {
   WINOGRAD_RULE, winogradGeometry, winogradGrid, winogradImagesPerChunk, winogradInputWgsl, winogradMatrices, winogradOutputWgsl,
@@ -65,7 +65,7 @@ export type { ConvPass };
  */
 export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'blocked' | 'winograd';
 export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'blocked', 'winograd'];
-/** Variants whose WGSL needs the device's 'subgroups' feature (with subgroups of at least 8). */
+/** Variants whose WGSL needs the device's 'subgroups' feature (of any subgroup size: conv2d-subgroup.ts). */
 export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup'];
 
 /**
@@ -79,6 +79,12 @@ export interface ConvKernel {
   block?: { tm: number; tn: number };
   /** Weight-gradient only: the split-K slices (default weightGradSplits's rule), at most one per pixel and 1024. */
   splits?: number;
+  /**
+   * 'subgroup' only: the fewest lanes the device's subgroups have (its subgroupMinSize; default
+   * 4, WebGPU's least), which the kernel counts on and nothing more. The device's, not a choice:
+   * the kernel policy fills it in (withSubgroupLanes), and it is no part of the kernel's key.
+   */
+  lanes?: number;
 }
 
 /** A kernel as the builders take it: a variant name (default parameters) or a ConvKernel. */
@@ -161,8 +167,9 @@ export const NO_EPILOGUE: ConvEpilogue = { hasBias: false, activation: 'linear',
 // ------------------------------------------------------------------ Program builders
 
 type BlockKernel = (tm: number, tn: number) => string;
+type SubgroupKernel = (tm: number, tn: number, lanes: number) => string;
 const DIRECT_KERNELS: Record<ConvPass, BlockKernel> = { forward: directForwardWgsl, inputGrad: directInputGradWgsl, weightGrad: directWeightGradWgsl };
-const SUBGROUP_KERNELS: Record<ConvPass, BlockKernel> = { forward: subgroupForwardWgsl, inputGrad: subgroupInputGradWgsl, weightGrad: subgroupWeightGradWgsl };
+const SUBGROUP_KERNELS: Record<ConvPass, SubgroupKernel> = { forward: subgroupForwardWgsl, inputGrad: subgroupInputGradWgsl, weightGrad: subgroupWeightGradWgsl };
 
 /** The register block of a block kernel: 1×1 for naive; the kernel's own, else directBlock's, for direct and subgroup. */
 function registerBlock(k: ConvKernel, cols: number): { tm: number; tn: number } {
@@ -174,6 +181,9 @@ function checkVariant(name: string, choice: ConvKernelChoice): ConvKernel {
   if (!CONV_VARIANTS.includes(k.variant)) throw new RangeError(`${name}: variant '${String(k.variant)}' is not one of ${CONV_VARIANTS.join(', ')}`);
   if (k.splits !== undefined && !(Number.isInteger(k.splits) && k.splits >= 1 && k.splits <= 1024)) {
     throw new RangeError(`${name}: splits ${k.splits} must be a whole number 1…1024`);
+  }
+  if (k.lanes !== undefined && !(Number.isInteger(k.lanes) && k.lanes >= 1)) {
+    throw new RangeError(`${name}: lanes ${k.lanes} (the device's smallest subgroup) must be a whole number ≥ 1`);
   }
   if (k.block) {
     const { tm, tn } = k.block;
@@ -205,7 +215,7 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
   const { grid, colBlocks } = (subgroup ? subgroupGrid : directGrid)(rows, cols, tm, tn, z);
-  const wgsl = (subgroup ? SUBGROUP_KERNELS : DIRECT_KERNELS)[pass](tm, tn);
+  const wgsl = subgroup ? SUBGROUP_KERNELS[pass](tm, tn, kernel.lanes ?? MIN_SUBGROUP_SIZE) : DIRECT_KERNELS[pass](tm, tn);
   return { ...common, wgsl, uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha), grid };
 }
 
