@@ -12,6 +12,7 @@
 // bindings, 16 KiB workgroup memory, 256 invocations) would needlessly cap our kernels.
 
 import { importNodeModule, nodeProcess } from './host.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 export interface DeviceInfo {
   /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
@@ -272,11 +273,14 @@ async function open(options: InitOptions): Promise<Gpu> {
   return current;
 }
 
+const INIT_OPTIONS = knownOptions<InitOptions>({ gpu: true, device: true, powerPreference: true, tune: true });
+
 /**
  * Opens the device once; every later call returns the same one (its options are then ignored,
  * unless they name a different device, which is refused: shut the first down first).
  */
 export function init(options: InitOptions = {}): Promise<Gpu> {
+  try { checkOptions('init', options, INIT_OPTIONS); } catch (e) { return Promise.reject(e); }
   if (current) {
     if (options.device && options.device !== current.device) {
       return Promise.reject(new DeviceError('init({ device }): a different device is already in use; call shutdownDevice() first'));
