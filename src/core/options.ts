@@ -28,14 +28,18 @@ function editDistance(a: string, b: string): number {
 
 /** The known key nearest to `key` (case-insensitive edit distance), when it is close enough to be a slip. */
 export function nearestOption(key: string, known: Iterable<string>): string | undefined {
+  // Close enough: within half the longer name's length ('train' for 'training', 'reduce' for
+  // 'reduction'), or the start of a known name ('eps' for 'epsilon'); 'learningRate' is not 'lr'.
+  const lower = key.toLowerCase();
   let best: string | undefined;
-  let bestDistance = Infinity;
+  let bestScore = Infinity;
   for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) { best = k; bestDistance = d; }
+    const kl = k.toLowerCase();
+    const d = editDistance(lower, kl);
+    const close = d <= Math.max(1, Math.floor(Math.max(lower.length, kl.length) / 2)) || (lower.length >= 3 && kl.startsWith(lower));
+    if (close && d < bestScore) { best = k; bestScore = d; }
   }
-  const limit = Math.max(2, Math.floor(key.length / 3));
-  return best !== undefined && bestDistance <= limit ? best : undefined;
+  return best;
 }
 
 /**
