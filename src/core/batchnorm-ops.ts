@@ -11,6 +11,7 @@ import {
   bnApplyProgram, bnChunks, bnFinalizeProgram, bnGradFinalizeProgram, bnGradInputProgram, bnGradPartialProgram,
   bnPartialStatsProgram, bnRunningStatsProgram, type BatchNormShape,
 } from '../kernels/batchnorm.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 export interface BatchNormOptions {
   /** Batch statistics (and a running-statistics update) when true; running statistics when false (default). */
@@ -73,7 +74,10 @@ function batchStats(x: Tensor, s: BatchNormShape, o: BatchNormOptions): Tensor {
  * src/kernels/batchnorm.ts); eval mode uses the running statistics. Gradients flow to x,
  * gamma and beta in both modes.
  */
+const BATCHNORM_OPTIONS = knownOptions<BatchNormOptions>({ training: true, runningMean: true, runningVar: true, momentum: true, epsilon: true });
+
 export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNormOptions = {}): Tensor {
+  checkOptions('batchNorm', options, BATCHNORM_OPTIONS);
   const s = bnShape(x, gamma, beta, options);
   const training = options.training ?? false;
   const stats = training

@@ -24,6 +24,7 @@ import {
   conv2dGeometry, conv2dTransposeGeometry, convInputShape, convOutputShape, convWeightShape,
   type ConvGeometry, type Padding, type Pair,
 } from '../kernels/conv/geometry.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 export type { Padding, ConvVariant };
 
@@ -41,6 +42,8 @@ export interface Conv2dOptions {
   /** Kernel variant of every pass (default: setConvVariant's, else the kernel policy's 'auto'). */
   variant?: ConvVariant | 'auto';
 }
+
+const CONV2D_OPTIONS = knownOptions<Conv2dOptions>({ stride: true, padding: true, bias: true, activation: true, alpha: true, variant: true });
 
 function epilogueOf(op: string, o: Conv2dOptions, channels: number): ConvEpilogue {
   const activation = checkActivation(op, o.activation ?? 'linear');
@@ -136,6 +139,7 @@ function checkInputs(op: string, x: Tensor, w: Tensor): void {
  * with an optional bias and activation fused into the kernel's write.
  */
 export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
+  checkOptions('conv2d', options, CONV2D_OPTIONS);
   checkInputs('conv2d', x, w);
   const g = conv2dGeometry(x.shape, w.shape, options.stride ?? 1, options.padding ?? 'valid');
   const epilogue = epilogueOf('conv2d', options, g.outC);
@@ -161,6 +165,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
  * [batch, h·s + max(kh − s, 0), …] for 'valid' (= (h − 1)·s + kh when kh ≥ s), as Keras.
  */
 export function conv2dTranspose(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
+  checkOptions('conv2dTranspose', options, CONV2D_OPTIONS);
   checkInputs('conv2dTranspose', x, w);
   const g = conv2dTransposeGeometry(x.shape, w.shape, options.stride ?? 1, options.padding ?? 'valid');
   const epilogue = epilogueOf('conv2dTranspose', options, g.inC);

@@ -4,20 +4,25 @@ import { Tensor, fromData, checkShape, type DType, type Shape } from './tensor.t
 import { run } from './dispatch.ts';
 import { fillProgram } from '../kernels/elementwise.ts';
 import { randomProgram, pcgHash } from '../kernels/random.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 export interface TensorOptions {
   dtype?: DType;
   requiresGrad?: boolean;
 }
 
+const TENSOR_OPTIONS = knownOptions<TensorOptions>({ dtype: true, requiresGrad: true });
+
 /** A tensor from host numbers (row-major). */
 export function tensor(data: ArrayLike<number>, shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions('tensor', options, TENSOR_OPTIONS);
   const t = fromData(data, shape, options.dtype ?? 'f32');
   t.requiresGrad = options.requiresGrad ?? false;
   return t;
 }
 
 export function full(shape: Shape, value: number, options: TensorOptions = {}): Tensor {
+  checkOptions('full', options, TENSOR_OPTIONS);
   checkShape(shape);
   const t = new Tensor(shape, 'f32');
   run(fillProgram(t.size, value), [], [t.gpu]);
@@ -26,9 +31,11 @@ export function full(shape: Shape, value: number, options: TensorOptions = {}): 
 }
 
 export function zeros(shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions('zeros', options, TENSOR_OPTIONS);
   return full(shape, 0, options);
 }
 export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions('ones', options, TENSOR_OPTIONS);
   return full(shape, 1, options);
 }
 export function zerosLike(t: Tensor): Tensor {
@@ -59,6 +66,11 @@ export interface RandomOptions extends TensorOptions {
   seed?: number;
 }
 
+type UniformOptions = RandomOptions & { low?: number; high?: number };
+type NormalOptions = RandomOptions & { mean?: number; std?: number };
+const UNIFORM_OPTIONS = knownOptions<UniformOptions>({ dtype: true, requiresGrad: true, seed: true, low: true, high: true });
+const NORMAL_OPTIONS = knownOptions<NormalOptions>({ dtype: true, requiresGrad: true, seed: true, mean: true, std: true });
+
 function random(dist: 'uniform' | 'normal', shape: Shape, a: number, b: number, options: RandomOptions): Tensor {
   checkShape(shape);
   const key = options.seed === undefined ? nextRandomKey() : { seed: options.seed, stream: 0 };
@@ -70,11 +82,13 @@ function random(dist: 'uniform' | 'normal', shape: Shape, a: number, b: number, 
 
 /** Uniform in [low, high) (default [0, 1)). */
 export function rand(shape: Shape, options: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+  checkOptions('rand', options, UNIFORM_OPTIONS);
   return random('uniform', shape, options.low ?? 0, options.high ?? 1, options);
 }
 
 /** Normal with `mean` (0) and `std` (1). */
 export function randn(shape: Shape, options: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
+  checkOptions('randn', options, NORMAL_OPTIONS);
   return random('normal', shape, options.mean ?? 0, options.std ?? 1, options);
 }
 

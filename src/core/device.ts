@@ -15,6 +15,7 @@
 // fit them, and the tests run so too (tests/default-limits.test.ts).
 
 import { envVar, importNodeModule, nodeProcess } from './host.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 export interface DeviceInfo {
   /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
@@ -310,11 +311,18 @@ async function open(options: InitOptions): Promise<Gpu> {
   return current;
 }
 
+const INIT_OPTIONS = knownOptions<InitOptions>({ gpu: true, device: true, powerPreference: true, tune: true, limits: true });
+
 /**
  * Opens the device once; every later call returns the same one (its options are then ignored,
  * unless they name a different device, which is refused: shut the first down first).
  */
 export function init(options: InitOptions = {}): Promise<Gpu> {
+  try {
+    checkOptions('init', options, INIT_OPTIONS);
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
   // Checked first, device open or not: a wrong value is a mistake whichever call makes it.
   if (options.limits !== undefined) {
     try {

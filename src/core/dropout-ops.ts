@@ -8,6 +8,7 @@ import { assertFloat, assertLive } from './checks.ts';
 import { nextRandomKey } from './creation.ts';
 import { dropoutProgram } from '../kernels/dropout.ts';
 import { fillProgram } from '../kernels/elementwise.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 export interface DropoutOptions {
   /** Drop when true (default); the identity when false (eval mode). */
@@ -22,7 +23,10 @@ export interface DropoutOptions {
  * Inverted dropout: zeroes each element with probability `rate` and scales the rest by
  * 1/(1 − rate). The mask is a function of (seed, step, element index), recomputed in backward.
  */
+const DROPOUT_OPTIONS = knownOptions<DropoutOptions>({ training: true, seed: true, step: true });
+
 export function dropout(x: Tensor, rate: number, options: DropoutOptions = {}): Tensor {
+  checkOptions('dropout', options, DROPOUT_OPTIONS);
   assertLive('dropout', x);
   assertFloat('dropout', x);
   if (!(rate >= 0 && rate <= 1)) throw new RangeError(`dropout: rate must be in [0, 1], got ${rate}`);

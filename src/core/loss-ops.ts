@@ -7,6 +7,7 @@ import { record } from './autograd.ts';
 import { assertFloat, assertLive } from './checks.ts';
 import { binaryRaw, mean, square, sub, sum, sumTo } from './ops.ts';
 import { broadcastShapes, sameShape } from '../kernels/shapes.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -20,7 +21,10 @@ function reduce(loss: Tensor, reduction: Reduction): Tensor {
   return reduction === 'sum' ? sum(loss) : mean(loss);
 }
 
+const LOSS_OPTIONS = knownOptions<LossOptions>({ reduction: true });
+
 function checkReduction(op: string, options: LossOptions): Reduction {
+  checkOptions(op, options, LOSS_OPTIONS);
   const r = options.reduction ?? 'mean';
   if (r !== 'mean' && r !== 'sum' && r !== 'none') throw new RangeError(`${op}: reduction must be 'mean', 'sum' or 'none', got '${r}'`);
   return r;

@@ -11,6 +11,7 @@ import { matmulProgram } from '../kernels/matmul.ts';
 import { matmulVariantFor, type MatmulChoice } from './kernel-policy.ts';
 import type { Activation } from '../kernels/activation.ts';
 import { broadcastShapes, normalizeAxis, sameShape, sizeOf } from '../kernels/shapes.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 // ---------------------------------------------------------------- elementwise, forward only
 
@@ -278,12 +279,15 @@ function droppedShape(shape: Shape, axes: number[]): number[] {
 export interface ReduceOptions {
   keepDims?: boolean;
 }
+const REDUCE_OPTIONS = knownOptions<ReduceOptions>({ keepDims: true });
 
 /** Sum over `axis` (a number, a list, or every axis when omitted). */
 export function sum(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
+  checkOptions('sum', options, REDUCE_OPTIONS);
   return meanOrSum('sum', x, axis, options);
 }
 export function mean(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
+  checkOptions('mean', options, REDUCE_OPTIONS);
   return meanOrSum('mean', x, axis, options);
 }
 
@@ -300,6 +304,7 @@ function meanOrSum(op: 'sum' | 'mean', x: Tensor, axis: number | number[] | unde
 
 /** Maximum over `axis`. Ties share the gradient equally (as TensorFlow's reduce_max). */
 export function max(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
+  checkOptions('max', options, REDUCE_OPTIONS);
   const axes = normalizeAxes(axis, x.rank, 'max');
   const kept = reduceRaw('max', x, axes, 1);
   const outShape = options.keepDims ? keptShape(x.shape, axes) : droppedShape(x.shape, axes);

@@ -13,6 +13,7 @@ import {
   softmaxProgram,
   type SoftmaxMode,
 } from '../kernels/softmax.ts';
+import { checkOptions, knownOptions } from './options.ts';
 
 function rowsAndClasses(op: string, x: Tensor, axis: number | undefined): [number, number] {
   assertLive(op, x);
@@ -55,7 +56,10 @@ export interface CrossEntropyOptions {
  * label outside [0, C) makes its row's loss NaN (and so the mean), visible at read-back.
  * Unlike PyTorch, the class axis is the last one (channels-last), and there is no ignore_index.
  */
+const CROSS_ENTROPY_OPTIONS = knownOptions<CrossEntropyOptions>({ reduction: true });
+
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  checkOptions('crossEntropy', options, CROSS_ENTROPY_OPTIONS);
   const reduction = options.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
     throw new RangeError(`crossEntropy: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);

@@ -16,6 +16,7 @@ import { run } from '../core/dispatch.ts';
 import { gatherBytesProgram, gatherI32Program, packBytes } from '../kernels/gather.ts';
 import type { MnistSplit } from './mnist.ts';
 import { seededPermutation } from './shuffle.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 /**
  * One batch of examples. `Y` is the type of `y`: a Tensor for labelled data (MnistGpu's digits),
@@ -59,6 +60,8 @@ export interface BatchSource<Y extends Tensor | undefined = Tensor> {
   batches(epoch: number, options: BatchOptions): Generator<Batch<Y>, void, undefined>;
 }
 
+const MNIST_GPU_OPTIONS = knownOptions<{ range?: readonly [number, number] }>({ range: true });
+
 export interface MnistGpuOptions {
   /** Pixel values 0..255 map linearly onto [low, high] (default [0, 1]; GANs use [−1, 1]). */
   range?: readonly [number, number];
@@ -78,6 +81,7 @@ export class MnistGpu implements BatchSource {
   readonly hostLabels: Uint8Array;
 
   constructor(split: MnistSplit, options: { range?: readonly [number, number] } = {}) {
+    checkOptions('MnistGpu', options, MNIST_GPU_OPTIONS);
     const range = options.range ?? [0, 1];
     if (range.length !== 2 || !range.every(Number.isFinite)) throw new RangeError(`MnistGpu: range must be two finite numbers, got [${range}]`);
     if (split.images.length !== split.count * PIXELS || split.labels.length !== split.count) {

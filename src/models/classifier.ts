@@ -13,6 +13,9 @@ import { Conv2d } from '../nn/conv-layers.ts';
 import { Dropout } from '../nn/dropout.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { deriveSeed } from '../core/creation.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
+
+const MNISTCLASSIFIER_CONFIG = knownOptions<ClassifierConfig>({ seed: true, features: true });
 
 export interface ClassifierConfig {
   seed: number;
@@ -33,6 +36,7 @@ export class MnistClassifier extends Module {
   readonly output: Dense;
 
   constructor(config: Partial<ClassifierConfig> = {}) {
+    checkOptions('MnistClassifier', config, MNISTCLASSIFIER_CONFIG);
     super();
     this.config = { ...CLASSIFIER_DEFAULTS, ...config };
     const s = (i: number) => deriveSeed(this.config.seed, 5, i);

@@ -23,6 +23,9 @@ import { binaryCrossEntropyWithLogits } from '../core/loss-ops.ts';
 import { deriveSeed, randn, tensor } from '../core/creation.ts';
 import type { Batch } from '../data/batches.ts';
 import type { TrainableModel } from '../train/trainer.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
+
+const GAN_CONFIG = knownOptions<GanConfig>({ noiseDim: true, lr: true, beta1: true, width: true, discriminatorWidth: true, conditional: true, matchingAware: true, numClasses: true, seed: true });
 
 export interface GanConfig {
   noiseDim: number;
@@ -140,6 +143,7 @@ export class Gan implements TrainableModel {
   readonly lossNames = ['discriminator', 'generator'] as const;
 
   constructor(config: Partial<GanConfig> = {}) {
+    checkOptions('Gan', config, GAN_CONFIG);
     this.config = { ...GAN_DEFAULTS, ...config };
     const { noiseDim, numClasses, conditional, seed, lr, beta1, width } = this.config;
     if (this.config.matchingAware && !conditional) {

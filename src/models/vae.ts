@@ -19,6 +19,9 @@ import { binaryCrossEntropyWithLogits } from '../core/loss-ops.ts';
 import { deriveSeed, randn } from '../core/creation.ts';
 import type { Batch } from '../data/batches.ts';
 import type { TrainableModel } from '../train/trainer.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
+
+const VAE_CONFIG = knownOptions<VaeConfig>({ latentDim: true, lr: true, seed: true, klWarmupSteps: true, lrDecaySteps: true, lrFinal: true });
 
 export interface VaeConfig {
   latentDim: number;
@@ -118,6 +121,7 @@ export class Vae implements TrainableModel {
   readonly lossNames = ['loss', 'reconstruction', 'kl'] as const;
 
   constructor(config: Partial<VaeConfig> = {}) {
+    checkOptions('Vae', config, VAE_CONFIG);
     this.config = { ...VAE_DEFAULTS, ...config };
     const c = this.config;
     for (const key of ['klWarmupSteps', 'lrDecaySteps'] as const) {

@@ -7,6 +7,9 @@ import { formatShape, type Tensor, type Shape } from '../core/tensor.ts';
 import { batchNorm } from '../core/batchnorm-ops.ts';
 import { ones, zeros } from './init.ts';
 import { checkPositiveInteger } from './option-checks.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
+
+const BATCHNORM_LAYER_OPTIONS = knownOptions<BatchNormLayerOptions>({ features: true, momentum: true, epsilon: true });
 
 export interface BatchNormLayerOptions {
   /** Size of the last (channel) axis. */
@@ -30,6 +33,7 @@ export class BatchNorm extends Module {
   readonly beta: Tensor;
 
   constructor(options: BatchNormLayerOptions) {
+    checkOptions('BatchNorm', options, BATCHNORM_LAYER_OPTIONS);
     super();
     checkPositiveInteger('BatchNorm', 'features', options.features);
     this.features = options.features;

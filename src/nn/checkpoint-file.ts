@@ -10,12 +10,15 @@ import {
   encodeCheckpoint, loadCheckpointFromBytes, readCheckpointInfoFromBytes,
   type CheckpointInfo, type CheckpointParts, type CheckpointTarget, type LoadCheckpointOptions, type SaveCheckpointOptions,
 } from './checkpoint.ts';
+import { checkOptions } from '../core/options.ts';
+import { SAVE_CHECKPOINT_OPTIONS, LOAD_CHECKPOINT_OPTIONS } from './checkpoint.ts';
 
 /**
  * Reads every tensor back from the GPU and writes one safetensors file (atomically). Weights with
  * a NaN or an infinity are refused (a diverged run must not replace its last good checkpoint).
  */
 export async function saveCheckpoint(path: string, parts: CheckpointParts, options: SaveCheckpointOptions = {}): Promise<void> {
+  checkOptions('saveCheckpoint', options, SAVE_CHECKPOINT_OPTIONS);
   const chunks = await encodeCheckpoint(parts, { ...options, source: path });
   removeOrphanedTemporaries(path);
   writeSafetensorsFile(path, chunks);
@@ -34,6 +37,7 @@ export function readCheckpointInfo(path: string, expectedModel?: string): Checkp
 
 /** loadCheckpointFromBytes (checkpoint.ts) for a file: every check, and errors naming the file. */
 export async function loadCheckpoint(path: string, target: CheckpointTarget, options: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
+  checkOptions('loadCheckpoint', options, LOAD_CHECKPOINT_OPTIONS);
   if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist`, path);
   return loadCheckpointFromBytes(readSafetensorsFile(path), target, { ...options, source: path });
 }

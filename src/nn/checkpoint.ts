@@ -16,6 +16,7 @@ import { Tensor, fromData, formatShape, type DType } from '../core/tensor.ts';
 import { flush } from '../core/dispatch.ts';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from '../io/safetensors.ts';
 import { fromHalfArray, toHalfArray } from '../io/half.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 export const CHECKPOINT_FORMAT = 'webgpu-mini-dl/1';
 
@@ -112,6 +113,9 @@ export interface CheckpointSource {
   source?: string;
 }
 
+export const SAVE_CHECKPOINT_OPTIONS = knownOptions<SaveCheckpointOptions & CheckpointSource>({ allowNonFinite: true, half: true, source: true });
+export const LOAD_CHECKPOINT_OPTIONS = knownOptions<LoadCheckpointOptions & CheckpointSource>({ allowNonFinite: true, source: true });
+
 /**
  * Reads every tensor back from the GPU and encodes one safetensors checkpoint as chunks (header,
  * then each tensor's bytes). Weights with a NaN or an infinity are refused (a diverged run must
@@ -155,6 +159,7 @@ export async function encodeCheckpoint(parts: CheckpointParts, options: SaveChec
 
 /** A checkpoint as one byte array: to download from a page, or to keep in memory. */
 export async function checkpointToBytes(parts: CheckpointParts, options: SaveCheckpointOptions & CheckpointSource = {}): Promise<Uint8Array> {
+  checkOptions('checkpointToBytes', options, SAVE_CHECKPOINT_OPTIONS);
   const chunks = await encodeCheckpoint(parts, options);
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
@@ -237,6 +242,7 @@ export async function loadCheckpointFromBytes(
   target: CheckpointTarget,
   options: LoadCheckpointOptions & CheckpointSource = {},
 ): Promise<CheckpointInfo> {
+  checkOptions('loadCheckpointFromBytes', options, LOAD_CHECKPOINT_OPTIONS);
   const path = options.source ?? 'in memory';
   const { metadata, tensors } = decodeSafetensors(bytes, path);
   const info = infoFrom(path, metadata, target.model);

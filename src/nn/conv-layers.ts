@@ -9,6 +9,7 @@ import { conv2dGeometry, conv2dTransposeGeometry, convInputShape, convOutputShap
 import { glorotUniform, zeros } from './init.ts';
 import { checkPositiveInteger } from './option-checks.ts';
 import { KERAS_LEAKY_ALPHA } from './layers.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 export interface ConvLayerOptions {
   /** Channels of the input (Keras infers them on first call; we need them to make the kernel). */
@@ -31,7 +32,12 @@ export interface ConvLayerOptions {
   seed?: number;
 }
 
+const CONV_LAYER_OPTIONS = knownOptions<ConvLayerOptions>({
+  inChannels: true, filters: true, kernelSize: true, strides: true, padding: true, useBias: true, activation: true, alpha: true, seed: true,
+});
+
 function checkConvOptions(layer: string, o: ConvLayerOptions): { k: [number, number]; s: [number, number] } {
+  checkOptions(layer, o, CONV_LAYER_OPTIONS);
   checkPositiveInteger(layer, 'inChannels', o.inChannels);
   checkPositiveInteger(layer, 'filters', o.filters);
   const k: [number, number] = typeof o.kernelSize === 'number' ? [o.kernelSize, o.kernelSize] : [o.kernelSize[0], o.kernelSize[1]];

@@ -4,6 +4,9 @@ import { Module } from './module.ts';
 import type { Tensor, Shape } from '../core/tensor.ts';
 import { deriveSeed, nextRandomKey } from '../core/creation.ts';
 import { dropout } from '../core/dropout-ops.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
+
+const DROPOUT_LAYER_OPTIONS = knownOptions<DropoutLayerOptions>({ rate: true, seed: true });
 
 export interface DropoutLayerOptions {
   /** Fraction of elements zeroed in training mode, in [0, 1]. */
@@ -25,6 +28,7 @@ export class Dropout extends Module {
   private callsThisStep = 0;
 
   constructor(options: DropoutLayerOptions) {
+    checkOptions('Dropout', options, DROPOUT_LAYER_OPTIONS);
     super();
     if (!(options.rate >= 0 && options.rate <= 1)) throw new RangeError(`Dropout: rate must be in [0, 1], got ${options.rate}`);
     this.rate = options.rate;

@@ -8,6 +8,7 @@ import { checkPositiveInteger } from './option-checks.ts';
 import { softmax } from '../core/softmax-ops.ts';
 import { checkActivation, type Activation } from '../kernels/activation.ts';
 import { glorotUniform, zeros } from './init.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 /**
  * The leaky-ReLU slope of the layers when none is given: 0.3, the default of Keras's LeakyReLU
@@ -38,6 +39,9 @@ export interface DenseOptions {
  * activation(x · kernel + bias) over the last axis of x (any leading dimensions), in one fused
  * kernel. Kernel Glorot-uniform, bias zeros, as Keras.
  */
+const DENSE_OPTIONS = knownOptions<DenseOptions>({ inFeatures: true, units: true, activation: true, useBias: true, alpha: true, seed: true });
+const LEAKY_RELU_OPTIONS = knownOptions<{ alpha?: number }>({ alpha: true });
+
 export class Dense extends Module {
   readonly inFeatures: number;
   readonly units: number;
@@ -47,6 +51,7 @@ export class Dense extends Module {
   readonly bias: Tensor | null;
 
   constructor(options: DenseOptions) {
+    checkOptions('Dense', options, DENSE_OPTIONS);
     super();
     const { inFeatures, units, activation = 'linear', useBias = true, alpha = KERAS_LEAKY_ALPHA, seed } = options;
     checkPositiveInteger('Dense', 'inFeatures', inFeatures);
@@ -95,6 +100,7 @@ export class LeakyReLU extends Module {
   readonly alpha: number;
   /** `alpha`: the slope below zero (default KERAS_LEAKY_ALPHA). */
   constructor(options: { alpha?: number } = {}) {
+    checkOptions('LeakyReLU', options, LEAKY_RELU_OPTIONS);
     super();
     this.alpha = options.alpha ?? KERAS_LEAKY_ALPHA;
     if (!Number.isFinite(this.alpha)) throw new RangeError(`LeakyReLU: alpha must be a finite number, got ${this.alpha}`);

@@ -30,6 +30,7 @@ export {
   exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, type LearningRateSchedule,
   type ExponentialDecayOptions, type CosineDecayOptions, type StepDecayOptions,
 } from './schedules.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 /** A constant learning rate, or a schedule of the step (Keras's learning_rate). */
 export type LearningRate = number | LearningRateSchedule;
@@ -43,6 +44,10 @@ export interface ClipOptions {
   /** Clamp every gradient element into [−clipValue, clipValue] (Keras's clipvalue). */
   clipValue?: number;
 }
+
+const CLIP_OPTIONS = { clipNorm: true, globalClipNorm: true, clipValue: true } as const;
+const ADAM_OPTIONS = knownOptions<AdamOptions>({ ...CLIP_OPTIONS, lr: true, beta1: true, beta2: true, epsilon: true });
+const SGD_OPTIONS = knownOptions<SGDOptions>({ ...CLIP_OPTIONS, lr: true, momentum: true, weightDecay: true, nesterov: true });
 
 const CLIP_KINDS = ['clipNorm', 'globalClipNorm', 'clipValue'] as const;
 
@@ -282,6 +287,7 @@ export class Adam extends Optimizer {
   epsilon = 1e-7;
 
   constructor(params: ParamsInput, options: AdamOptions = {}) {
+    checkOptions('Adam', options, ADAM_OPTIONS);
     super(params, ['m', 'v']);
     this.setLearningRate(options.lr ?? 1e-3);
     this.setHyper({
@@ -326,6 +332,7 @@ export class SGD extends Optimizer {
   private readonly hasMomentumBuffers: boolean;
 
   constructor(params: ParamsInput, options: SGDOptions) {
+    checkOptions('SGD', options, SGD_OPTIONS);
     const momentum = options.momentum ?? 0;
     super(params, momentum !== 0 ? ['momentum'] : []);
     this.hasMomentumBuffers = momentum !== 0;

@@ -1,4 +1,5 @@
-// Checks the layers share on their constructor options; each error names the layer and the option.
+// Checks the layers share on their constructor options' values; each error names the layer and the option.
+// Unknown keys are refused by checkOptions (src/core/options.ts), which every public options object shares.
 
 /** Throws unless `value` is a whole number above zero. */
 export function checkPositiveInteger(layer: string, name: string, value: number): void {

@@ -13,6 +13,8 @@
 // steps. For a per-epoch curve, multiply by the batches per epoch (DataLoader's `length`):
 //   StepLR(step_size=5, gamma=0.5)  ≈  stepDecay({ initialLr, stepSize: 5 * loader.length, gamma: 0.5 })
 
+import { checkOptions, knownOptions } from '../core/options.ts';
+
 /** A learning rate that follows the optimizer's step (0 for the first update). */
 export type LearningRateSchedule = (step: number) => number;
 
@@ -38,7 +40,12 @@ export interface ExponentialDecayOptions {
 }
 
 /** Keras ExponentialDecay: initialLr · decayRate^(step / decaySteps) (the exponent floored with staircase). */
+const EXPONENTIAL_DECAY_OPTIONS = knownOptions<ExponentialDecayOptions>({ initialLr: true, decaySteps: true, decayRate: true, staircase: true });
+const COSINE_DECAY_OPTIONS = knownOptions<CosineDecayOptions>({ initialLr: true, decaySteps: true, alpha: true });
+const STEP_DECAY_OPTIONS = knownOptions<StepDecayOptions>({ initialLr: true, stepSize: true, gamma: true });
+
 export function exponentialDecay(o: ExponentialDecayOptions): LearningRateSchedule {
+  checkOptions('exponentialDecay', o, EXPONENTIAL_DECAY_OPTIONS);
   const initialLr = positive('exponentialDecay', 'initialLr', o.initialLr);
   const decaySteps = positive('exponentialDecay', 'decaySteps', o.decaySteps);
   const decayRate = positive('exponentialDecay', 'decayRate', o.decayRate);
@@ -59,6 +66,7 @@ export interface CosineDecayOptions {
 
 /** Keras CosineDecay: initialLr · ((1 − alpha) · ½(1 + cos(π · min(step, decaySteps) / decaySteps)) + alpha). */
 export function cosineDecay(o: CosineDecayOptions): LearningRateSchedule {
+  checkOptions('cosineDecay', o, COSINE_DECAY_OPTIONS);
   const initialLr = positive('cosineDecay', 'initialLr', o.initialLr);
   const decaySteps = positive('cosineDecay', 'decaySteps', o.decaySteps);
   const alpha = inRange('cosineDecay', 'alpha', o.alpha ?? 0, 0, 1);
@@ -78,6 +86,7 @@ export interface StepDecayOptions {
 
 /** PyTorch's StepLR, counted in optimizer steps: initialLr · gamma^⌊step / stepSize⌋. */
 export function stepDecay(o: StepDecayOptions): LearningRateSchedule {
+  checkOptions('stepDecay', o, STEP_DECAY_OPTIONS);
   const initialLr = positive('stepDecay', 'initialLr', o.initialLr);
   const stepSize = positive('stepDecay', 'stepSize', o.stepSize, true);
   const gamma = positive('stepDecay', 'gamma', o.gamma ?? 0.1);

@@ -26,6 +26,7 @@ import type { Optimizer } from '../nn/optim.ts';
 import type { TrainingProgress } from '../nn/checkpoint.ts';
 import type { Batch, BatchSource } from '../data/batches.ts';
 import { trainLoop, type EpochTiming, type LossHistory, type TrainableModel } from './trainer.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 /** The loss of a model's output against a batch's targets: crossEntropy, mseLoss, … */
 export type LossFunction = (output: Tensor, target: Tensor) => Tensor;
@@ -111,7 +112,14 @@ export interface Evaluation {
  * A model's mean loss (and accuracy, for class scores against integer targets) over all of
  * `data`, in inference mode and without recording gradients; the model's mode is restored.
  */
+const FIT_OPTIONS = knownOptions<FitOptions>({
+  epochs: true, batchSize: true, seed: true, loss: true, optimizer: true, validationData: true, validationBatchSize: true, callbacks: true,
+  checkpoint: true, resume: true, name: true, config: true, extra: true, progress: true, lossEvery: true, maxSteps: true, log: true,
+});
+const EVALUATE_OPTIONS = knownOptions<{ loss: LossFunction; batchSize?: number }>({ loss: true, batchSize: true });
+
 export async function evaluate(model: Module, data: BatchSource, options: { loss: LossFunction; batchSize?: number }): Promise<Evaluation> {
+  checkOptions('evaluate', options, EVALUATE_OPTIONS);
   const wasTraining = model.training;
   model.eval();
   let lossSum = keep(zeros([]));
@@ -213,6 +221,7 @@ function hasOwnBatchSize(data: BatchSource): data is BatchSource & { batchSize: 
 
 /** Trains `model` on `data` for `options.epochs` epochs; see the top of this file. */
 export async function fit(model: Module | TrainableModel, data: BatchSource, options: FitOptions): Promise<History> {
+  checkOptions('fit', options, FIT_OPTIONS);
   const log = options.log ?? ((line: string) => console.log(line));
   if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new RangeError(`fit: epochs must be a positive integer, got ${options.epochs}`);
   const batchSize = options.batchSize ?? (hasOwnBatchSize(data) ? data.batchSize : undefined);

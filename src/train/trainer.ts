@@ -16,6 +16,7 @@ import type { Optimizer } from '../nn/optim.ts';
 import type { TrainingProgress } from '../nn/checkpoint.ts';
 import type { Batch, BatchSource } from '../data/batches.ts';
 import { importOwnNodeModule, nodeProcess } from '../core/host.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 type CheckpointFiles = typeof import('../nn/checkpoint-file.ts');
 type ProgressModule = typeof import('../io/progress.ts');
@@ -172,7 +173,13 @@ function mean(values: number[]): number {
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
 }
 
+const TRAIN_LOOP_OPTIONS = knownOptions<TrainLoopOptions>({
+  model: true, data: true, epochs: true, batchSize: true, seed: true, checkpointPath: true, extra: true, resume: true,
+  lossEvery: true, maxSteps: true, progress: true, onEpochEnd: true, log: true,
+});
+
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
+  checkOptions('trainLoop', o, TRAIN_LOOP_OPTIONS);
   const { model, data, epochs, batchSize, seed } = o;
   const log = o.log ?? ((line: string) => console.log(line));
   const lossEvery = o.lossEvery ?? 20;
