@@ -1,21 +1,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
+import { ATOL, RTOL, checkConvCase, geometryOf, programNames, type ConvCase } from './conv-checks.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { conv2d, conv2dInputGradRaw, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
 import { convVariantFor } from '../src/core/kernel-policy.ts';
 import { getGpu } from '../src/core/device.ts';
-import {
-  conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant,
-  conv2dProgram, conv2dInputGradProgram, conv2dWeightGradProgram, type ConvPass,
-} from '../src/kernels/conv/conv2d.ts';
+import { conv2dReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant, type ConvPass } from '../src/kernels/conv/conv2d.ts';
 import { subgroupPays } from '../src/kernels/conv/conv2d-subgroup.ts';
 import { BLOCKED_MIN_COLUMNS } from '../src/kernels/conv/conv2d-blocked.ts';
-import type { ConvGeometry } from '../src/kernels/conv/geometry.ts';
 import { conv2dGeometry, convAxis, type Padding } from '../src/kernels/conv/geometry.ts';
-import { ACTIVATIONS, type Activation } from '../src/kernels/activation.ts';
+import { ACTIVATIONS } from '../src/kernels/activation.ts';
 
 test.before(async () => {
   await ready;
@@ -24,8 +21,6 @@ test.before(async () => {
 const PADDINGS: Padding[] = ['same', 'valid'];
 const STRIDES = [1, 2, 3];
 const KERNELS = [1, 3, 4, 5, 7];
-const RTOL = 1e-4;
-const ATOL = 1e-4;
 
 test('TensorFlow padding rule: out = ceil(in/s), smaller half of the padding before', () => {
   // tf.nn.conv2d 'same': in 7, k 4, s 2 → out 4, total pad (4−1)·2 + 4 − 7 = 3: 1 before, 2 after.
@@ -37,25 +32,14 @@ test('TensorFlow padding rule: out = ceil(in/s), smaller half of the padding bef
   assert.equal(convAxis(9, 4, 3, 'valid'), { out: 2, padBefore: 0 });
 });
 
-interface Case {
-  batch: number;
-  h: number;
-  w: number;
-  inC: number;
-  outC: number;
-  k: number;
-  s: number;
-  padding: Padding;
-}
-
 // Every kernel size × stride × padding on a 9×7 image, with channel counts that are not
 // multiples of 4 (and 1), batch 1 and 2, cycling so that each appears with several kernels.
 // (Few distinct channel counts: each block shape is its own pipeline, and llvmpipe takes a
 // second or two to compile one.)
-function allCases(): Case[] {
+function allCases(): ConvCase[] {
   const inCs = [1, 5];
   const outCs = [3, 10, 1];
-  const cases: Case[] = [];
+  const cases: ConvCase[] = [];
   let i = 0;
   for (const k of KERNELS) {
     for (const s of STRIDES) {
@@ -70,45 +54,9 @@ function allCases(): Case[] {
 
 const PASSES: ConvPass[] = ['forward', 'inputGrad', 'weightGrad'];
 
-function geometryOf(c: Case): ConvGeometry {
-  return conv2dGeometry([c.batch, c.h, c.w, c.inC], [c.k, c.k, c.inC, c.outC], c.s, c.padding);
-}
-
-/** The names of the three Programs the builders make for `variant`: what runs when it is asked for. */
-function programNames(g: ConvGeometry, variant: ConvVariant): string[] {
-  return [conv2dProgram(g, undefined, variant), conv2dInputGradProgram(g, undefined, variant), conv2dWeightGradProgram(g, weightGradSplits(g, variant), variant)].map((p) => p.name);
-}
-
-async function checkCase(c: Case, variant: ConvVariant, seed: number, activation: Activation = 'leakyRelu'): Promise<void> {
-  const xShape = [c.batch, c.h, c.w, c.inC];
-  const wShape = [c.k, c.k, c.inC, c.outC];
-  const g = conv2dGeometry(xShape, wShape, c.s, c.padding);
-  assert.equal(programNames(g, variant), ['conv2d', 'conv2dInputGrad', 'conv2dWeightGrad'].map((op) => `${op}.${variant}`), `${variant} runs as itself`);
-  const what = `${variant} x${JSON.stringify(xShape)} w${JSON.stringify(wShape)} s${c.s} ${c.padding}`;
-  const x = f32(randomArray(xShape, seed));
-  const w = f32(randomArray(wShape, seed + 1));
-  const b = f32(randomArray([c.outC], seed + 2));
-  const dy = f32(randomArray([c.batch, g.outH, g.outW, c.outC], seed + 3));
-  const [y, dx, dw] = tidy(() => {
-    const xt = tensor(x, xShape);
-    const wt = tensor(w, wShape);
-    const dyt = tensor(dy, [c.batch, g.outH, g.outW, c.outC]);
-    return [
-      conv2d(xt, wt, { stride: c.s, padding: c.padding, bias: tensor(b, [c.outC]), activation, alpha: 0.3, variant }),
-      conv2dInputGradRaw(dyt, wt, g, variant),
-      conv2dWeightGradRaw(xt, dyt, g, variant),
-    ];
-  });
-  assert.equal([...y.shape], [c.batch, g.outH, g.outW, c.outC], `${what}: output shape`);
-  assertClose(await y.toArray(), conv2dReference(x, w, g, b, activation, 0.3), `${what}: forward (${activation})`, RTOL, ATOL);
-  assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), `${what}: input-gradient`, RTOL, ATOL);
-  assertClose(await dw.toArray(), conv2dWeightGradReference(x, dy, g), `${what}: weight-gradient`, RTOL, ATOL);
-  [y, dx, dw].forEach((t) => t.dispose());
-}
-
 test('direct: forward (bias + leakyRelu), input- and weight-gradient vs references, every kernel × stride × padding', async () => {
   let seed = 10;
-  for (const c of allCases()) await checkCase(c, 'direct', seed++);
+  for (const c of allCases()) await checkConvCase(c, 'direct', seed++);
 });
 
 // The subgroup variant is direct with the column operand loaded once per subgroup and broadcast;
@@ -117,7 +65,7 @@ test('direct: forward (bias + leakyRelu), input- and weight-gradient vs referenc
 // padding at most doubling the rows), the ones the kernel policy runs it on — every kernel size
 // and stride, both paddings, partial column blocks, rows that end mid-workgroup. Devices without
 // subgroups skip it.
-const SUBGROUP_CASES: Case[] = [
+const SUBGROUP_CASES: ConvCase[] = [
   { batch: 6, h: 9, w: 7, inC: 33, outC: 10, k: 3, s: 1, padding: 'same' },
   { batch: 10, h: 13, w: 11, inC: 17, outC: 20, k: 5, s: 2, padding: 'same' },
   { batch: 9, h: 9, w: 7, inC: 270, outC: 9, k: 1, s: 1, padding: 'valid' },
@@ -136,7 +84,7 @@ test('subgroup: forward, input- and weight-gradient vs references, every kernel 
   for (const c of SUBGROUP_CASES) {
     const g = geometryOf(c);
     assert.ok(subgroupPays('forward', g) || subgroupPays('inputGrad', g) || subgroupPays('weightGrad', g), `${JSON.stringify(c)}: sized for the paying layout`);
-    await checkCase(c, 'subgroup', seed++);
+    await checkConvCase(c, 'subgroup', seed++);
   }
 });
 
@@ -152,7 +100,7 @@ test('subgroup where it does not pay: narrow and short layers, every pass, vs re
   for (const c of allCases().filter((_, i) => i % 5 === 2)) {
     const g = geometryOf(c);
     for (const pass of PASSES) assert.not.ok(subgroupPays(pass, g), `${JSON.stringify(c)} ${pass}: the case must be one where subgroup does not pay`);
-    await checkCase(c, 'subgroup', seed++);
+    await checkConvCase(c, 'subgroup', seed++);
   }
 });
 
@@ -175,27 +123,27 @@ test('subgroupPays: at least 8 columns, and rows padded to whole workgroups at m
 });
 
 test('every fused activation', async () => {
-  for (const activation of ACTIVATIONS) await checkCase({ batch: 2, h: 9, w: 7, inC: 5, outC: 3, k: 3, s: 2, padding: 'same' }, 'direct', 50, activation);
+  for (const activation of ACTIVATIONS) await checkConvCase({ batch: 2, h: 9, w: 7, inC: 5, outC: 3, k: 3, s: 2, padding: 'same' }, 'direct', 50, activation);
 });
 
 test('naive and blocked variants agree with the references', async () => {
   let seed = 100;
-  for (const c of allCases().filter((_, i) => i % 7 === 0)) await checkCase(c, 'naive', seed++);
+  for (const c of allCases().filter((_, i) => i % 7 === 0)) await checkConvCase(c, 'naive', seed++);
   // Blocked on layers wide enough for its 64-wide tiles to be more than padding …
   const wide: [number, number, Padding][] = [[3, 1, 'same'], [4, 2, 'same'], [5, 3, 'valid'], [1, 2, 'valid'], [7, 1, 'same'], [4, 3, 'same']];
-  for (const [k, s, padding] of wide) await checkCase({ batch: 2, h: 9, w: 7, inC: 17, outC: 20, k, s, padding }, 'blocked', seed++);
+  for (const [k, s, padding] of wide) await checkConvCase({ batch: 2, h: 9, w: 7, inC: 17, outC: 20, k, s, padding }, 'blocked', seed++);
   // … and on narrow ones (under BLOCKED_MIN_COLUMNS channels), where it is slow but must be right.
   for (const c of allCases().filter((_, i) => i % 7 === 3)) {
     assert.ok(Math.max(c.inC, c.outC) < BLOCKED_MIN_COLUMNS, `${JSON.stringify(c)}: a narrow layer`);
-    await checkCase(c, 'blocked', seed++);
+    await checkConvCase(c, 'blocked', seed++);
   }
 });
 
 test('wider layers: channels past the 8×8 blocks and 64-wide tiles, non-square stride', async () => {
   const variants: ConvVariant[] = getGpu().info.hasSubgroups ? ['direct', 'subgroup', 'blocked'] : ['direct', 'blocked'];
   for (const variant of variants) {
-    await checkCase({ batch: 2, h: 6, w: 5, inC: 13, outC: 70, k: 3, s: 2, padding: 'same' }, variant, 200);
-    await checkCase({ batch: 1, h: 5, w: 9, inC: 65, outC: 3, k: 4, s: 1, padding: 'valid' }, variant, 201);
+    await checkConvCase({ batch: 2, h: 6, w: 5, inC: 13, outC: 70, k: 3, s: 2, padding: 'same' }, variant, 200);
+    await checkConvCase({ batch: 1, h: 5, w: 9, inC: 65, outC: 3, k: 4, s: 1, padding: 'valid' }, variant, 201);
   }
   const xShape = [2, 9, 7, 3];
   const wShape = [3, 5, 3, 4];
