@@ -13,9 +13,18 @@
 
 import { importNodeModule, nodeProcess } from './host.ts';
 
+/**
+ * The WebGPU implementation behind the device: Dawn (Chrome, Edge, and Node's npm `webgpu`), wgpu
+ * (Firefox, and Deno's built-in navigator.gpu), or one we cannot tell (Safari's WebKit, a device
+ * handed to init() outside those hosts).
+ */
+export type Engine = 'dawn' | 'wgpu' | 'unknown';
+
 export interface DeviceInfo {
-  /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
+  /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan, on Dawn". */
   description: string;
+  /** The WebGPU engine: what a feature it lacks is blamed on, and what the description ends with. */
+  engine: Engine;
   /** The adapter as WebGPU names it (GPUAdapterInfo): what tuned kernel choices are kept under. */
   adapter: { vendor: string; architecture: string; device: string; description: string };
   backend: string;
@@ -214,12 +223,32 @@ async function browserAdapter(gpu: GPU, powerPreference: GPUPowerPreference): Pr
   return adapter;
 }
 
-function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string): DeviceInfo {
+/**
+ * The engine of a WebGPU that did not come from Dawn's node bindings: Deno's navigator.gpu is
+ * wgpu; in a page, the browser's (Firefox: wgpu; Chrome, Edge and other Chromium browsers: Dawn).
+ */
+export function engineOfHost(host: { deno: boolean; userAgent?: string }): Engine {
+  if (host.deno) return 'wgpu';
+  const ua = host.userAgent ?? '';
+  if (/\bFirefox\//.test(ua)) return 'wgpu';
+  if (/\b(Chrome|Chromium)\//.test(ua)) return 'dawn';
+  return 'unknown';
+}
+
+function hostEngine(): Engine {
+  const g = globalThis as { Deno?: unknown; navigator?: { userAgent?: string } };
+  return engineOfHost({ deno: g.Deno !== undefined, userAgent: g.navigator?.userAgent });
+}
+
+const ENGINE_NAMES: Record<Engine, string> = { dawn: 'Dawn', wgpu: 'wgpu', unknown: '' };
+
+function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string, engine: Engine): DeviceInfo {
   const name = a.description || a.device || a.vendor || 'unknown adapter';
   const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor} ${a.device}`) || a.isFallbackAdapter === true;
   const backend = backendName === 'default' ? (isSoftware ? 'vulkan' : 'native') : backendName;
   return {
-    description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backend}`,
+    description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backend}${engine === 'unknown' ? '' : `, on ${ENGINE_NAMES[engine]}`}`,
+    engine,
     adapter: { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description },
     backend,
     vendor: a.vendor,
@@ -244,18 +273,21 @@ async function open(options: InitOptions): Promise<Gpu> {
     const device = options.device;
     watchLoss(device);
     const adapterInfo = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo);
-    const info = describe(device, adapterInfo, 'browser');
+    const info = describe(device, adapterInfo, 'browser', hostEngine());
     current = { device, info, limits: device.limits };
     return current;
   }
   const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   let adapter: GPUAdapter;
   let backend: string;
+  let engine: Engine;
   if (gpu) {
     adapter = await browserAdapter(gpu, options.powerPreference ?? 'high-performance');
     backend = nodeProcess() ? 'default' : 'browser';
+    engine = gpu === (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ? hostEngine() : 'unknown';
   } else if (nodeProcess()) {
     ({ adapter, backend } = await dawnAdapter());
+    engine = 'dawn';
   } else {
     throw new DeviceError(HOW_TO_GET_ONE_IN_A_BROWSER);
   }
@@ -268,7 +300,7 @@ async function open(options: InitOptions): Promise<Gpu> {
   if (adapter.features.has('subgroups') && subgroupMin >= 8) requiredFeatures.push('subgroups');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   watchLoss(device);
-  current = { device, adapter, info: describe(device, adapter.info, backend), limits: device.limits };
+  current = { device, adapter, info: describe(device, adapter.info, backend, engine), limits: device.limits };
   return current;
 }
 
