@@ -8,7 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runChild } from './child.ts';
+import { runChild, type ChildRun } from './child.ts';
+import { ready } from './helpers.ts';
+import { engineOfBrowser } from '../src/core/device.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The package's launcher: it finds the binary of @deno/<platform> (and copies it next to itself
@@ -16,10 +18,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const launcher = join(root, 'node_modules/deno/bin.cjs');
 const TIMEOUT_S = 300;
 
-test('deno (wgpu): tests/deno/wgpu.ts passes under Deno', async () => {
+/** `deno run -A FILE ARGS` in the repository, as a person would type it. */
+function deno(file: string, args: string[] = [], timeoutS = 60): Promise<ChildRun> {
   assert.ok(existsSync(launcher), `${launcher} is missing: deno is a dev dependency, run \`npm install\``);
-  const started = Date.now();
-  const run = await runChild(process.execPath, [launcher, 'run', '--allow-all', '--no-lock', join(root, 'tests/deno/wgpu.ts')], {
+  return runChild(process.execPath, [launcher, 'run', '--allow-all', '--no-lock', join(root, file), ...args], {
     cwd: root,
     env: {
       ...process.env,
@@ -30,8 +32,38 @@ test('deno (wgpu): tests/deno/wgpu.ts passes under Deno', async () => {
       NO_COLOR: '1',
       DENO_NO_UPDATE_CHECK: '1',
     },
-    timeoutMs: TIMEOUT_S * 1000,
+    timeoutMs: timeoutS * 1000,
   });
+}
+
+test('engines: Dawn here in Node; in a page, by the browser', async () => {
+  assert.is((await ready).info.engine, 'dawn');
+  assert.match((await ready).info.description, /, on Dawn$/);
+  assert.is(engineOfBrowser('Mozilla/5.0 (X11; Linux x86_64; rv:141.0) Gecko/20100101 Firefox/141.0'), 'wgpu');
+  assert.is(engineOfBrowser('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36'), 'dawn');
+  assert.is(engineOfBrowser('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 Safari/605.1.15'), 'unknown');
+  assert.is(engineOfBrowser(undefined), 'unknown');
+});
+
+test('deno: examples/deno-mlp.ts learns on wgpu; npm run bench starts under Deno and refuses only the TF.js peer, saying why', async () => {
+  const [mlp, help, peer] = await Promise.all([
+    deno('examples/deno-mlp.ts', [], 120),
+    deno('bench/index.ts', ['--help']),
+    deno('bench/index.ts', ['--quick', '--peer', 'tfjs']),
+  ]);
+  assert.is(mlp.code, 0, mlp.stdout + mlp.stderr);
+  assert.match(mlp.stdout, /adapter: .*, on wgpu/);
+  const accuracy = Number(/test accuracy ([\d.]+)%/.exec(mlp.stdout)?.[1]);
+  assert.ok(accuracy > 60, `one epoch on 2,000 digits should pass 60%: ${mlp.stdout}`);
+  assert.is(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: npm run bench/);
+  assert.is(peer.code, 2);
+  assert.match(peer.stderr, /--peer tfjs runs in Node only/);
+});
+
+test('deno (wgpu): tests/deno/wgpu.ts passes under Deno', async () => {
+  const started = Date.now();
+  const run = await deno('tests/deno/wgpu.ts', [], TIMEOUT_S);
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   const out = run.stdout.replace(/\x1b\[[0-9;]*m/g, '');
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);

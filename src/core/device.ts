@@ -224,20 +224,31 @@ async function browserAdapter(gpu: GPU, powerPreference: GPUPowerPreference): Pr
 }
 
 /**
- * The engine of a WebGPU that did not come from Dawn's node bindings: Deno's navigator.gpu is
- * wgpu; in a page, the browser's (Firefox: wgpu; Chrome, Edge and other Chromium browsers: Dawn).
+ * The engine of a page's WebGPU, by its browser: Firefox's is wgpu; Chrome's, Edge's and other
+ * Chromium browsers' is Dawn; any other (Safari's WebKit) we cannot tell. Exported for the tests.
  */
-export function engineOfHost(host: { deno: boolean; userAgent?: string }): Engine {
-  if (host.deno) return 'wgpu';
-  const ua = host.userAgent ?? '';
+export function engineOfBrowser(userAgent: string | undefined): Engine {
+  const ua = userAgent ?? '';
   if (/\bFirefox\//.test(ua)) return 'wgpu';
   if (/\b(Chrome|Chromium)\//.test(ua)) return 'dawn';
   return 'unknown';
 }
 
-function hostEngine(): Engine {
-  const g = globalThis as { Deno?: unknown; navigator?: { userAgent?: string } };
-  return engineOfHost({ deno: g.Deno !== undefined, userAgent: g.navigator?.userAgent });
+// Deno's own WebGPU classes (its navigator.gpu is wgpu), taken as this module loads: Dawn's node
+// bindings load in Deno too, and whoever loads them may put Dawn's GPU* classes (and a navigator
+// holding Dawn's GPU) in their place before init() runs.
+const denoWebGpu = ((): { gpu: unknown; device: unknown } | undefined => {
+  const g = globalThis as { Deno?: unknown; GPU?: unknown; GPUDevice?: unknown };
+  return g.Deno !== undefined ? { gpu: g.GPU, device: g.GPUDevice } : undefined;
+})();
+
+/** The engine of a GPU (or a device) that did not come from our own Dawn path. */
+function engineOf(value: GPU | GPUDevice, kind: 'gpu' | 'device'): Engine {
+  if (denoWebGpu) {
+    const cls = denoWebGpu[kind];
+    return typeof cls === 'function' && value instanceof cls ? 'wgpu' : 'unknown';
+  }
+  return engineOfBrowser((globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent);
 }
 
 const ENGINE_NAMES: Record<Engine, string> = { dawn: 'Dawn', wgpu: 'wgpu', unknown: '' };
@@ -273,7 +284,7 @@ async function open(options: InitOptions): Promise<Gpu> {
     const device = options.device;
     watchLoss(device);
     const adapterInfo = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo);
-    const info = describe(device, adapterInfo, 'browser', hostEngine());
+    const info = describe(device, adapterInfo, 'browser', engineOf(device, 'device'));
     current = { device, info, limits: device.limits };
     return current;
   }
@@ -284,7 +295,7 @@ async function open(options: InitOptions): Promise<Gpu> {
   if (gpu) {
     adapter = await browserAdapter(gpu, options.powerPreference ?? 'high-performance');
     backend = nodeProcess() ? 'default' : 'browser';
-    engine = gpu === (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ? hostEngine() : 'unknown';
+    engine = engineOf(gpu, 'gpu');
   } else if (nodeProcess()) {
     ({ adapter, backend } = await dawnAdapter());
     engine = 'dawn';
