@@ -36,6 +36,13 @@ async function main(): Promise<number> {
   }
 
   let peer: TfjsPeer | undefined;
+  if (args.peer === 'tfjs' && (globalThis as { Deno?: unknown }).Deno !== undefined) {
+    // The peer brings up Dawn's node bindings and hands TensorFlow.js a navigator.gpu of Dawn's:
+    // in Deno both sides would then run on Dawn, not on Deno's wgpu, and the comparison would be
+    // of something else than it says.
+    console.error("bench: --peer tfjs runs in Node only: it runs TensorFlow.js on Dawn's node bindings, and in Deno it would put our side on Dawn too instead of Deno's wgpu; compare with `npm run bench -- --peer tfjs`");
+    return 2;
+  }
   if (args.peer === 'tfjs') {
     const { loadTfjsPeer } = await import('./peer/tfjs.ts');
     try {

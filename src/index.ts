@@ -9,7 +9,7 @@
 
 /// <reference types="@webgpu/types" preserve="true" />
 
-export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Gpu, type InitOptions, type LimitsChoice } from './core/device.ts';
+export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Engine, type Gpu, type InitOptions, type LimitsChoice } from './core/device.ts';
 export { Tensor, type DType, type Shape } from './core/tensor.ts';
 export type { PrintOptions } from './core/format.ts';
 export type { SummaryOptions, SummaryInputShape } from './nn/summary.ts';

@@ -1,12 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
+import { ready, randomArray, gradCheck } from './helpers.ts';
+import { checkTransposeCase } from './conv-checks.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
 import { conv2dTranspose } from '../src/core/conv-ops.ts';
-import { conv2dTransposeProgram, conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
-import { conv2dInputGradReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
+import { conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { conv2dTransposeGeometry, convTransposeAxis, type Padding } from '../src/kernels/conv/geometry.ts';
 import type { Activation } from '../src/kernels/activation.ts';
 
@@ -17,8 +17,6 @@ test.before(async () => {
 const PADDINGS: Padding[] = ['same', 'valid'];
 const STRIDES = [1, 2, 3];
 const KERNELS = [1, 3, 4, 5, 7];
-const RTOL = 1e-4;
-const ATOL = 1e-4;
 
 test("output sizes are Keras Conv2DTranspose's", () => {
   assert.is(convTransposeAxis(7, 5, 2, 'same'), 14);
@@ -31,42 +29,6 @@ test("output sizes are Keras Conv2DTranspose's", () => {
   assert.equal([g.inH, g.inW, g.inC, g.padTop, g.padLeft], [14, 14, 2, 1, 1]);
 });
 
-interface Case {
-  batch: number;
-  h: number;
-  w: number;
-  inC: number;
-  outC: number;
-  k: number;
-  s: number;
-  padding: Padding;
-}
-
-async function checkCase(c: Case, seed: number, epilogue?: { activation: Activation; bias: boolean }, variant: ConvVariant = 'direct'): Promise<void> {
-  const xShape = [c.batch, c.h, c.w, c.inC];
-  const wShape = [c.k, c.k, c.outC, c.inC];
-  const g = conv2dTransposeGeometry(xShape, wShape, c.s, c.padding);
-  const what = `${variant} x${JSON.stringify(xShape)} w${JSON.stringify(wShape)} s${c.s} ${c.padding}`;
-  assert.is(conv2dTransposeProgram(g, undefined, variant).name, `conv2dTranspose.${variant}`, `${what}: runs as itself`);
-  const x = f32(randomArray(xShape, seed));
-  const w = f32(randomArray(wShape, seed + 1));
-  const b = epilogue?.bias ? f32(randomArray([c.outC], seed + 2)) : undefined;
-  const activation = epilogue?.activation ?? 'linear';
-  const y = tidy(() => conv2dTranspose(tensor(x, xShape), tensor(w, wShape), {
-    stride: c.s, padding: c.padding, bias: b && tensor(b, [c.outC]), activation, alpha: 0.2, variant,
-  }));
-  const outH = convTransposeAxis(c.h, c.k, c.s, c.padding);
-  const outW = convTransposeAxis(c.w, c.k, c.s, c.padding);
-  assert.equal([...y.shape], [c.batch, outH, outW, c.outC], `${what}: output shape`);
-  const expected = conv2dTransposeReference(x, w, g, b, activation, 0.2);
-  assertClose(await y.toArray(), expected, `${what}: forward`, RTOL, ATOL);
-  if (!epilogue) {
-    // The definition: the transposed convolution is the input-gradient of the convolution.
-    assertClose(expected, conv2dInputGradReference(x, w, g), `${what}: reference = conv2d input-gradient`, 1e-12, 1e-12);
-  }
-  y.dispose();
-}
-
 test('forward vs the scatter reference, every kernel × stride × padding, odd sizes, batch 1', async () => {
   const inCs = [3, 10, 1];
   const outCs = [1, 5];
@@ -74,7 +36,7 @@ test('forward vs the scatter reference, every kernel × stride × padding, odd s
   for (const k of KERNELS) {
     for (const s of STRIDES) {
       for (const padding of PADDINGS) {
-        await checkCase({ batch: 1 + (i % 2), h: 5, w: 3, inC: inCs[i % 3], outC: outCs[i % 2], k, s, padding }, 20 + i);
+        await checkTransposeCase({ batch: 1 + (i % 2), h: 5, w: 3, inC: inCs[i % 3], outC: outCs[i % 2], k, s, padding }, 20 + i);
         i++;
       }
     }
@@ -82,16 +44,16 @@ test('forward vs the scatter reference, every kernel × stride × padding, odd s
 });
 
 test('fused bias and activations; naive and blocked variants', async () => {
-  await checkCase({ batch: 2, h: 4, w: 3, inC: 3, outC: 5, k: 3, s: 2, padding: 'same' }, 70, { activation: 'relu', bias: true });
-  await checkCase({ batch: 1, h: 3, w: 4, inC: 10, outC: 1, k: 5, s: 2, padding: 'same' }, 71, { activation: 'sigmoid', bias: true });
-  await checkCase({ batch: 2, h: 3, w: 3, inC: 3, outC: 5, k: 4, s: 2, padding: 'valid' }, 72, { activation: 'tanh', bias: false });
-  await checkCase({ batch: 2, h: 5, w: 3, inC: 3, outC: 5, k: 4, s: 2, padding: 'same' }, 80, undefined, 'naive');
-  await checkCase({ batch: 1, h: 3, w: 4, inC: 10, outC: 1, k: 3, s: 3, padding: 'valid' }, 81, undefined, 'naive');
+  await checkTransposeCase({ batch: 2, h: 4, w: 3, inC: 3, outC: 5, k: 3, s: 2, padding: 'same' }, 70, { activation: 'relu', bias: true });
+  await checkTransposeCase({ batch: 1, h: 3, w: 4, inC: 10, outC: 1, k: 5, s: 2, padding: 'same' }, 71, { activation: 'sigmoid', bias: true });
+  await checkTransposeCase({ batch: 2, h: 3, w: 3, inC: 3, outC: 5, k: 4, s: 2, padding: 'valid' }, 72, { activation: 'tanh', bias: false });
+  await checkTransposeCase({ batch: 2, h: 5, w: 3, inC: 3, outC: 5, k: 4, s: 2, padding: 'same' }, 80, undefined, 'naive');
+  await checkTransposeCase({ batch: 1, h: 3, w: 4, inC: 10, outC: 1, k: 3, s: 3, padding: 'valid' }, 81, undefined, 'naive');
   // Blocked on layers with at least BLOCKED_MIN_COLUMNS output channels, and on a narrow one
   // (mostly padding in its 64-wide tiles: slow, and still right).
-  await checkCase({ batch: 2, h: 5, w: 3, inC: 18, outC: 17, k: 4, s: 2, padding: 'same' }, 82, undefined, 'blocked');
-  await checkCase({ batch: 1, h: 3, w: 4, inC: 20, outC: 16, k: 5, s: 3, padding: 'valid' }, 83, { activation: 'relu', bias: true }, 'blocked');
-  await checkCase({ batch: 2, h: 4, w: 3, inC: 3, outC: 5, k: 3, s: 2, padding: 'same' }, 84, { activation: 'tanh', bias: true }, 'blocked');
+  await checkTransposeCase({ batch: 2, h: 5, w: 3, inC: 18, outC: 17, k: 4, s: 2, padding: 'same' }, 82, undefined, 'blocked');
+  await checkTransposeCase({ batch: 1, h: 3, w: 4, inC: 20, outC: 16, k: 5, s: 3, padding: 'valid' }, 83, { activation: 'relu', bias: true }, 'blocked');
+  await checkTransposeCase({ batch: 2, h: 4, w: 3, inC: 3, outC: 5, k: 3, s: 2, padding: 'same' }, 84, { activation: 'tanh', bias: true }, 'blocked');
 });
 
 test('gradient check: input, weights and bias in every padding × stride', async () => {

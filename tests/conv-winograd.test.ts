@@ -5,36 +5,23 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready, randomArray, assertClose, f32, gradCheck } from './helpers.ts';
+import { checkWinogradCase, winogradGeometry, winogradTolerance, type WinogradCase } from './conv-checks.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
 import { dispatchesSoFar } from '../src/core/dispatch.ts';
-import { conv2d, conv2dInputGradRaw, conv2dTranspose, conv2dWeightGradRaw, winogradRaw } from '../src/core/conv-ops.ts';
+import { conv2d, conv2dTranspose, conv2dWeightGradRaw, winogradRaw } from '../src/core/conv-ops.ts';
 import {
   conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, conv2dProgram, conv2dInputGradProgram,
   conv2dWeightGradProgram, weightGradSplits, winogradPrograms, NO_EPILOGUE,
 } from '../src/kernels/conv/conv2d.ts';
 import { conv2dTransposeProgram, conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { winogradFits, winogradTileReference } from '../src/kernels/conv/conv2d-winograd.ts';
-import { conv2dGeometry, conv2dTransposeGeometry, type ConvGeometry, type Padding } from '../src/kernels/conv/geometry.ts';
+import { conv2dGeometry, conv2dTransposeGeometry, type Padding } from '../src/kernels/conv/geometry.ts';
 import { ACTIVATIONS, type Activation } from '../src/kernels/activation.ts';
 
 test.before(async () => {
   await ready;
 });
-
-// Tolerance. Winograd's float32 error differs from direct's: the products are of transformed
-// values (V sums up to α² inputs with coefficients up to 5 for 5×5, U up to r² weights scaled by
-// as little as 1/24), and Aᵀ M A adds partial sums larger than the outputs they cancel down to.
-// Each is a constant factor on the rounding of a sum of K = r²·channels terms, so the error grows
-// with K as direct's does. Measured here (inputs and weights uniform in [−1, 1], 9×9 images, 256
-// input channels): largest error / K = 1.3e-8 for F(2×2, 3×3) (direct: 3.5e-8, its sums run in
-// another order) and 1.2e-7 for F(2×2, 5×5) (direct: 2.9e-8, so 4× direct's). Every term is at
-// most 1, an output at most K: we allow 1e-4·|expected| + 4e-6·K + 1e-5, twice the bench's
-// allowance for matmul and direct (2e-6·K + 1e-5) and 30× the worst measured. A wrong transform
-// coefficient gives errors of the order of the outputs themselves (~√K), far above it.
-function tolerance(k: number): { rtol: number; atol: number } {
-  return { rtol: 1e-4, atol: 4e-6 * k + 1e-5 };
-}
 
 test('the transforms: Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A equals the direct r×r sum over an (r+1)×(r+1) patch, in float64, r = 3 and 5', () => {
   for (const r of [3, 5]) {
@@ -53,27 +40,11 @@ test('the transforms: Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A equals the direct r×r su
   }
 });
 
-interface Case {
-  batch: number;
-  h: number;
-  w: number;
-  inC: number;
-  outC: number;
-  padding: Padding;
-  /** Kernel size (default 3). */
-  k?: number;
-}
-
-function geometry(c: Case): ConvGeometry {
-  const k = c.k ?? 3;
-  return conv2dGeometry([c.batch, c.h, c.w, c.inC], [k, k, c.inC, c.outC], 1, c.padding);
-}
-
 // Awkward shapes: batch 1 and 3; spatial 1, 3, 7, 33 (odd: partial 2×2 tiles at the bottom and
 // right); channels 1, 3, 7, 33, 65 (partial blocks of 4 output channels); both paddings. Few
 // distinct Programs (each compiles on llvmpipe): the main kernel differs only by its channel block
 // (1 to 4), the epilogue's overrides and nothing else; shapes travel in the uniform.
-const CASES: Case[] = [
+const CASES: WinogradCase[] = [
   { batch: 1, h: 7, w: 7, inC: 3, outC: 7, padding: 'same' },
   { batch: 3, h: 33, w: 7, inC: 1, outC: 3, padding: 'same' },
   { batch: 1, h: 1, w: 1, inC: 65, outC: 33, padding: 'same' },
@@ -87,36 +58,9 @@ const CASES: Case[] = [
   { batch: 1, h: 1, w: 3, inC: 7, outC: 65, padding: 'same', k: 5 },
 ];
 
-async function checkCase(c: Case, seed: number, activation: Activation, withBias: boolean): Promise<void> {
-  const g = geometry(c);
-  const k = g.kH;
-  const what = `winograd x[${c.batch}, ${c.h}, ${c.w}, ${c.inC}] w[${k}, ${k}, ${c.inC}, ${c.outC}] ${c.padding} ${activation}${withBias ? ' +bias' : ''}`;
-  const xShape = [c.batch, c.h, c.w, c.inC];
-  const wShape = [k, k, c.inC, c.outC];
-  const dyShape = [c.batch, g.outH, g.outW, c.outC];
-  const x = f32(randomArray(xShape, seed));
-  const w = f32(randomArray(wShape, seed + 1));
-  const b = withBias ? f32(randomArray([c.outC], seed + 2)) : undefined;
-  const dy = f32(randomArray(dyShape, seed + 3));
-  const [y, dx] = tidy(() => {
-    const wt = tensor(w, wShape);
-    return [
-      conv2d(tensor(x, xShape), wt, { padding: c.padding, bias: b && tensor(b, [c.outC]), activation, alpha: 0.3, variant: 'winograd' }),
-      conv2dInputGradRaw(tensor(dy, dyShape), wt, g, 'winograd'),
-    ];
-  });
-  assert.equal([...y.shape], dyShape, `${what}: output shape`);
-  const fwd = tolerance(k * k * c.inC);
-  const back = tolerance(k * k * c.outC);
-  assertClose(await y.toArray(), conv2dReference(x, w, g, b, activation, 0.3), `${what}: forward`, fwd.rtol, fwd.atol);
-  assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), `${what}: input-gradient`, back.rtol, back.atol);
-  y.dispose();
-  dx.dispose();
-}
-
 test('forward and input-gradient vs the float64 references: odd sizes, partial tiles and channel blocks, both paddings', async () => {
   let seed = 10;
-  for (const c of CASES) await checkCase(c, seed += 4, 'linear', false);
+  for (const c of CASES) await checkWinogradCase(c, seed += 4, 'linear', false);
 });
 
 // One output channel here and in the tests below where the point is the epilogue or the
@@ -124,8 +68,8 @@ test('forward and input-gradient vs the float64 references: odd sizes, partial t
 // 4-channel one on llvmpipe, and every activation is a pipeline of its own.
 test('fused bias and every activation', async () => {
   let seed = 100;
-  const c: Case = { batch: 3, h: 7, w: 3, inC: 3, outC: 1, padding: 'same' };
-  for (const activation of ACTIVATIONS) await checkCase(c, seed += 4, activation, true);
+  const c: WinogradCase = { batch: 3, h: 7, w: 3, inC: 3, outC: 1, padding: 'same' };
+  for (const activation of ACTIVATIONS) await checkWinogradCase(c, seed += 4, activation, true);
 });
 
 test('conv2dTranspose, stride 1, 3×3 and 5×5, both paddings, with bias and activation', async () => {
@@ -145,7 +89,7 @@ test('conv2dTranspose, stride 1, 3×3 and 5×5, both paddings, with bias and act
     const w = f32(randomArray(wShape, seed++));
     const b = f32(randomArray([wShape[2]], seed++));
     const y = tidy(() => conv2dTranspose(tensor(x, xShape), tensor(w, wShape), { padding, bias: tensor(b, [wShape[2]]), activation, alpha: 0.2, variant: 'winograd' }));
-    const { rtol, atol } = tolerance(wShape[0] * wShape[1] * xShape[3]);
+    const { rtol, atol } = winogradTolerance(wShape[0] * wShape[1] * xShape[3]);
     assertClose(await y.toArray(), conv2dTransposeReference(x, w, g, b, activation, 0.2), `${what}: forward`, rtol, atol);
     y.dispose();
   }
@@ -153,7 +97,7 @@ test('conv2dTranspose, stride 1, 3×3 and 5×5, both paddings, with bias and act
 
 test('a batch too large for one storage binding runs in chunks of images, each written into the one output', async () => {
   // 7 images of 5×7 → 3·4 = 12 tiles each; V per image 16·12·3 floats, M 16·12·5: the limit holds 2 images of M.
-  const g = geometry({ batch: 7, h: 5, w: 7, inC: 3, outC: 5, padding: 'same' });
+  const g = winogradGeometry({ batch: 7, h: 5, w: 7, inC: 3, outC: 5, padding: 'same' });
   const limit = 2 * 4 * 16 * 12 * 5;
   const plan = winogradPrograms('forward', g, NO_EPILOGUE, 'conv2d', limit);
   assert.equal(plan.chunks.map((c) => c.mShape[1] / 12), [2, 2, 2, 1], 'images per chunk');
@@ -170,8 +114,8 @@ test('a batch too large for one storage binding runs in chunks of images, each w
       winogradRaw('conv2dInputGrad', g, NO_EPILOGUE, tensor(dy, [7, 5, 7, 5]), wt, undefined, limit),
     ];
   });
-  const fwd = tolerance(27);
-  const back = tolerance(45);
+  const fwd = winogradTolerance(27);
+  const back = winogradTolerance(45);
   assertClose(await y.toArray(), conv2dReference(x, w, g, b, 'relu'), 'chunked forward', fwd.rtol, fwd.atol);
   assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), 'chunked input-gradient', back.rtol, back.atol);
   y.dispose();
@@ -179,7 +123,7 @@ test('a batch too large for one storage binding runs in chunks of images, each w
 });
 
 test("the names say what runs: winograd's forward and input-gradient, direct's weight-gradient", async () => {
-  const g = geometry({ batch: 1, h: 5, w: 5, inC: 2, outC: 1, padding: 'same' });
+  const g = winogradGeometry({ batch: 1, h: 5, w: 5, inC: 2, outC: 1, padding: 'same' });
   assert.is(conv2dProgram(g, undefined, 'winograd').name, 'conv2d.winograd');
   assert.is(conv2dInputGradProgram(g, undefined, 'winograd').name, 'conv2dInputGrad.winograd');
   const plan = winogradPrograms('forward', g, NO_EPILOGUE, 'conv2d');

@@ -1,10 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ready, randomArray, assertClose, f32 } from './helpers.ts';
+import { ATOL, RTOL, TRANSPOSES, checkMatmulCase, shapeOf, variantsFor } from './matmul-checks.ts';
 import { tensor } from '../src/core/creation.ts';
 import { memory } from '../src/core/memory.ts';
 import { matmulRaw } from '../src/core/ops.ts';
-import { MATMUL_VARIANTS, matmulReference, vec4Fits, type MatmulShape, type MatmulVariant } from '../src/kernels/matmul.ts';
+import { matmulReference, type MatmulVariant } from '../src/kernels/matmul.ts';
 import { ACTIVATIONS, type Activation } from '../src/kernels/activation.ts';
 
 test.before(async () => {
@@ -37,44 +38,11 @@ const SHAPES: [number, number, number][] = [
   [65, 130, 130],
 ];
 
-const TRANSPOSES: [boolean, boolean][] = [
-  [false, false],
-  [true, false],
-  [false, true],
-  [true, true],
-];
-
-function shapeOf(m: number, n: number, k: number, transA: boolean, transB: boolean, batch = 1, aBatch = batch, bBatch = batch): MatmulShape {
-  return { batch, m, n, k, transA, transB, aBatchStride: aBatch === 1 ? 0 : m * k, bBatchStride: bBatch === 1 ? 0 : k * n };
-}
-
-/** The variants that run a shape: all of them, less vec4 off its multiple-of-4 rule (an error, tested below). */
-function variantsFor(s: MatmulShape): MatmulVariant[] {
-  return MATMUL_VARIANTS.filter((v) => v !== 'vec4' || vec4Fits(s));
-}
-
-// f32 dot products of length k: error grows like √k·ε·Σ|a·b|; inputs in [-1, 1].
-const RTOL = 1e-4;
-const ATOL = 1e-4;
 
 test('every variant × transA/transB × a spread of shapes vs matmulReference', async () => {
   for (const [m, n, k] of SHAPES) {
     for (const [transA, transB] of TRANSPOSES) {
-      const aShape = transA ? [k, m] : [m, k];
-      const bShape = transB ? [n, k] : [k, n];
-      const a = f32(randomArray(aShape, m * 1000 + k));
-      const b = f32(randomArray(bShape, n * 1000 + k + 1));
-      const expected = matmulReference(a, b, shapeOf(m, n, k, transA, transB));
-      const at = tensor(a, aShape);
-      const bt = tensor(b, bShape);
-      for (const variant of variantsFor(shapeOf(m, n, k, transA, transB))) {
-        const c = matmulRaw(at, bt, { transA, transB, variant });
-        assert.equal([...c.shape], [m, n]);
-        assertClose(await c.toArray(), expected, `${variant} m=${m} n=${n} k=${k} transA=${transA} transB=${transB}`, RTOL, ATOL);
-        c.dispose();
-      }
-      at.dispose();
-      bt.dispose();
+      await checkMatmulCase(m, n, k, transA, transB);
     }
   }
 });

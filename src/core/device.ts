@@ -17,9 +17,18 @@
 import { envVar, importNodeModule, nodeProcess } from './host.ts';
 import { checkOptions, knownOptions } from './options.ts';
 
+/**
+ * The WebGPU implementation behind the device: Dawn (Chrome, Edge, and Node's npm `webgpu`), wgpu
+ * (Firefox, and Deno's built-in navigator.gpu), or one we cannot tell (Safari's WebKit, a device
+ * handed to init() outside those hosts).
+ */
+export type Engine = 'dawn' | 'wgpu' | 'unknown';
+
 export interface DeviceInfo {
-  /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan". */
+  /** One line a person can read: "llvmpipe (Mesa 25.0.7) via vulkan, on Dawn". */
   description: string;
+  /** The WebGPU engine: what a feature it lacks is blamed on, and what the description ends with. */
+  engine: Engine;
   /** The adapter as WebGPU names it (GPUAdapterInfo): what tuned kernel choices are kept under. */
   adapter: { vendor: string; architecture: string; device: string; description: string };
   backend: string;
@@ -251,12 +260,43 @@ async function browserAdapter(gpu: GPU, powerPreference: GPUPowerPreference): Pr
   return adapter;
 }
 
-function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string, limits: LimitsChoice): DeviceInfo {
+/**
+ * The engine of a page's WebGPU, by its browser: Firefox's is wgpu; Chrome's, Edge's and other
+ * Chromium browsers' is Dawn; any other (Safari's WebKit) we cannot tell. Exported for the tests.
+ */
+export function engineOfBrowser(userAgent: string | undefined): Engine {
+  const ua = userAgent ?? '';
+  if (/\bFirefox\//.test(ua)) return 'wgpu';
+  if (/\b(Chrome|Chromium)\//.test(ua)) return 'dawn';
+  return 'unknown';
+}
+
+// Deno's own WebGPU classes (its navigator.gpu is wgpu), taken as this module loads: Dawn's node
+// bindings load in Deno too, and whoever loads them may put Dawn's GPU* classes (and a navigator
+// holding Dawn's GPU) in their place before init() runs.
+const denoWebGpu = ((): { gpu: unknown; device: unknown } | undefined => {
+  const g = globalThis as { Deno?: unknown; GPU?: unknown; GPUDevice?: unknown };
+  return g.Deno !== undefined ? { gpu: g.GPU, device: g.GPUDevice } : undefined;
+})();
+
+/** The engine of a GPU (or a device) that did not come from our own Dawn path. */
+function engineOf(value: GPU | GPUDevice, kind: 'gpu' | 'device'): Engine {
+  if (denoWebGpu) {
+    const cls = denoWebGpu[kind];
+    return typeof cls === 'function' && value instanceof cls ? 'wgpu' : 'unknown';
+  }
+  return engineOfBrowser((globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent);
+}
+
+const ENGINE_NAMES: Record<Engine, string> = { dawn: 'Dawn', wgpu: 'wgpu', unknown: '' };
+
+function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string, engine: Engine, limits: LimitsChoice): DeviceInfo {
   const name = a.description || a.device || a.vendor || 'unknown adapter';
   const isSoftware = /llvmpipe|lavapipe|swiftshader|software/i.test(`${a.description} ${a.architecture} ${a.vendor} ${a.device}`) || a.isFallbackAdapter === true;
   const backend = backendName === 'default' ? (isSoftware ? 'vulkan' : 'native') : backendName;
   return {
-    description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backend}`,
+    description: `${name}${isSoftware ? ' (software, on the CPU)' : ''} via ${backend}${engine === 'unknown' ? '' : `, on ${ENGINE_NAMES[engine]}`}`,
+    engine,
     adapter: { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description },
     backend,
     vendor: a.vendor,
@@ -283,18 +323,21 @@ async function open(options: InitOptions): Promise<Gpu> {
     const device = options.device;
     watchLoss(device);
     const adapterInfo = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo);
-    const info = describe(device, adapterInfo, 'browser', 'adapter');
+    const info = describe(device, adapterInfo, 'browser', engineOf(device, 'device'), 'adapter');
     current = { device, info, limits: device.limits };
     return current;
   }
   const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   let adapter: GPUAdapter;
   let backend: string;
+  let engine: Engine;
   if (gpu) {
     adapter = await browserAdapter(gpu, options.powerPreference ?? 'high-performance');
     backend = nodeProcess() ? 'default' : 'browser';
+    engine = engineOf(gpu, 'gpu');
   } else if (nodeProcess()) {
     ({ adapter, backend } = await dawnAdapter());
+    engine = 'dawn';
   } else {
     throw new DeviceError(HOW_TO_GET_ONE_IN_A_BROWSER);
   }
@@ -307,7 +350,7 @@ async function open(options: InitOptions): Promise<Gpu> {
   if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   watchLoss(device);
-  current = { device, adapter, info: describe(device, adapter.info, backend, limits), limits: device.limits };
+  current = { device, adapter, info: describe(device, adapter.info, backend, engine, limits), limits: device.limits };
   return current;
 }
 

@@ -20,7 +20,7 @@ import { getGpu, isInitialized } from './device.ts';
 import { currentLayerLabel } from './layer-label.ts';
 import { MATMUL_VARIANTS, parseMatmulKernel, vec4Fits, type MatmulEpilogue, type MatmulKernelChoice, type MatmulShape, type MatmulVariant } from '../kernels/matmul.ts';
 import {
-  CONV_VARIANTS, NO_EPILOGUE, SUBGROUP_CONV_VARIANTS, parseConvKernel,
+  CONV_VARIANTS, NO_EPILOGUE, SUBGROUP_CONV_VARIANTS, convKernelOf, parseConvKernel,
   type ConvEpilogue, type ConvKernelChoice, type ConvPass, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
 import { MIN_SUBGROUP_SIZE, subgroupPays } from '../kernels/conv/conv2d-subgroup.ts';
@@ -83,8 +83,11 @@ export function getConvVariant(): ConvVariant | 'auto' {
 /** Throws unless `v` is a convolution variant this device can run. */
 export function checkConvVariant(op: string, v: ConvVariant): void {
   if (!CONV_VARIANTS.includes(v)) throw new RangeError(`${op}: variant '${String(v)}' is not one of ${CONV_VARIANTS.join(', ')}`);
-  if (SUBGROUP_CONV_VARIANTS.includes(v) && !getGpu().info.hasSubgroups) {
-    throw new RangeError(`${op}: variant '${v}' needs WebGPU's 'subgroups' feature, which this device (${getGpu().info.description}) lacks; use 'direct'`);
+  const info = getGpu().info;
+  if (SUBGROUP_CONV_VARIANTS.includes(v) && !info.hasSubgroups) {
+    // wgpu (Deno, Firefox) offers no 'subgroups' feature: its shader compiler, naga, refuses `enable subgroups;`.
+    const engine = info.engine === 'wgpu' ? ": wgpu, this device's WebGPU engine, offers no subgroups" : '';
+    throw new RangeError(`${op}: variant '${v}' needs WebGPU's 'subgroups' feature, which this device (${info.description}) lacks${engine}; use 'direct'`);
   }
 }
 
@@ -98,7 +101,11 @@ export function checkConvVariant(op: string, v: ConvVariant): void {
  * the layer's channels (docs/kernels.md).
  */
 export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvKernelChoice | 'auto' = getConvVariant(), epilogue: ConvEpilogue = NO_EPILOGUE): ConvKernelChoice {
-  if (requested !== 'auto') return requested;
+  if (requested !== 'auto') {
+    // The raw ops (conv2dInputGradRaw, …) reach here with a name or a ConvKernel the options' check never saw.
+    checkConvVariant(`conv ${pass}`, convKernelOf(requested).variant);
+    return requested;
+  }
   const tuned = tunedChoice({ op: 'conv', pass, g, epilogue });
   const hasSubgroups = getGpu().info.hasSubgroups;
   return (tuned && parseConvKernel(tuned, hasSubgroups)) || autoConvVariant(pass, g, hasSubgroups);
