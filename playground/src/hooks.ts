@@ -65,9 +65,15 @@ export interface PlaygroundHooks {
   /** Resolves once the device is open (or known missing) and the shipped weights were tried; rejects if the page failed to start. */
   ready: Promise<void>;
   gpu: GpuState;
-  /** The rungs of an operation on this device (conv2d's 'subgroup' only where it has subgroups). */
+  /**
+   * The rungs of an operation ('matmul', 'conv2d', 'conv2dStride1') on this device (a convolution's
+   * 'subgroup' only where it has subgroups; 'winograd' only on conv2dStride1, the layer it fits).
+   */
   rungs(op: LadderOp): string[];
-  /** Runs a rung once at `size` (matmul: N of N×N·N×N; conv2d: the batch) and compares it with its reference. */
+  /**
+   * Runs a rung once at `size` (matmul: N of N×N·N×N; a convolution: the batch) and compares it
+   * with its reference; a rung of several launches (winograd) runs them all, as the op does.
+   */
   verifyRung(op: LadderOp, variant: string, size: number): Promise<VerifyResult>;
   /** Verifies, then times a rung as the bench does (the first call also measures the adapter's peaks). */
   timeRung(op: LadderOp, variant: string, size: number): Promise<TimeResult>;

@@ -11,14 +11,31 @@
 //   conv2d   one layer at several batch sizes: the DCGAN discriminator's second convolution,
 //            5×5, stride 2, 14×14×64 → 7×7×128 (docs/kernels.md measures it too); its cases
 //            are built here from the same kit (bench/case-kit.ts) the bench's are.
+//   conv2dStride1  the DCGAN generator's first layer, a 5×5 stride-1 'same' transposed
+//            convolution 7×7×256 → 7×7×128, as the plain convolution it equals (a stride-1
+//            transposed convolution is a convolution with the kernel rotated by 180°): the
+//            layer whose shape Winograd fits, so this op has the 'winograd' rung. Winograd is
+//            several launches (src/core/conv-ops.ts, winogradRaw): its case runs the op, as the
+//            bench's winograd rows do (bench/cases.ts), and the page shows all its Programs.
 
 import { kernels, withSubgroupLanes } from '../../src/index.ts';
 import type { ConvGeometry, ConvVariant, MatmulShape, MatmulVariant, Program } from '../../src/kernels/index.ts';
+import { conv2dRaw, winogradMatmulProgram } from '../../src/core/conv-ops.ts';
 import { copyPeakCases, matmulLadderCases } from '../../bench/cases.ts';
-import { programCase, uniformData, type Expected } from '../../bench/case-kit.ts';
-import type { BenchCase } from '../../bench/harness.ts';
+import { opCase, programCase, uniformData, type Expected } from '../../bench/case-kit.ts';
+import type { BenchCase, CaseRun } from '../../bench/harness.ts';
 
-export type LadderOp = 'matmul' | 'conv2d';
+export type LadderOp = 'matmul' | 'conv2d' | 'conv2dStride1';
+/** The ladder's convolution ops: one layer each, at several batch sizes. */
+export type ConvLadderOp = Exclude<LadderOp, 'matmul'>;
+
+/** Every op of the ladder, in the page's order. */
+export const LADDER_OPS: readonly LadderOp[] = ['matmul', 'conv2d', 'conv2dStride1'];
+
+/** Throws unless `op` is one of LADDER_OPS (the hooks take it from a test, untyped at run time). */
+export function checkLadderOp(op: string): asserts op is LadderOp {
+  if (!(LADDER_OPS as readonly string[]).includes(op)) throw new RangeError(`ladder: operation '${op}' is not one of ${LADDER_OPS.join(', ')}`);
+}
 
 export interface Rung {
   variant: string;
@@ -43,15 +60,16 @@ const CONV_IDEAS: Record<ConvVariant, string> = {
 };
 
 /**
- * The rungs of an operation, in ladder order; conv2d's 'subgroup' only where the device has
- * subgroups, and only the rungs whose shape rule the ladder's layer fits ('winograd' is for
- * stride-1 3×3 and 5×5 kernels: not this 5×5 stride-2 layer).
+ * The rungs of an operation, in ladder order; a convolution's 'subgroup' only where the device has
+ * subgroups, and only the rungs whose shape rule the op's layer fits ('winograd' is for stride-1
+ * 3×3 and 5×5 kernels: conv2dStride1's layer, not conv2d's 5×5 stride-2 one).
  */
 export function rungs(op: LadderOp, hasSubgroups: boolean): Rung[] {
+  checkLadderOp(op);
   if (op === 'matmul') return kernels.MATMUL_VARIANTS.map((variant) => ({ variant, idea: MATMUL_IDEAS[variant] }));
   return kernels.CONV_VARIANTS
     .filter((v) => hasSubgroups || !kernels.SUBGROUP_CONV_VARIANTS.includes(v))
-    .filter((v) => v !== 'winograd' || kernels.winogradFits('forward', convGeometry(1)))
+    .filter((v) => v !== 'winograd' || kernels.winogradFits('forward', convGeometry(op, 1)))
     .map((variant) => ({ variant, idea: CONV_IDEAS[variant] }));
 }
 
@@ -67,9 +85,9 @@ export function sizeLabel(op: LadderOp, size: number): string {
 }
 
 export function describeOp(op: LadderOp): string {
-  return op === 'matmul'
-    ? 'C = A·B, square N×N matrices, f32'
-    : "conv2d 5×5, stride 2, 'same': 14×14×64 → 7×7×128 (the DCGAN discriminator's second layer), f32";
+  if (op === 'matmul') return 'C = A·B, square N×N matrices, f32';
+  if (op === 'conv2d') return "conv2d 5×5, stride 2, 'same': 14×14×64 → 7×7×128 (the DCGAN discriminator's second layer), f32";
+  return "conv2d 5×5, stride 1, 'same': 7×7×256 → 7×7×128 (the DCGAN generator's first layer, a stride-1 transposed convolution, as the convolution it equals: the same sums with the kernel rotated by 180°), f32";
 }
 
 // ---------------------------------------------------------------------------- matmul
@@ -80,9 +98,14 @@ function squareShape(n: number): MatmulShape {
 
 // ---------------------------------------------------------------------------- conv2d
 
-/** The layer's geometry at a batch size (TensorFlow's 'same' padding: 1 before, 2 after). */
-export function convGeometry(batch: number): ConvGeometry {
-  return kernels.conv2dGeometry([batch, 14, 14, 64], [5, 5, 64, 128], 2, 'same');
+/**
+ * A convolution op's layer at a batch size: conv2d's, stride 2 on 14×14×64 (TensorFlow's 'same'
+ * padding: 1 before, 2 after); conv2dStride1's, stride 1 on 7×7×256 ('same': 2 on every side).
+ */
+export function convGeometry(op: ConvLadderOp, batch: number): ConvGeometry {
+  if (op === 'conv2d') return kernels.conv2dGeometry([batch, 14, 14, 64], [5, 5, 64, 128], 2, 'same');
+  if (op === 'conv2dStride1') return kernels.conv2dGeometry([batch, 7, 7, 256], [5, 5, 256, 128], 1, 'same');
+  throw new RangeError(`convGeometry: '${String(op)}' is not a convolution of the ladder (conv2d, conv2dStride1)`);
 }
 
 const NO_EPILOGUE = { hasBias: false, activation: 'linear', alpha: 0 } as const;
@@ -109,41 +132,81 @@ function convExpected(x: Float64Array, w: Float64Array, g: ConvGeometry): Expect
   return { values, indices };
 }
 
-function convCase(variant: ConvVariant, batch: number): BenchCase {
-  const g = convGeometry(batch);
-  const program = kernels.conv2dProgram(g, NO_EPILOGUE, withSubgroupLanes(variant));
+/**
+ * A convolution rung's bench case. A one-Program rung runs its Program (programCase); winograd,
+ * several launches, runs the op as the bench's winograd rows do (opCase over conv2dRaw with the
+ * variant named: winogradRaw's launches). Both with the same inputs, reference and tolerance.
+ */
+function convCase(op: ConvLadderOp, variant: ConvVariant, batch: number): BenchCase {
+  const g = convGeometry(op, batch);
+  const programs = convPrograms(g, variant);
+  const xShape = [g.batch, g.inH, g.inW, g.inC];
+  const wShape = [g.kH, g.kW, g.inC, g.outC];
+  const reference = ([x64, w64]: Float64Array[]): Expected[] => [convExpected(x64, w64, g)];
+  const tol = tolerance(g.kH * g.kW * g.inC);
   return {
     group: 'conv',
-    kernel: 'conv2d',
-    variant: ranLabel(variant, program),
-    shape: sizeLabel('conv2d', batch),
+    kernel: op,
+    // The Program that writes the output names the variant that ran (winograd's last launch).
+    variant: ranLabel(variant, programs[programs.length - 1]),
+    shape: sizeLabel(op, batch),
     metric: 'flops',
-    setup: () => {
-      const x = uniformData(g.batch * g.inH * g.inW * g.inC, 21);
-      const w = uniformData(g.kH * g.kW * g.inC * g.outC, 22);
+    setup: (): CaseRun => {
+      const x = uniformData(xShape.reduce((a, b) => a * b), 21);
+      const w = uniformData(wShape.reduce((a, b) => a * b), 22);
+      if (programs.length > 1) {
+        return opCase({
+          inputs: [{ data: x, shape: xShape }, { data: w, shape: wShape }],
+          fn: ([xt, wt]) => conv2dRaw(xt, wt, g, NO_EPILOGUE, undefined, variant),
+          reference,
+          tolerance: tol,
+        });
+      }
       return programCase({
-        program,
+        program: programs[0],
         data: [x, w],
         bind: [0, 1, 0], // x, w, and x again for the unused bias binding
         outputs: [g.batch * g.outH * g.outW * g.outC],
-        reference: ([x64, w64]) => [convExpected(x64, w64, g)],
-        tolerance: tolerance(g.kH * g.kW * g.inC),
+        reference,
+        tolerance: tol,
       });
     },
   };
 }
 
+/**
+ * The Programs a convolution rung launches, in order: one for every variant but winograd; for
+ * winograd (winogradPrograms, run by winogradRaw) the weight transform, then the input transform,
+ * the batched matmul M = V · U (winogradMatmulProgram: the matmul variant the kernel policy picks)
+ * and the output transform of the first chunk of images. Later chunks, where V or M would exceed
+ * a storage binding of `maxBindingBytes`, repeat the last three on other images (winogradChunks).
+ */
+function convPrograms(g: ConvGeometry, variant: ConvVariant, maxBindingBytes = Infinity): Program[] {
+  if (variant !== 'winograd') return [kernels.conv2dProgram(g, NO_EPILOGUE, withSubgroupLanes(variant))];
+  const plan = kernels.winogradPrograms('forward', g, NO_EPILOGUE, 'conv2d', maxBindingBytes);
+  const first = plan.chunks[0];
+  return [plan.weights, first.input, winogradMatmulProgram(first, plan.uShape), first.output];
+}
+
+/** Chunks of images winograd runs a convolution rung in, for storage bindings of `maxBindingBytes` (1 where V and M fit). */
+export function winogradChunks(op: ConvLadderOp, batch: number, maxBindingBytes: number): number {
+  return kernels.winogradPrograms('forward', convGeometry(op, batch), NO_EPILOGUE, 'conv2d', maxBindingBytes).chunks.length;
+}
+
 // ---------------------------------------------------------------------------- both
 
 /**
- * The Program of a rung at a size: what the page shows. Pure (no device): the WGSL, the grid,
- * the override constants. The builders build exactly the rung asked for (a shape a rung cannot
- * run, vec4 off its multiple-of-4 rule, is an error, never another rung), and the Program's
- * name says what runs.
+ * The Programs of a rung at a size, in launch order: what the page shows. One for every rung but
+ * winograd, which launches four (convPrograms: its transforms around the batched matmul). Pure (no
+ * device): the WGSL, the grids, the override constants. The builders build exactly the rung asked
+ * for (a shape a rung cannot run, vec4 off its multiple-of-4 rule, is an error, never another
+ * rung), and each Program's name says what runs. `maxBindingBytes` (the device's largest storage
+ * binding; default unlimited) only decides how many images winograd's first chunk holds.
  */
-export function rungProgram(op: LadderOp, variant: string, size: number): Program {
-  if (op === 'matmul') return kernels.matmulProgram(squareShape(size), NO_EPILOGUE, variant as MatmulVariant);
-  return kernels.conv2dProgram(convGeometry(size), NO_EPILOGUE, withSubgroupLanes(variant as ConvVariant));
+export function rungPrograms(op: LadderOp, variant: string, size: number, maxBindingBytes = Infinity): Program[] {
+  checkLadderOp(op);
+  if (op === 'matmul') return [kernels.matmulProgram(squareShape(size), NO_EPILOGUE, variant as MatmulVariant)];
+  return convPrograms(convGeometry(op, size), variant as ConvVariant, maxBindingBytes);
 }
 
 /** The rung the Program runs, from its name: the variant asked for, or "asked→ran" should they ever differ. */
@@ -154,8 +217,9 @@ export function ranLabel(variant: string, program: Program): string {
 
 /** The bench case of a rung at a size. */
 export function rungCase(op: LadderOp, variant: string, size: number): BenchCase {
+  checkLadderOp(op);
   if (op === 'matmul') return matmulLadderCases([size], [variant as MatmulVariant])[0];
-  return convCase(variant as ConvVariant, size);
+  return convCase(op, variant as ConvVariant, size);
 }
 
 /** The adapter's copy ceiling, as `npm run bench` measures it (the quick, smaller shapes on a CPU adapter); the FMA ceiling is a search (bench/peak-search.ts). */

@@ -7,6 +7,9 @@
 // repeated runs on the wall clock (record, submit, wait for queue.onSubmittedWorkDone(), grouped
 // so each sample lasts a few milliseconds). GFLOP/s = the kernel's useful flops (2·N³ for a
 // matmul) / that median.
+//
+// A rung of several launches (a convolution's winograd: transforms around a batched matmul) shows
+// every Program it launches, in order, each under its own name; Verify and Time run the whole op.
 
 import { REFERENCE_SOURCES } from 'virtual:reference-sources';
 import { DEFAULT_OPTIONS, runCase, type HarnessOptions, type Peak, type Row } from '../../bench/harness.ts';
@@ -17,7 +20,8 @@ import { byId, fmt, h } from './dom.ts';
 import { barChart } from './charts.ts';
 import { onGpu } from './gpu.ts';
 import type { GpuState, TimeResult, VerifyResult } from './hooks.ts';
-import { copyPeakBenchCases, describeOp, ladderSizes, ranLabel, rungCase, rungProgram, rungs, sizeLabel, type LadderOp } from './ladder-cases.ts';
+import type { Program } from '../../src/kernels/index.ts';
+import { copyPeakBenchCases, describeOp, ladderSizes, ranLabel, rungCase, rungPrograms, rungs, sizeLabel, winogradChunks, type LadderOp } from './ladder-cases.ts';
 
 /** Runs a rung once and compares it with its reference. */
 export function verifyRung(op: LadderOp, variant: string, size: number): Promise<VerifyResult> {
@@ -109,14 +113,41 @@ export function setupLadder(gpu: GpuState): void {
     );
   }
 
-  function renderCode(): void {
-    const program = rungProgram(state.op, state.variant, state.size);
-    const rung = rungs(state.op, hasSubgroups).find((r) => r.variant === state.variant);
-    byId('ladder-idea').textContent = `${ranLabel(state.variant, program)}: ${rung?.idea ?? ''}`;
+  /** A Program's name, workgroup grid, override constants and useful flops, for its title. */
+  function programTitle(program: Program): string {
     const overrides = Object.entries(program.overrides ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
-    byId('ladder-wgsl-title').textContent = `${program.name} — ${program.grid.join('×')} workgroups${overrides ? `; overrides ${overrides}` : ''}; ${fmt((program.flops ?? 0) / 1e6)} MFLOP`;
-    byId('ladder-wgsl').textContent = program.wgsl.trim();
-    const ref = REFERENCE_SOURCES[state.op];
+    return `${program.name} — ${program.grid.join('×')} workgroups${overrides ? `; overrides ${overrides}` : ''}; ${fmt((program.flops ?? 0) / 1e6)} MFLOP`;
+  }
+
+  function renderCode(): void {
+    // The device's largest storage binding decides winograd's chunks of images (none without a device).
+    const maxBinding = gpu.available ? getGpu().limits.maxStorageBufferBindingSize : Infinity;
+    const programs = rungPrograms(state.op, state.variant, state.size, maxBinding);
+    const last = programs[programs.length - 1];
+    const rung = rungs(state.op, hasSubgroups).find((r) => r.variant === state.variant);
+    byId('ladder-idea').textContent = `${ranLabel(state.variant, last)}: ${rung?.idea ?? ''}`;
+    const single = byId('ladder-wgsl-single');
+    const list = byId('ladder-programs');
+    if (programs.length === 1) {
+      // One Program: its title and WGSL in the panel's own heading and block.
+      single.hidden = false;
+      byId('ladder-wgsl-title').textContent = programTitle(last);
+      byId('ladder-wgsl').textContent = last.wgsl.trim();
+      list.replaceChildren();
+    } else {
+      // Several: the heading counts them; each gets its own title and block, in launch order.
+      const chunks = state.op === 'matmul' ? 1 : winogradChunks(state.op, state.size, maxBinding);
+      const flops = programs.reduce((sum, p) => sum + (p.flops ?? 0), 0);
+      single.hidden = true;
+      byId('ladder-wgsl-title').textContent =
+        `${programs.length} Programs, launched in order; ${fmt(flops / 1e6)} MFLOP in all` +
+        (chunks > 1 ? ` (the last ${programs.length - 1} shown for the first of ${chunks} chunks of images, each repeating them)` : '');
+      byId('ladder-wgsl').textContent = '';
+      list.replaceChildren(...programs.map((p, i) => h('div', { class: 'program' },
+        h('h4', { class: 'program-title' }, `${i + 1}. ${programTitle(p)}`),
+        h('pre', {}, h('code', { class: 'program-wgsl' }, p.wgsl.trim())))));
+    }
+    const ref = REFERENCE_SOURCES[state.op === 'matmul' ? 'matmul' : 'conv2d'];
     byId('ladder-reference-title').textContent = `${ref.name} (${ref.file})`;
     byId('ladder-reference').textContent = ref.source;
     byId('ladder-activation').textContent = REFERENCE_SOURCES.activation.source;

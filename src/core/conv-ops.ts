@@ -12,12 +12,14 @@ import { record } from './autograd.ts';
 import { assertFloat, assertLive } from './checks.ts';
 import { launch, launchInto } from './launch.ts';
 import { getGpu } from './device.ts';
-import { reduceRaw, sumTo, activationGradFromOutput, matmulRaw, OP_LEAKY_ALPHA } from './ops.ts';
-import { checkConvVariant, convVariantFor, getConvVariant, withSubgroupLanes } from './kernel-policy.ts';
+import { reduceRaw, sumTo, activationGradFromOutput, OP_LEAKY_ALPHA } from './ops.ts';
+import { checkConvVariant, convVariantFor, getConvVariant, matmulVariantFor, withSubgroupLanes } from './kernel-policy.ts';
 import { checkActivation, type Activation } from '../kernels/activation.ts';
+import { matmulProgram, type MatmulShape } from '../kernels/matmul.ts';
+import type { Program } from '../kernels/program.ts';
 import {
   conv2dWeightGradProgram, conv2dInputGradProgram, conv2dProgram, convKernelOf, weightGradSplits, winogradPrograms, NO_EPILOGUE,
-  type ConvEpilogue, type ConvKernelChoice, type ConvVariant,
+  type ConvEpilogue, type ConvKernelChoice, type ConvVariant, type WinogradChunk,
 } from '../kernels/conv/conv2d.ts';
 import { conv2dTransposeProgram } from '../kernels/conv/conv2d-transpose.ts';
 import {
@@ -92,13 +94,30 @@ export function winogradRaw(op: ConvOp, g: ConvGeometry, epilogue: ConvEpilogue,
   const y = new Tensor(pass === 'forward' ? convOutputShape(g) : convInputShape(g), 'f32');
   for (const chunk of plan.chunks) {
     const v = launch(chunk.input, [a], chunk.vShape);
-    const m = matmulRaw(v, u);
+    const m = launch(winogradMatmulProgram(chunk, plan.uShape), [v, u, v], chunk.mShape); // v again for the unused bias binding
     v.dispose();
     launchInto(chunk.output, [m, bias ?? m], y);
     m.dispose();
   }
   u.dispose();
   return y;
+}
+
+/**
+ * The product of a Winograd chunk (winogradPrograms): M = V · U, α² batched matmuls
+ * [tiles × inC'] · [inC' × outC'] with no epilogue, in the matmul variant the kernel policy picks
+ * for that shape (as for any matmul: its fixed rule, or a tuned choice). What winogradRaw launches
+ * between the transforms; pure (no device needed), so the playground shows the same Program.
+ */
+export function winogradMatmulProgram(chunk: WinogradChunk, uShape: readonly number[]): Program {
+  const [t, tiles, k] = chunk.vShape;
+  const n = uShape[2];
+  if (uShape.length !== 3 || uShape[0] !== t || uShape[1] !== k) {
+    throw new RangeError(`winogradMatmulProgram: U [${uShape.join(', ')}] does not fit V [${chunk.vShape.join(', ')}] (want [${t}, ${k}, outC])`);
+  }
+  const shape: MatmulShape = { batch: t, m: tiles, n, k, transA: false, transB: false, aBatchStride: tiles * k, bBatchStride: k * n };
+  const epilogue = { hasBias: false, activation: 'linear', alpha: 0 } as const;
+  return matmulProgram(shape, epilogue, matmulVariantFor(shape, 'auto', undefined, epilogue));
 }
 
 /** Forward-only conv2d for a checked geometry (also the transposed convolution's dx). */
