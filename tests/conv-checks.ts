@@ -1,71 +1,21 @@
 // Checks of the convolution kernels against their float64 references, shared by the Dawn tests
-// (conv.test.ts, conv-transpose.test.ts, conv-winograd.test.ts) and the Deno part on wgpu
+// (conv-transpose.test.ts, conv-winograd.test.ts; conv.test.ts uses conv-cases.ts) and the Deno part on wgpu
 // (tests/deno/wgpu.ts): each runs one case in one variant and asserts every pass it computes.
 
 import * as assert from 'uvu/assert';
 import { randomArray, assertClose, f32 } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
-import { conv2d, conv2dInputGradRaw, conv2dTranspose, conv2dWeightGradRaw } from '../src/core/conv-ops.ts';
-import {
-  conv2dReference, conv2dInputGradReference, conv2dWeightGradReference, weightGradSplits, type ConvVariant,
-  conv2dProgram, conv2dInputGradProgram, conv2dWeightGradProgram,
-} from '../src/kernels/conv/conv2d.ts';
+import { conv2d, conv2dInputGradRaw, conv2dTranspose } from '../src/core/conv-ops.ts';
+import { conv2dReference, conv2dInputGradReference, type ConvVariant } from '../src/kernels/conv/conv2d.ts';
 import { conv2dTransposeProgram, conv2dTransposeReference } from '../src/kernels/conv/conv2d-transpose.ts';
 import { conv2dGeometry, conv2dTransposeGeometry, convTransposeAxis, type ConvGeometry, type Padding } from '../src/kernels/conv/geometry.ts';
 import type { Activation } from '../src/kernels/activation.ts';
+import { ATOL, RTOL, type Case as ConvCase } from './conv-cases.ts';
 
-export const RTOL = 1e-4;
-export const ATOL = 1e-4;
-
-/** A convolution case: conv2d's, or conv2dTranspose's (there inC is the transposed op's input channels). */
-export interface ConvCase {
-  batch: number;
-  h: number;
-  w: number;
-  inC: number;
-  outC: number;
-  k: number;
-  s: number;
-  padding: Padding;
-}
-
-export function geometryOf(c: ConvCase): ConvGeometry {
-  return conv2dGeometry([c.batch, c.h, c.w, c.inC], [c.k, c.k, c.inC, c.outC], c.s, c.padding);
-}
-
-/** The names of the three Programs the builders make for `variant`: what runs when it is asked for. */
-export function programNames(g: ConvGeometry, variant: ConvVariant): string[] {
-  return [conv2dProgram(g, undefined, variant), conv2dInputGradProgram(g, undefined, variant), conv2dWeightGradProgram(g, weightGradSplits(g, variant), variant)].map((p) => p.name);
-}
-
-/** conv2d in `variant`: its forward (with bias and `activation`), input- and weight-gradient vs the float64 references. */
-export async function checkConvCase(c: ConvCase, variant: ConvVariant, seed: number, activation: Activation = 'leakyRelu'): Promise<void> {
-  const xShape = [c.batch, c.h, c.w, c.inC];
-  const wShape = [c.k, c.k, c.inC, c.outC];
-  const g = conv2dGeometry(xShape, wShape, c.s, c.padding);
-  assert.equal(programNames(g, variant), ['conv2d', 'conv2dInputGrad', 'conv2dWeightGrad'].map((op) => `${op}.${variant}`), `${variant} runs as itself`);
-  const what = `${variant} x${JSON.stringify(xShape)} w${JSON.stringify(wShape)} s${c.s} ${c.padding}`;
-  const x = f32(randomArray(xShape, seed));
-  const w = f32(randomArray(wShape, seed + 1));
-  const b = f32(randomArray([c.outC], seed + 2));
-  const dy = f32(randomArray([c.batch, g.outH, g.outW, c.outC], seed + 3));
-  const [y, dx, dw] = tidy(() => {
-    const xt = tensor(x, xShape);
-    const wt = tensor(w, wShape);
-    const dyt = tensor(dy, [c.batch, g.outH, g.outW, c.outC]);
-    return [
-      conv2d(xt, wt, { stride: c.s, padding: c.padding, bias: tensor(b, [c.outC]), activation, alpha: 0.3, variant }),
-      conv2dInputGradRaw(dyt, wt, g, variant),
-      conv2dWeightGradRaw(xt, dyt, g, variant),
-    ];
-  });
-  assert.equal([...y.shape], [c.batch, g.outH, g.outW, c.outC], `${what}: output shape`);
-  assertClose(await y.toArray(), conv2dReference(x, w, g, b, activation, 0.3), `${what}: forward (${activation})`, RTOL, ATOL);
-  assertClose(await dx.toArray(), conv2dInputGradReference(dy, w, g), `${what}: input-gradient`, RTOL, ATOL);
-  assertClose(await dw.toArray(), conv2dWeightGradReference(x, dy, g), `${what}: weight-gradient`, RTOL, ATOL);
-  [y, dx, dw].forEach((t) => t.dispose());
-}
+// conv2d's cases and their check (forward, input- and weight-gradient) live in conv-cases.ts;
+// the transposed and Winograd checks below build on them.
+export { checkCase as checkConvCase, geometryOf, type Case as ConvCase } from './conv-cases.ts';
 
 /** conv2dTranspose in `variant` vs the scatter reference (and, without an epilogue, the reference vs conv2d's input-gradient). */
 export async function checkTransposeCase(c: ConvCase, seed: number, epilogue?: { activation: Activation; bias: boolean }, variant: ConvVariant = 'direct'): Promise<void> {
