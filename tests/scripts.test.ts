@@ -111,7 +111,7 @@ test('train: an unknown model, zero epochs and an unknown flag are rejected with
 test('tune: an unknown model and an unknown flag are rejected with the usage (exit 2)', async () => {
   await Promise.all([
     assertFlagError(runScript('tune.ts', '--models', 'vae,gann'), /--models: 'gann' is not one of vae, gan, cgan/, 'npm run tune --'),
-    assertFlagError(runScript('tune.ts', '--budget', '5'), /--budget must be at least 100, got 5/, 'npm run tune --'),
+    assertFlagError(runScript('tune.ts', '--budget', '0'), /--budget must be at least 1, got 0/, 'npm run tune --'),
     assertFlagError(runScript('tune.ts', '--model', 'vae'), /unknown flag --model/, 'npm run tune --'),
   ]);
 });

@@ -126,10 +126,12 @@ interface Run {
   logs: string[];
 }
 
-async function train(options: Partial<TrainLoopOptions> & { checkpointPath: string; weightSeed?: number; afterStep?: (step: number) => void; poisonFrom?: number }): Promise<Run> {
-  const model = new NoisyMlp(options.weightSeed ?? 1);
-  model.afterStep = options.afterStep;
-  model.poisonFrom = options.poisonFrom;
+async function train(all: Partial<TrainLoopOptions> & { checkpointPath: string; weightSeed?: number; afterStep?: (step: number) => void; poisonFrom?: number }): Promise<Run> {
+  // The test's own settings, apart from trainLoop's options (which refuses keys it does not know).
+  const { weightSeed, afterStep, poisonFrom, ...options } = all;
+  const model = new NoisyMlp(weightSeed ?? 1);
+  model.afterStep = afterStep;
+  model.poisonFrom = poisonFrom;
   const epochsEnded: number[] = [];
   const logs: string[] = [];
   try {
