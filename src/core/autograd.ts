@@ -7,6 +7,7 @@
 import type { Tensor } from './tensor.ts';
 import { formatShape } from './tensor.ts';
 import { keep } from './scope.ts';
+import { checkOptions, knownOptions } from './options.ts';
 import { currentLayerLabel, withLayerLabel } from './layer-label.ts';
 // The tape adds gradients and seeds the root's with ones through the kernels directly (launch),
 // not through ops.ts, which imports this module to record its ops.
@@ -111,7 +112,10 @@ export interface BackwardOptions {
   inputs?: Iterable<Tensor>;
 }
 
+const BACKWARD_OPTIONS = knownOptions<BackwardOptions>({ inputs: true });
+
 export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOptions = {}): void {
+  checkOptions('backward', options, BACKWARD_OPTIONS);
   if (!root.requiresGrad) {
     throw new Error(`backward() on ${root.describe()}, which does not require grad: no input of it has requiresGrad set`);
   }

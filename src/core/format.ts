@@ -5,6 +5,7 @@
 // tensor's business.
 
 import type { Shape } from '../kernels/shapes.ts';
+import { knownOptions } from './options.ts';
 
 export interface PrintOptions {
   /** Digits after the decimal point for f32 values (default 4). */
@@ -14,6 +15,9 @@ export interface PrintOptions {
   /** Entries kept at each end of a summarised axis (default 3). */
   edgeItems?: number;
 }
+
+/** The keys of PrintOptions, for Tensor.format() and print() to check. */
+export const PRINT_OPTIONS = knownOptions<PrintOptions>({ precision: true, threshold: true, edgeItems: true });
 
 const ELLIPSIS = '…';
 

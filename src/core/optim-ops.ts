@@ -4,6 +4,7 @@
 
 import { Tensor, formatShape } from './tensor.ts';
 import { run } from './dispatch.ts';
+import { checkOptions, knownOptions } from './options.ts';
 import { adamProgram, sgdProgram, type AdamHyper, type SgdHyper } from '../kernels/optimizers.ts';
 
 export type { AdamHyper, SgdHyper };
@@ -31,8 +32,12 @@ export interface AdamStepOptions extends AdamHyper {
   step: number;
 }
 
+const ADAM_STEP_OPTIONS = knownOptions<AdamStepOptions>({ lr: true, beta1: true, beta2: true, epsilon: true, step: true });
+const SGD_STEP_OPTIONS = knownOptions<SgdHyper>({ lr: true, momentum: true, weightDecay: true, nesterov: true });
+
 /** One Adam update of `param` from `grad`, updating the moments `m` and `v` in place. */
 export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, h: AdamStepOptions): void {
+  checkOptions('adamStep', h, ADAM_STEP_OPTIONS);
   checkLike('adamStep', param, [['grad', grad], ['m', m], ['v', v]]);
   checkFinite('adamStep', { lr: h.lr, beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon });
   if (!Number.isInteger(h.step) || h.step < 1) throw new RangeError(`adamStep: step must be an integer ≥ 1, got ${h.step}`);
@@ -45,6 +50,7 @@ export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, h: A
 
 /** One SGD update of `param`; `momentumBuffer` is required (and updated) when momentum ≠ 0. */
 export function sgdStep(param: Tensor, grad: Tensor, momentumBuffer: Tensor | null, h: SgdHyper): void {
+  checkOptions('sgdStep', h, SGD_STEP_OPTIONS);
   const others: [string, Tensor][] = [['grad', grad]];
   if (h.momentum !== 0) {
     if (!momentumBuffer) throw new Error(`sgdStep: momentum ${h.momentum} needs a momentum buffer for ${param.describe()}`);

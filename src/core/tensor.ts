@@ -8,7 +8,8 @@ import { registerInScope, forgetFromScopes } from './scope.ts';
 import { runBackward, type BackwardOptions, type GradNode } from './autograd.ts';
 
 import { formatShape, sizeOf as shapeSize, type Shape } from '../kernels/shapes.ts';
-import { formatValues, type PrintOptions } from './format.ts';
+import { formatValues, PRINT_OPTIONS, type PrintOptions } from './format.ts';
+import { checkOptions } from './options.ts';
 
 export type DType = 'f32' | 'i32' | 'u32';
 export type { Shape, PrintOptions };
@@ -134,6 +135,7 @@ export class Tensor {
    * line, summarised with '…' past `threshold` elements (default 1000), as PyTorch and NumPy do.
    */
   async format(options: PrintOptions = {}): Promise<string> {
+    checkOptions('format', options, PRINT_OPTIONS);
     const integer = this.dtype !== 'f32';
     const values = this.dtype === 'f32' ? await this.toArray() : this.dtype === 'i32' ? new Int32Array(await this.readRaw()) : new Uint32Array(await this.readRaw());
     return `${this.toString()}\n${formatValues(values, this.shape, integer, options)}`;
@@ -141,6 +143,7 @@ export class Tensor {
 
   /** Prints format()'s text with console.log, as tf.js's tensor.print(). */
   async print(options: PrintOptions = {}): Promise<void> {
+    checkOptions('print', options, PRINT_OPTIONS);
     console.log(await this.format(options));
   }
 

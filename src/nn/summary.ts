@@ -16,6 +16,7 @@ import type { Tensor, Shape } from '../core/tensor.ts';
 import { zeros } from '../core/creation.ts';
 import { noGrad } from '../core/autograd.ts';
 import { tidy } from '../core/scope.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 
 /** An input shape for summary(): the first entry may be null, meaning any batch size. */
 export type SummaryInputShape = readonly (number | null)[];
@@ -114,7 +115,10 @@ function bytesText(scalars: number): string {
 
 const thousands = (n: number) => n.toLocaleString('en-US');
 
+const SUMMARY_OPTIONS = knownOptions<SummaryOptions>({ printFn: true });
+
 export function summarize(root: Module, inputShape: SummaryInputShape | undefined, options: SummaryOptions): string {
+  checkOptions('summary', options, SUMMARY_OPTIONS);
   if (inputShape !== undefined) checkInputShape(inputShape);
   const named = root.namedModules();
   const rows: Row[] = named.length

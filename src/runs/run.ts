@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getGpu } from '../core/device.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 import { Adam } from '../nn/optim.ts';
 import { type TrainingProgress } from '../nn/checkpoint.ts';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../nn/checkpoint-file.ts';
@@ -105,7 +106,14 @@ function lastOf(history: LossHistory): Record<string, number> {
 }
 
 /** Trains a model, with pictures after each epoch and at the end; measures it; writes summary.json. */
+const TRAIN_RUN_OPTIONS = knownOptions<TrainRunOptions>({
+  kind: true, modelConfig: true, epochs: true, batchSize: true, limit: true, seed: true, lr: true, out: true, resume: true,
+  force: true, samples: true, evalImages: true, evaluate: true, measureEachEpoch: true, judgePath: true, progress: true,
+  maxSteps: true, testLimit: true, batchNormBatches: true, log: true,
+});
+
 export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): Promise<TrainRunSummary> {
+  checkOptions('runTraining', o, TRAIN_RUN_OPTIONS);
   const log = o.log ?? ((line: string) => console.log(line));
   const gpu = getGpu();
   mkdirSync(o.out, { recursive: true });
@@ -300,7 +308,13 @@ export function guardCheckpoint(path: string, o: { resume?: boolean | string; fo
 }
 
 /** Trains the judge (or any MNIST classifier) with fit(): a checkpoint per epoch, Ctrl-C and --resume. */
+const CLASSIFIER_RUN_OPTIONS = knownOptions<ClassifierRunOptions>({
+  epochs: true, batchSize: true, lr: true, seed: true, limit: true, testLimit: true, out: true, progress: true, init: true,
+  resume: true, force: true, maxSteps: true, log: true,
+});
+
 export async function runClassifierTraining(o: ClassifierRunOptions): Promise<{ testAccuracy: number; path: string; seconds: number; interrupted: boolean }> {
+  checkOptions('runClassifierTraining', o, CLASSIFIER_RUN_OPTIONS);
   const log = o.log ?? ((line: string) => console.log(line));
   const path = join(o.out, 'checkpoint.safetensors');
   if (o.init && o.resume) throw new Error('--init and --resume cannot go together: --init starts a new run from other weights, --resume continues this one');

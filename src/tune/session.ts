@@ -13,6 +13,7 @@
 
 import { getGpu, onDeviceOpen, type InitOptions } from '../core/device.ts';
 import { envVar } from '../core/host.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 import {
   clearChoices, freezeChoices, getTuneMode, installChoices, installedChoices, problemKey, problemLayers, problemsSeen, setTuneMode,
   TUNE_MODES, unfreezeChoices, type TuneMode, type TuneProblem,
@@ -137,7 +138,13 @@ export interface TuneOptions extends Pick<TuneProblemOptions, 'timeOverride' | '
  * candidates, the verification and the timing: tuner.ts). Runs in any mode: 'off' is the
  * default rule for ops, not a ban on measuring when asked.
  */
+const TUNE_OPTIONS = knownOptions<TuneOptions>({
+  problems: true, again: true, budgetMs: true, totalBudgetMs: true, onResult: true, save: true,
+  timeOverride: true, extraCandidates: true, programOverride: true,
+});
+
 export async function tune(o: TuneOptions = {}): Promise<TuneResult[]> {
+  checkOptions('tune', o, TUNE_OPTIONS);
   const table = installedChoices();
   const problems = (o.problems ?? [...problemsSeen().values()]).filter((p) => o.again || !table.has(problemKey(p)));
   const results: TuneResult[] = [];

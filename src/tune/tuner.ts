@@ -36,6 +36,7 @@
 // autograd: it launches the kernels' Programs on tensors of its own, like an op's forward pass.
 
 import { getGpu } from '../core/device.ts';
+import { checkOptions, knownOptions } from '../core/options.ts';
 import { launch } from '../core/launch.ts';
 import { sync } from '../core/dispatch.ts';
 import { tensor, rand } from '../core/creation.ts';
@@ -371,7 +372,12 @@ function keyOf(p: TuneProblem, k: ConvKernel | MatmulKernel): string {
  * Verifies, then times, every candidate of problem `p` on this adapter and returns the fastest
  * verified one (the fixed rule's default unless another beat it), with every candidate's fate.
  */
+const TUNE_PROBLEM_OPTIONS = knownOptions<TuneProblemOptions>({
+  budgetMs: true, verified: true, timeOverride: true, timedBatch: true, prune: true, extraCandidates: true, programOverride: true,
+});
+
 export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = {}): Promise<TuneResult> {
+  checkOptions('tuneProblem', options, TUNE_PROBLEM_OPTIONS);
   const started = now();
   const budget = options.budgetMs ?? PROBLEM_BUDGET_MS;
   const verified = options.verified ?? new Map<string, string>();
