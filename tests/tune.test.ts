@@ -19,7 +19,7 @@ import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE, weightGradSp
 import { conv2dGeometry } from '../src/kernels/conv/geometry.ts';
 import { matmulCandidates, matmulKernelKey, type MatmulKernel, type MatmulShape } from '../src/kernels/matmul.ts';
 import { candidatesOf, MIN_TIMED_BATCH, tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
-import { loadTunedChoices, PRUNE_AFTER, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
+import { loadTunedChoices, MIN_PROBLEM_BUDGET_MS, PRUNE_AFTER, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
 import { withLayerLabels } from '../src/nn/layer-labels.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
@@ -137,6 +137,39 @@ test('a challenger that won at a cut batch must beat the default at the full bat
   // Where it wins there too, it is chosen.
   const wins = await tuneProblem(forward, { timedBatch: 2, timeOverride: (k, p, b) => (k === 'direct.4x8' ? (b < 4 ? 1 : 8) : planted(k, p, b)) });
   assert.is(wins.chosen, 'direct.4x8');
+});
+
+test("a cut batch keeps its full-batch confirmation in the problem's budget", async () => {
+  const def = autoConvVariant('forward', g, getGpu().info.hasSubgroups);
+  // The default "takes" 100 ms at batch 2, so confirming a challenger at batch 4 would take
+  // 2 × CONFIRM_RUNS runs of about 200 ms: more than a 500 ms budget leaves after the default.
+  const planted = (kernel: string) => (kernel === def ? 100 : 10);
+  const tight = await tuneProblem(forward, { timedBatch: 2, timeOverride: planted, budgetMs: 500 });
+  assert.is(tight.chosen, def);
+  const others = tight.candidates.filter((c) => c.kernel !== def);
+  assert.ok(others.length > 0 && others.every((c) => c.status === 'untried' && /full-batch confirmation/.test(c.note ?? '')), JSON.stringify(others));
+  // With room for it, the challengers are tried and one is confirmed.
+  const roomy = await tuneProblem(forward, { timedBatch: 2, timeOverride: planted, budgetMs: 60_000 });
+  assert.ok(roomy.candidates.every((c) => c.status !== 'untried'));
+  assert.is.not(roomy.chosen, def);
+  assert.is(roomy.confirmation?.batch, 4);
+});
+
+test('one budget for all: the largest problems first; once it is spent the smallest are left untuned and reported', async () => {
+  await loadTunedChoices('on', { store: memoryStore(), ...quiet });
+  const [small, medium, large] = [2, 3, 4].map((batch) => ({ ...forward, g: { ...g, batch } }) as TuneProblem);
+  const all = await tune({ problems: [small, large, medium], totalBudgetMs: 600_000, timeOverride: () => 5, save: false });
+  assert.equal(all.map((r) => r.problem), [large, medium, small].map(problemKey), 'largest first');
+  // Each timed run "costs" 20 ms of real time: the first problem spends what is over the minimum.
+  const spin = () => { const until = performance.now() + 20; while (performance.now() < until); return 5; };
+  const skipped: string[] = [];
+  const spent = await tune({ problems: [small, large, medium], again: true, totalBudgetMs: MIN_PROBLEM_BUDGET_MS + 40, timeOverride: spin, onSkipped: (p) => skipped.push(problemKey(p)), save: false });
+  assert.equal(spent.map((r) => r.problem), [problemKey(large)]);
+  assert.equal(skipped, [medium, small].map(problemKey));
+  // Under the minimum nothing is tuned, and everything is reported.
+  const none: string[] = [];
+  assert.equal(await tune({ problems: [small], again: true, totalBudgetMs: 1, onSkipped: (p) => none.push(problemKey(p)), save: false }), []);
+  assert.equal(none, [problemKey(small)]);
 });
 
 test('the order of trying: the default, winograd, the default\'s kernel with other parameters, the rest, the other kind of adapter\'s last', () => {

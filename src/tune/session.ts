@@ -121,12 +121,17 @@ export interface TuneOptions extends Pick<TuneProblemOptions, 'timeOverride' | '
   /** Time budget per problem (ms; default PROBLEM_BUDGET_MS). */
   budgetMs?: number;
   /**
-   * A budget for all the problems together (ms), instead of one per problem: each problem gets
-   * what is left in proportion to its share of the remaining problems' work (problemFlops), and
-   * at least MIN_PROBLEM_BUDGET_MS, so that the layers a step spends its time in are tuned
-   * hardest. A problem may overrun its share by a compile or a run; later ones get less.
+   * A budget for all the problems together (ms), instead of one per problem. The problems are
+   * tuned largest first (by problemFlops), each given what is left in proportion to its share of
+   * the remaining problems' work, and at least MIN_PROBLEM_BUDGET_MS, so that the layers a step
+   * spends its time in are tuned hardest. A problem may overrun its share by one candidate;
+   * later ones get less. Once less than MIN_PROBLEM_BUDGET_MS is left, the remaining (smallest)
+   * problems are not tuned: they keep the fixed rule's kernel, are reported to `onSkipped`, and
+   * a later tune() takes them up.
    */
   totalBudgetMs?: number;
+  /** A problem left untuned because the whole budget (totalBudgetMs) was spent. */
+  onSkipped?: (problem: TuneProblem) => void;
   /** Each problem's result as it is done. */
   onResult?: (r: TuneResult) => void;
   /** Keep the answers in the cache (default true; nothing is kept where there is no store). */
@@ -139,24 +144,31 @@ export interface TuneOptions extends Pick<TuneProblemOptions, 'timeOverride' | '
  * default rule for ops, not a ban on measuring when asked.
  */
 const TUNE_OPTIONS = knownOptions<TuneOptions>({
-  problems: true, again: true, budgetMs: true, totalBudgetMs: true, onResult: true, save: true,
+  problems: true, again: true, budgetMs: true, totalBudgetMs: true, onSkipped: true, onResult: true, save: true,
   timeOverride: true, extraCandidates: true, programOverride: true,
 });
 
 export async function tune(o: TuneOptions = {}): Promise<TuneResult[]> {
   checkOptions('tune', o, TUNE_OPTIONS);
   const table = installedChoices();
-  const problems = (o.problems ?? [...problemsSeen().values()]).filter((p) => o.again || !table.has(problemKey(p)));
+  let problems = (o.problems ?? [...problemsSeen().values()]).filter((p) => o.again || !table.has(problemKey(p)));
   const results: TuneResult[] = [];
   const layers = problemLayers();
   const started = performance.now();
+  // With one budget for all, the largest first: what is left for the last is what the small ones
+  // get (a stable sort: equal work keeps the given order).
+  if (o.totalBudgetMs !== undefined) problems = problems.map((p) => ({ p, w: problemFlops(p) })).sort((a, b) => b.w - a.w).map(({ p }) => p);
   const work = problems.map(problemFlops);
   let workLeft = work.reduce((a, b) => a + b, 0);
   for (const [i, p] of problems.entries()) {
     let budgetMs = o.budgetMs ?? PROBLEM_BUDGET_MS;
     if (o.totalBudgetMs !== undefined) {
       const left = o.totalBudgetMs - (performance.now() - started);
-      budgetMs = Math.max(MIN_PROBLEM_BUDGET_MS, (left * work[i]) / Math.max(workLeft, 1));
+      if (left < MIN_PROBLEM_BUDGET_MS) {
+        for (const q of problems.slice(i)) o.onSkipped?.(q);
+        break;
+      }
+      budgetMs = Math.min(left, Math.max(MIN_PROBLEM_BUDGET_MS, (left * work[i]) / Math.max(workLeft, 1)));
     }
     workLeft -= work[i];
     const family = p.op === 'conv' ? `conv.${p.pass}` : 'matmul';

@@ -25,7 +25,9 @@
 //               one: where another kernel than the default won at a cut batch, the two run again,
 //               alternating, at the problem's own batch, and that decides.
 //   5. budget   candidates not reached within the problem's budget are left untried (reported);
-//               the default stays the choice unless a verified candidate beat it. Candidates are
+//               where the batch was cut, the confirmation's runs (estimated from the default's
+//               time, scaled to the full batch) are kept in the budget, so the budget covers the
+//               whole problem; the default stays the choice unless a verified candidate beat it. Candidates are
 //               tried in the order of candidatesOf: the default, winograd (fewer multiplies),
 //               the default's own kernel with other parameters, the rest, and last the kernels
 //               shaped for the other kind of adapter. Compiling a kernel is part of the budget
@@ -408,10 +410,16 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
   const recorder = getGpu().info.hasTimestampQuery ? new TimestampRecorder(64) : undefined;
   const time = (run: Runner) => timeRun(run, recorder);
   try {
+    // Timed at a cut batch, a winning challenger is confirmed at the full one (below): its runs
+    // are kept out of the budget for candidates, estimated from the default's time scaled up.
+    const confirmReserve = (): number => {
+      const d = results.find((r) => r.kernel === def)?.ms;
+      return d !== undefined && timedBatch < fullBatch ? 2 * CONFIRM_RUNS * d * (fullBatch / timedBatch) : 0;
+    };
     for (const k of kernels) {
       const key = keyOf(p, k);
-      if (now() - started > budget && best) {
-        results.push({ kernel: key, status: 'untried', runs: 0, note: 'over the time budget' });
+      if (best && now() - started + confirmReserve() > budget) {
+        results.push({ kernel: key, status: 'untried', runs: 0, note: confirmReserve() > 0 ? 'over the time budget (its full-batch confirmation kept in it)' : 'over the time budget' });
         continue;
       }
       const pruned = key === def ? undefined : options.prune?.(key);
