@@ -67,6 +67,8 @@ export interface TrainRunSettings {
   /** GANs: batches behind the recomputed BatchNorm statistics (default 50; see recomputeGeneratorStatistics). */
   batchNormBatches?: number;
   log?: (line: string) => void;
+  /** Test hook: lose the device after these training steps (FitOptions.simulateDeviceLoss; else WEBGPU_SIMULATE_DEVICE_LOSS). */
+  simulateDeviceLoss?: number | readonly number[];
 }
 
 export interface TrainRunSummary {
@@ -109,7 +111,7 @@ function lastOf(history: LossHistory): Record<string, number> {
 const TRAIN_RUN_OPTIONS = knownOptions<TrainRunOptions>({
   kind: true, modelConfig: true, epochs: true, batchSize: true, limit: true, seed: true, lr: true, out: true, resume: true,
   force: true, samples: true, evalImages: true, evaluate: true, measureEachEpoch: true, judgePath: true, progress: true,
-  maxSteps: true, testLimit: true, batchNormBatches: true, log: true,
+  maxSteps: true, testLimit: true, batchNormBatches: true, log: true, simulateDeviceLoss: true,
 });
 
 export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): Promise<TrainRunSummary> {
@@ -183,6 +185,7 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
       maxSteps: o.maxSteps,
       log,
       callbacks,
+      ...(o.simulateDeviceLoss !== undefined ? { simulateDeviceLoss: o.simulateDeviceLoss } : {}),
     });
     const result = { ...fitted, history: fitted.steps };
     // A finished GAN's BatchNorm statistics are recomputed for its final weights before anything
