@@ -510,10 +510,15 @@ export function deviceCanBeReplaced(): boolean {
 
 /**
  * Called when replaceLostDevice() has opened the new device (after the onDeviceOpen listeners):
- * whatever holds objects of the lost one makes them again on the new one.
+ * whatever holds objects of the lost one makes them again on the new one. Returns a function that
+ * removes the listener.
  */
-export function onDeviceReplaced(listener: () => void): void {
+export function onDeviceReplaced(listener: () => void): () => void {
   replaceListeners.push(listener);
+  return () => {
+    const i = replaceListeners.indexOf(listener);
+    if (i >= 0) replaceListeners.splice(i, 1);
+  };
 }
 
 /**

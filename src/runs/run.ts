@@ -10,7 +10,7 @@ import type { RunKernels } from '../tune/session.ts';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getGpu } from '../core/device.ts';
+import { getGpu, onDeviceReplaced } from '../core/device.ts';
 import { checkOptions, knownOptions } from '../core/options.ts';
 import { Adam } from '../nn/optim.ts';
 import { type TrainingProgress } from '../nn/checkpoint.ts';
@@ -138,7 +138,13 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
   let judgeModel: Judge | undefined;
   // The VAE's per-test-image figures may use its first evalImages digits to save time on a CPU.
   let evalTest: MnistGpu | undefined;
+  // After a device loss (fit goes on, on a new device) the judge's weights, which no training
+  // checkpoint holds, are read from its file again; the test digits refill themselves.
+  let judgeLost = false;
+  const stopWatching = onDeviceReplaced(() => (judgeLost = true));
   const judgeAndTest = async (): Promise<{ judge: Judge; test: MnistGpu }> => {
+    if (judgeModel && judgeLost) await loadCheckpoint(judgeModel.path, { model: 'classifier', modules: { classifier: judgeModel.classifier } });
+    judgeLost = false;
     // The Fréchet reference is always the whole test split (cached per judge).
     judgeModel ??= await loadJudge(test, o.judgePath);
     evalTest ??= o.evalImages && o.evalImages < test.count ? loadMnistGpu('test', { limit: o.evalImages, range: [0, 1] }) : test;
@@ -220,6 +226,7 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
     writeFileSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     return summary;
   } finally {
+    stopWatching();
     judgeModel?.classifier.dispose();
     if (evalTest && evalTest !== test) evalTest.dispose();
     model.dispose();
