@@ -9,8 +9,11 @@
 
 /// <reference types="@webgpu/types" preserve="true" />
 
-export { init, getDevice, getGpu, shutdownDevice, DeviceError, type DeviceInfo, type Engine, type Gpu, type InitOptions, type LimitsChoice } from './core/device.ts';
-export { Tensor, type DType, type Shape } from './core/tensor.ts';
+export {
+  init, getDevice, getGpu, shutdownDevice, DeviceError, isDeviceLost, replaceLostDevice, simulateDeviceLoss,
+  type DeviceInfo, type Engine, type Gpu, type InitOptions, type LimitsChoice,
+} from './core/device.ts';
+export { Tensor, setHostSource, type DType, type Shape, type HostSource } from './core/tensor.ts';
 export type { PrintOptions } from './core/format.ts';
 export type { SummaryOptions, SummaryInputShape } from './nn/summary.ts';
 export { tidy, keep } from './core/scope.ts';
@@ -70,7 +73,7 @@ export { createModel, modelConfigFrom, MODEL_KINDS, type ModelKind, type ModelCo
 // Training: Keras's fit and evaluate, and the loop under them (checkpoint files and the terminal's
 // progress bar are Node's; a page trains without them).
 export { fit, evaluate, type FitOptions, type History, type Callback, type EpochLogs, type Evaluation, type LossFunction } from './train/fit.ts';
-export { trainLoop, DivergedError, type TrainableModel, type TrainLoopOptions, type TrainLoopResult, type LossHistory, type EpochTiming } from './train/trainer.ts';
+export { trainLoop, DivergedError, DeviceLostError, MAX_DEVICE_LOSSES_IN_A_ROW, type TrainableModel, type TrainLoopOptions, type TrainLoopResult, type LossHistory, type EpochTiming } from './train/trainer.ts';
 
 // The kernels: Program builders and their float64 references (run one with runProgram).
 export * as kernels from './kernels/index.ts';

@@ -128,9 +128,14 @@ let pending: Promise<Gpu> | undefined;
 // about a quarter of runs (tests/package.test.ts). A held instance does not keep Node from exiting.
 const dawnInstances = new Map<string, GPU>();
 let lostReason: string | undefined;
+// The options the open device was opened with: a lost one is replaced by one opened the same way.
+let openedWith: InitOptions = {};
+// Devices destroyed by simulateDeviceLoss(): their 'destroyed' is a loss, not a shutdown.
+const simulatedLosses = new WeakSet<GPUDevice>();
 const lostListeners: ((reason: string) => void)[] = [];
 const openListeners: ((options: InitOptions) => Promise<void>)[] = [];
 const closeListeners: (() => void)[] = [];
+const replaceListeners: (() => void)[] = [];
 
 const HOW_TO_GET_ONE_IN_NODE =
   'No WebGPU adapter was found. On a machine without a GPU, install Mesa\'s software driver: ' +
@@ -309,10 +314,15 @@ function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string, eng
   };
 }
 
+// A loss is what the device's `lost` promise says with any reason but 'destroyed' (the driver
+// crashed, the GPU was reset or removed, the browser took it back); 'destroyed' is our own
+// shutdownDevice() (or the caller's destroy()), which is no loss, unless simulateDeviceLoss() did it.
+// Only the device in use counts: a device already replaced or shut down may report late.
 function watchLoss(device: GPUDevice): void {
   lostReason = undefined;
   void device.lost.then((info) => {
-    if (info.reason === 'destroyed') return;
+    if (info.reason === 'destroyed' || simulatedLosses.has(device)) return; // a simulated loss was reported when it was made
+    if (current !== undefined && current.device !== device) return;
     lostReason = `the WebGPU device was lost (${info.reason}): ${info.message}`;
     for (const listener of lostListeners) listener(lostReason);
   });
@@ -322,6 +332,7 @@ async function open(options: InitOptions): Promise<Gpu> {
   if (options.device) {
     const device = options.device;
     watchLoss(device);
+    openedWith = { ...options };
     const adapterInfo = device.adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'a device handed to init()' } as GPUAdapterInfo);
     const info = describe(device, adapterInfo, 'browser', engineOf(device, 'device'), 'adapter');
     current = { device, info, limits: device.limits };
@@ -350,6 +361,7 @@ async function open(options: InitOptions): Promise<Gpu> {
   if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   watchLoss(device);
+  openedWith = { ...options };
   current = { device, adapter, info: describe(device, adapter.info, backend, engine, limits), limits: device.limits };
   return current;
 }
@@ -421,6 +433,92 @@ export function deviceLostReason(): string | undefined {
 
 export function onDeviceLost(listener: (reason: string) => void): void {
   lostListeners.push(listener);
+}
+
+/** Whether the device in use was lost (a real loss or a simulated one; not a shutdown). */
+export function isDeviceLost(): boolean {
+  return lostReason !== undefined;
+}
+
+/**
+ * The loss behind an error, if any: the reason at once when the device is known to be lost, else,
+ * for an error of the kind a loss causes (a failed read-back or kernel, a DeviceError), up to
+ * `waitMs` for the device's `lost` promise (a driver may fail the work before it reports the
+ * loss). Undefined for any other error, and when there is no device (shut down: not a loss).
+ */
+export async function deviceLossBehind(error: unknown, waitMs = 500): Promise<string | undefined> {
+  if (lostReason !== undefined) return lostReason;
+  const device = current?.device;
+  const name = (error as { name?: unknown } | null)?.name;
+  if (!device || !['KernelError', 'DeviceError', 'OperationError', 'AbortError'].includes(String(name))) return undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([device.lost, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+  clearTimeout(timer);
+  // watchLoss's handler ran first (it was attached first), so the reason is set for a real loss.
+  await Promise.resolve();
+  return lostReason;
+}
+
+/**
+ * Destroys the device as a loss would (the test hook behind WEBGPU_SIMULATE_DEVICE_LOSS): unlike
+ * shutdownDevice(), this counts as a loss, reported at once (getGpu() throws from now on, and the
+ * onDeviceLost listeners are called) so that the very next operation fails as it would on a
+ * driver crash. Only a device init() opened itself: one handed to init() is the caller's.
+ */
+export function simulateDeviceLoss(what = 'simulated'): void {
+  if (!current) throw new DeviceError('simulateDeviceLoss: no device is open');
+  if (!current.adapter) throw new DeviceError("simulateDeviceLoss: the device was handed to init() and is the caller's; only a device init() opened can be lost on purpose");
+  if (lostReason !== undefined) return;
+  const device = current.device;
+  simulatedLosses.add(device);
+  lostReason = `the WebGPU device was lost (${what})`;
+  device.destroy();
+  for (const listener of lostListeners) listener(lostReason);
+}
+
+/**
+ * After a loss: lets go of everything made on the lost device (as shutdownDevice does), opens a
+ * fresh adapter and device the way the lost one was opened (init's options, the same WebGPU entry
+ * point), and gives every live tensor new storage on it (onDeviceReplaced: tensor.ts). The
+ * tensors' values are gone, except where their owner left a host copy (setHostSource: the data
+ * sets do); restore the rest, from a checkpoint, say: fit() does all of it. A device handed to
+ * init() cannot be replaced here (it is the caller's): that throws a DeviceError.
+ */
+export async function replaceLostDevice(): Promise<Gpu> {
+  const reason = lostReason;
+  if (reason === undefined || !current) throw new DeviceError('replaceLostDevice: the device is not lost');
+  if (!current.adapter) throw new DeviceError(`${reason}; it was handed to init({ device }), so a new one cannot be opened here: open one and call init({ device }) again`);
+  const options = openedWith;
+  for (const listener of closeListeners) {
+    try {
+      listener();
+    } catch {
+      // what is made on a lost device cannot fail to be let go of in any way that matters
+    }
+  }
+  current = undefined;
+  lostReason = undefined;
+  const gpu = await init(options);
+  for (const listener of replaceListeners) listener();
+  return gpu;
+}
+
+/** Whether replaceLostDevice() can open a new device: init() opened the one in use (it was not handed in). */
+export function deviceCanBeReplaced(): boolean {
+  return current?.adapter !== undefined;
+}
+
+/**
+ * Called when replaceLostDevice() has opened the new device (after the onDeviceOpen listeners):
+ * whatever holds objects of the lost one makes them again on the new one. Returns a function that
+ * removes the listener.
+ */
+export function onDeviceReplaced(listener: () => void): () => void {
+  replaceListeners.push(listener);
+  return () => {
+    const i = replaceListeners.indexOf(listener);
+    if (i >= 0) replaceListeners.splice(i, 1);
+  };
 }
 
 /**

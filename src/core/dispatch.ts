@@ -42,6 +42,13 @@ const MAX_DISPATCHES_PER_BATCH = 64;
 const pipelines = new Map<string, CachedPipeline>();
 const deferredErrors: string[] = [];
 const pendingChecks: Promise<void>[] = [];
+// Counts devices let go of: an error scope of a device already closed (or lost) may still
+// resolve, and what it says must not be blamed on the device that replaced it.
+let generation = 0;
+
+function deferError(gen: number, message: string): void {
+  if (gen === generation) deferredErrors.push(message);
+}
 
 let encoder: GPUCommandEncoder | undefined;
 let pass: GPUComputePassEncoder | undefined;
@@ -60,9 +67,14 @@ onDeviceClose(() => {
   try {
     flush();
   } catch {
-    // errors of the closing device's last batch: nobody is left to act on them
+    // errors of the closing device's last batch (or the device was lost): nobody is left to act on them
   }
-  endPass();
+  try {
+    endPass();
+  } catch {
+    // a lost device's pass
+  }
+  pass = undefined;
   encoder = undefined;
   kernelsInBatch = [];
   pipelines.clear();
@@ -70,6 +82,9 @@ onDeviceClose(() => {
   arenaGpu = undefined;
   arenaUsed = 0;
   deferredErrors.length = 0;
+  // A lost device's error scopes may never settle; read-backs on the next device must not wait on them.
+  pendingChecks.length = 0;
+  generation++;
 });
 
 /**
@@ -125,6 +140,7 @@ function pipelineFor(program: Program): CachedPipeline {
   });
   const layout = pipeline.getBindGroupLayout(0);
   const name = program.name;
+  const gen = generation;
   track(
     device.popErrorScope().then(async (error) => {
       if (!error) return;
@@ -132,9 +148,7 @@ function pipelineFor(program: Program): CachedPipeline {
       const lines = info.messages
         .filter((m) => m.type === 'error')
         .map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`);
-      deferredErrors.push(
-        `kernel "${name}" failed to compile: ${error.message}${lines.length ? '\n' + lines.join('\n') : ''}`,
-      );
+      deferError(gen, `kernel "${name}" failed to compile: ${error.message}${lines.length ? '\n' + lines.join('\n') : ''}`);
     }),
   );
   const entry = { pipeline, layout };
@@ -221,9 +235,10 @@ export function run(program: Program, inputs: BufferRange[], outputs: BufferRang
   p.dispatchWorkgroups(gx, gy, gz);
   if (timestampWrites) p.end();
   const name = program.name;
+  const gen = generation;
   track(
     device.popErrorScope().then((error) => {
-      if (error) deferredErrors.push(`kernel "${name}": ${error.message}`);
+      if (error) deferError(gen, `kernel "${name}": ${error.message}`);
     }),
   );
   kernelsInBatch.push(name);
@@ -250,11 +265,12 @@ export function flush(): void {
   const kernels = kernelsInBatch;
   device.pushErrorScope('validation');
   device.queue.submit([encoder.finish()]);
+  const gen = generation;
   track(
     device.popErrorScope().then((error) => {
       if (error) {
         const names = [...new Set(kernels)].join(', ');
-        deferredErrors.push(`a batch of kernels (${names}) was rejected: ${error.message}` +
+        deferError(gen, `a batch of kernels (${names}) was rejected: ${error.message}` +
           (debugEachDispatch ? '' : ' (set WEBGPU_DEBUG=1 to submit kernels one by one and pinpoint it)'));
       }
     }),

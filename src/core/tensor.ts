@@ -3,6 +3,7 @@
 // Layout is always contiguous row-major (NHWC for images).
 
 import { pool } from './pool.ts';
+import { onDeviceReplaced } from './device.ts';
 import { readBuffer, writeBuffer, type BufferRange } from './dispatch.ts';
 import { registerInScope, forgetFromScopes } from './scope.ts';
 import { runBackward, type BackwardOptions, type GradNode } from './autograd.ts';
@@ -15,19 +16,72 @@ export type DType = 'f32' | 'i32' | 'u32';
 export type { Shape, PrintOptions };
 export { formatShape, shapeSize };
 
+/** Host data a storage can be filled from again on a new device (see setHostSource). */
+export type HostSource = () => ArrayBufferView;
+
+// Every storage some tensor still holds: after a device loss each gets a new buffer on the new device.
+const liveStorages = new Set<Storage>();
+
 class Storage {
   refs = 1;
+  /** Where its values come from on the host, when its owner said (setHostSource). */
+  hostSource: HostSource | undefined;
   constructor(
-    readonly buffer: GPUBuffer,
+    private gpuBuffer: GPUBuffer,
     readonly bytes: number,
-  ) {}
+  ) {
+    liveStorages.add(this);
+  }
+  get buffer(): GPUBuffer {
+    return this.gpuBuffer;
+  }
   retain(): this {
     this.refs++;
     return this;
   }
   release(): void {
-    if (--this.refs === 0) pool.release(this.buffer);
+    if (--this.refs === 0) {
+      pool.release(this.gpuBuffer);
+      liveStorages.delete(this);
+    }
   }
+  /** The device was replaced: a new buffer on it, filled from the host source where there is one. */
+  rehome(): boolean {
+    this.gpuBuffer = pool.acquire(Math.max(this.bytes, 4));
+    if (!this.hostSource) return false;
+    const data = this.hostSource();
+    if (data.byteLength !== this.bytes) throw new RangeError(`a host source of ${data.byteLength} bytes cannot refill a tensor of ${this.bytes}`);
+    if (this.bytes > 0) writeBuffer(this.gpuBuffer, 0, data);
+    return true;
+  }
+}
+
+let unrestoredAfterReplace = 0;
+
+// After replaceLostDevice(): every live tensor gets storage on the new device. Those with a host
+// source get their values back; the others (weights, optimizer state) are for the caller to
+// restore, from a checkpoint.
+onDeviceReplaced(() => {
+  unrestoredAfterReplace = 0;
+  for (const storage of liveStorages) if (!storage.rehome()) unrestoredAfterReplace++;
+});
+
+/** How many live storages the last device replacement left without values (they are zero until restored). */
+export function storagesWithoutHostSource(): number {
+  return unrestoredAfterReplace;
+}
+
+/**
+ * Says where a tensor's values come from on the host, so that after a device loss
+ * (replaceLostDevice) its new storage is filled from there: for data that never changes on the
+ * GPU (a data set's examples), which no checkpoint keeps. `source` is called only then; it must
+ * return the tensor's bytes (its size × 4). Views share their storage, and its source.
+ */
+export function setHostSource(t: Tensor, source: HostSource): void {
+  // (The storage is private to Tensor; this file's own function may reach it.)
+  const storage = (t as unknown as { storage: Storage | null }).storage;
+  if (!storage) throw new Error(`${t.describe()} was disposed and cannot be used`);
+  storage.hostSource = source;
 }
 
 let nextId = 0;

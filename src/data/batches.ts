@@ -10,7 +10,7 @@
 // A batch's tensors belong to the iterator: they stay valid until the loop moves on (or ends),
 // then they are disposed. Copy what you need to keep beyond that.
 
-import { Tensor, fromData } from '../core/tensor.ts';
+import { Tensor, fromData, setHostSource } from '../core/tensor.ts';
 import { keep } from '../core/scope.ts';
 import { run } from '../core/dispatch.ts';
 import { gatherBytesProgram, gatherI32Program, packBytes } from '../kernels/gather.ts';
@@ -95,6 +95,10 @@ export class MnistGpu implements BatchSource {
     this.labels = keep(fromData(Int32Array.from(split.labels), [split.count], 'i32'));
     this.labels.name = 'mnist labels';
     this.hostLabels = split.labels;
+    // After a device loss (replaceLostDevice) the digits are uploaded again from the host arrays,
+    // which the split shares with its parser anyway: nothing more is kept.
+    setHostSource(this.packedImages, () => packBytes(split.images));
+    setHostSource(this.labels, () => Int32Array.from(split.labels));
   }
 
   /** Batches per epoch for these options. */

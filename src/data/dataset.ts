@@ -15,7 +15,7 @@
 // `batchCount()`, `batches(epoch, options)` yielding Batch objects. A batch's tensors belong to
 // the iterator: they stay valid until the loop moves on (or ends), then they are disposed.
 
-import { Tensor, fromData, formatShape, shapeSize, type DType, type Shape } from '../core/tensor.ts';
+import { Tensor, fromData, formatShape, setHostSource, shapeSize, type DType, type Shape } from '../core/tensor.ts';
 import { keep } from '../core/scope.ts';
 import { run } from '../core/dispatch.ts';
 import { getGpu, isInitialized } from '../core/device.ts';
@@ -136,6 +136,8 @@ function upload(checked: CheckedInput, oneValuePerExample: boolean): Column {
   if (checked.tensor) return { tensor: checked.tensor, owned: false, rowShape, rowSize };
   const host = checked.host!;
   const tensor = keep(fromData(host, checked.shape, checked.dtype));
+  // Uploaded again from the same host array after a device loss (replaceLostDevice).
+  setHostSource(tensor, () => host);
   const hostLabels = oneValuePerExample && checked.dtype === 'i32' && rowSize === 1 ? (host as Int32Array) : undefined;
   return { tensor, owned: true, rowShape, rowSize, hostLabels };
 }

@@ -10,7 +10,7 @@ import type { RunKernels } from '../tune/session.ts';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getGpu } from '../core/device.ts';
+import { getGpu, onDeviceReplaced } from '../core/device.ts';
 import { checkOptions, knownOptions } from '../core/options.ts';
 import { Adam } from '../nn/optim.ts';
 import { type TrainingProgress } from '../nn/checkpoint.ts';
@@ -67,6 +67,8 @@ export interface TrainRunSettings {
   /** GANs: batches behind the recomputed BatchNorm statistics (default 50; see recomputeGeneratorStatistics). */
   batchNormBatches?: number;
   log?: (line: string) => void;
+  /** Test hook: lose the device after these training steps (FitOptions.simulateDeviceLoss; else WEBGPU_SIMULATE_DEVICE_LOSS). */
+  simulateDeviceLoss?: number | readonly number[];
 }
 
 export interface TrainRunSummary {
@@ -109,7 +111,7 @@ function lastOf(history: LossHistory): Record<string, number> {
 const TRAIN_RUN_OPTIONS = knownOptions<TrainRunOptions>({
   kind: true, modelConfig: true, epochs: true, batchSize: true, limit: true, seed: true, lr: true, out: true, resume: true,
   force: true, samples: true, evalImages: true, evaluate: true, measureEachEpoch: true, judgePath: true, progress: true,
-  maxSteps: true, testLimit: true, batchNormBatches: true, log: true,
+  maxSteps: true, testLimit: true, batchNormBatches: true, log: true, simulateDeviceLoss: true,
 });
 
 export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): Promise<TrainRunSummary> {
@@ -136,7 +138,13 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
   let judgeModel: Judge | undefined;
   // The VAE's per-test-image figures may use its first evalImages digits to save time on a CPU.
   let evalTest: MnistGpu | undefined;
+  // After a device loss (fit goes on, on a new device) the judge's weights, which no training
+  // checkpoint holds, are read from its file again; the test digits refill themselves.
+  let judgeLost = false;
+  const stopWatching = onDeviceReplaced(() => (judgeLost = true));
   const judgeAndTest = async (): Promise<{ judge: Judge; test: MnistGpu }> => {
+    if (judgeModel && judgeLost) await loadCheckpoint(judgeModel.path, { model: 'classifier', modules: { classifier: judgeModel.classifier } });
+    judgeLost = false;
     // The Fréchet reference is always the whole test split (cached per judge).
     judgeModel ??= await loadJudge(test, o.judgePath);
     evalTest ??= o.evalImages && o.evalImages < test.count ? loadMnistGpu('test', { limit: o.evalImages, range: [0, 1] }) : test;
@@ -183,6 +191,7 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
       maxSteps: o.maxSteps,
       log,
       callbacks,
+      ...(o.simulateDeviceLoss !== undefined ? { simulateDeviceLoss: o.simulateDeviceLoss } : {}),
     });
     const result = { ...fitted, history: fitted.steps };
     // A finished GAN's BatchNorm statistics are recomputed for its final weights before anything
@@ -217,6 +226,7 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
     writeFileSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     return summary;
   } finally {
+    stopWatching();
     judgeModel?.classifier.dispose();
     if (evalTest && evalTest !== test) evalTest.dispose();
     model.dispose();

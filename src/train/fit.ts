@@ -74,6 +74,11 @@ export interface FitOptions {
   /** Stop after this many steps in all (tests, try-outs). */
   maxSteps?: number;
   log?: (line: string) => void;
+  /**
+   * Test hook: lose the device after each of these steps (see TrainLoopOptions.simulateDeviceLoss;
+   * without it, WEBGPU_SIMULATE_DEVICE_LOSS=STEP[,STEP…] does it, each entry once per process).
+   */
+  simulateDeviceLoss?: number | readonly number[];
 }
 
 /** What fit returns: Keras's History (one value per epoch and figure) and more. */
@@ -115,6 +120,7 @@ export interface Evaluation {
 const FIT_OPTIONS = knownOptions<FitOptions>({
   epochs: true, batchSize: true, seed: true, loss: true, optimizer: true, validationData: true, validationBatchSize: true, callbacks: true,
   checkpoint: true, resume: true, name: true, config: true, extra: true, progress: true, lossEvery: true, maxSteps: true, log: true,
+  simulateDeviceLoss: true,
 });
 const EVALUATE_OPTIONS = knownOptions<{ loss: LossFunction; batchSize?: number }>({ loss: true, batchSize: true });
 
@@ -265,6 +271,7 @@ export async function fit(model: Module | TrainableModel, data: BatchSource, opt
     lossEvery: options.lossEvery,
     maxSteps: options.maxSteps,
     log,
+    ...(options.simulateDeviceLoss !== undefined ? { simulateDeviceLoss: options.simulateDeviceLoss } : {}),
     onEpochEnd: async (epoch, losses, timing) => {
       const logs: EpochLogs = { ...losses };
       if (options.validationData && module && options.loss) {
