@@ -5,7 +5,7 @@
 // Module through fit() on host data. Three losses in a row stop with the checkpoint kept; a
 // shutdown is not a loss. Tiny settings: 2–3 steps an epoch, two epochs.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
