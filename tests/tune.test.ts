@@ -110,14 +110,26 @@ test('a planted wrong candidate is never chosen, however fast, and is reported',
   assert.is.not(r.chosen, 'direct.4x8');
 });
 
-test('the fastest verified candidate is chosen; a clearly slower one is dropped after two runs', async () => {
+test('the fastest verified candidate is chosen; a clearly slower one is dropped after two runs, a far slower one after one', async () => {
   const times: Record<string, number> = { direct: 10, 'direct.4x8': 3, 'direct.16x8': 4, 'direct.8x4': 100, blocked: 20, subgroup: 10 };
   const r = await tuneProblem(forward, { timeOverride: (kernel) => times[kernel] ?? 50 });
   assert.is(r.default, autoConvVariant('forward', g, getGpu().info.hasSubgroups));
   assert.is(r.chosen, 'direct.4x8');
   assert.is(r.candidates.find((c) => c.kernel === 'direct.4x8')!.status, 'chosen');
   const slow = r.candidates.find((c) => c.kernel === 'direct.8x4')!;
-  assert.equal([slow.status, slow.runs], ['dropped', 2]);
+  // 100 ms against a best of at most 10: more than FAR_FACTOR× behind, dropped on its one run.
+  assert.equal([slow.status, slow.runs], ['dropped', 1]);
+  // With a fast default (3 ms) as the bar from the start: 9 ms (3×) is dropped after two runs,
+  // 5 ms stops after two runs behind it (the median of three could not beat 3), and the
+  // default, never beaten, stays.
+  const def = autoConvVariant('forward', g, getGpu().info.hasSubgroups);
+  const bar = await tuneProblem(forward, { timeOverride: (kernel) => (kernel === def ? 3 : kernel === 'direct.4x8' ? 9 : kernel === 'direct.16x8' ? 5 : 100) });
+  const find = (k: string) => bar.candidates.find((c) => c.kernel === k)!;
+  assert.is(bar.chosen, def);
+  assert.equal([find(def).status, find(def).runs], ['chosen', 3]);
+  assert.equal([find('direct.4x8').status, find('direct.4x8').runs], ['dropped', 2]);
+  assert.equal([find('direct.16x8').status, find('direct.16x8').runs, find('direct.16x8').ms], ['slower', 2, 5]);
+  for (const c of bar.candidates) if (![def, 'direct.4x8', 'direct.16x8'].includes(c.kernel) && c.status !== 'pruned') assert.equal([c.kernel, c.status, c.runs], [c.kernel, 'dropped', 1]);
   // A slow default stays unchosen; an equal-time candidate does not displace the first.
   const tie = await tuneProblem(forward, { timeOverride: () => 7 });
   assert.is(tie.chosen, tie.default);
@@ -133,6 +145,15 @@ test('a challenger that won at a cut batch must beat the default at the full bat
   const r = await tuneProblem(forward, { timedBatch: 2, timeOverride: planted });
   assert.is(r.timedBatch, 2);
   assert.equal(r.confirmation, { batch: 4, scaledBatch: 2, challenger: 'direct.4x8', challengerMs: 12, defaultMs: 10 });
+  // 12 against 10 is more than CONFIRM_CLEAR apart: the first pair decided; a close pair gets a second.
+  let pairs = 0;
+  const counted = (kernel: string, p: TuneProblem, batch: number) => { if (batch === 4 && kernel === def) pairs++; return planted(kernel, p, batch); };
+  await tuneProblem(forward, { timedBatch: 2, timeOverride: counted });
+  assert.is(pairs, 1);
+  pairs = 0;
+  const close = (kernel: string, p: TuneProblem, batch: number) => (batch === 4 && kernel === 'direct.4x8' ? 9.9 : counted(kernel, p, batch));
+  assert.is((await tuneProblem(forward, { timedBatch: 2, timeOverride: close })).chosen, def, '9.9 against 10 is under MARGIN');
+  assert.is(pairs, 2);
   assert.is(r.chosen, def);
   // Where it wins there too, it is chosen.
   const wins = await tuneProblem(forward, { timedBatch: 2, timeOverride: (k, p, b) => (k === 'direct.4x8' ? (b < 4 ? 1 : 8) : planted(k, p, b)) });

@@ -15,15 +15,18 @@
 //               (subgroup, blocked) pays for padding the real batch does not have.
 //   3. time     the default kernel first (a bar to beat), then the others, each in runs of its
 //               own (verification already compiled its pipeline): a candidate whose first two
-//               runs are both more than DROP_FACTOR× the best so far is dropped there, the rest
-//               get RUNS runs and their median counts. The
+//               runs are both more than DROP_FACTOR× the best so far is dropped there (whose
+//               first is more than FAR_FACTOR×, at once: no burst of other work costs that
+//               much), one whose first two are both behind the best stops there (the median of
+//               RUNS could not beat it), the rest get RUNS runs and their median counts. The
 //               clock: GPU timestamps around each dispatch where the adapter has them (the
 //               kernels' own time), else the wall clock around a submit and its completion
 //               (the kernels' time plus an overhead that is the same for every candidate).
 //   4. confirm  at a cut batch a kernel that pads rows to whole workgroups (subgroup, blocked),
 //               or needs many invocations to fill the cores, looks worse than it is at the real
 //               one: where another kernel than the default won at a cut batch, the two run again,
-//               alternating, at the problem's own batch, and that decides.
+//               alternating, at the problem's own batch, and that decides (a first pair more
+//               than CONFIRM_CLEAR× apart alone; else CONFIRM_RUNS pairs, the medians).
 //   5. budget   candidates not reached within the problem's budget are left untried (reported);
 //               where the batch was cut, the confirmation's runs (estimated from the default's
 //               time, scaled to the full batch) are kept in the budget, so the budget covers the
@@ -59,12 +62,16 @@ import { matmulCandidates, matmulKernelKey, matmulProgram, matmulReference, vec4
 export const TARGET_MS = 20;
 /** Timed runs of a candidate that survives its first; the median counts. */
 export const RUNS = 3;
-/** A candidate whose first run is this much slower than the best so far is dropped. */
+/** A candidate whose first two runs are this much slower than the best so far is dropped. */
 export const DROP_FACTOR = 2;
+/** A candidate whose first run is this much slower than the best so far is dropped at once. */
+export const FAR_FACTOR = 4;
 /** How much faster than the default a candidate must be to be chosen instead (here and in the confirmation). */
 export const MARGIN = 1.05;
-/** Alternating runs of the challenger and the default at the problem's own batch (see "confirm"). */
+/** Alternating runs of the challenger and the default at the problem's own batch, at most (see "confirm"). */
 export const CONFIRM_RUNS = 2;
+/** A first confirming pair whose times differ by this factor, either way, decides alone. */
+export const CONFIRM_CLEAR = 1.15;
 /** Default time budget of one problem. */
 export const PROBLEM_BUDGET_MS = 6000;
 /** The smallest batch a problem is timed at, where its own is at least this large (see "scale"). */
@@ -459,13 +466,16 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         // best (a first touch, a burst of other work) gets a second before the candidate is dropped.
         const times: number[] = [planted ?? (await time(run))];
         if (best && times[0] > DROP_FACTOR * best.ms) {
-          times.push(planted ?? (await time(run)));
-          if (times[1] > DROP_FACTOR * best.ms) {
+          // Far behind (no burst of other work costs that much): dropped on its one run.
+          if (times[0] <= FAR_FACTOR * best.ms) times.push(planted ?? (await time(run)));
+          if (times.length === 1 || times[1] > DROP_FACTOR * best.ms) {
             results.push({ kernel: key, status: 'dropped', ms: Math.min(...times), runs: times.length });
             continue;
           }
         }
-        while (times.length < RUNS) times.push(planted ?? (await time(run)));
+        // More than half of RUNS behind the best: their median can no longer beat it; stop there.
+        const beaten = () => best !== undefined && times.filter((t) => t > best!.ms).length > RUNS / 2;
+        while (times.length < RUNS && !beaten()) times.push(planted ?? (await time(run)));
         const ms = median(times);
         results.push({ kernel: key, status: 'slower', ms, runs: times.length });
         if (!best || ms < best.ms) best = { kernel: key, ms };
@@ -494,6 +504,9 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
         for (let i = 0; i < CONFIRM_RUNS; i++) {
           runs.challenger.push(planted(best.kernel) ?? (await time(runC)));
           runs.default.push(planted(def) ?? (await time(runD)));
+          // A first pair this far apart, either way, has decided: more runs would not turn it.
+          const ratio = runs.default[0] / runs.challenger[0];
+          if (i === 0 && (ratio >= CONFIRM_CLEAR || ratio <= 1 / CONFIRM_CLEAR)) break;
         }
         const cMs = median(runs.challenger);
         const dMs = median(runs.default);
