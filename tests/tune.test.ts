@@ -319,8 +319,12 @@ test('the cache: a round trip; another adapter, another version and a damaged fi
   assert.is(matmulVariantFor(shape), 'tiled');
   // 'off' does not read it.
   assert.is(await loadTunedChoices('off', { store, ...quiet }), 0);
-  // Another adapter's entry, or another version's, is not this one's.
-  for (const change of [{ adapter: { ...doc.entries[0].adapter, description: 'another GPU' } }, { framework: '0.0.1' }]) {
+  // Another adapter's entry, the same adapter through another engine (or a file that did not
+  // record the engine), or another version's, is not this one's.
+  assert.is(doc.entries[0].adapter.engine, getGpu().info.engine);
+  const { engine: _engine, ...noEngine } = doc.entries[0].adapter;
+  const otherEngine = getGpu().info.engine === 'dawn' ? 'wgpu' : 'dawn';
+  for (const change of [{ adapter: { ...doc.entries[0].adapter, description: 'another GPU' } }, { adapter: { ...doc.entries[0].adapter, engine: otherEngine } }, { adapter: noEngine }, { framework: '0.0.1' }]) {
     const other = memoryStore(JSON.stringify({ ...doc, entries: [{ ...doc.entries[0], ...change }] }));
     assert.is(await loadTunedChoices('cached', { store: other, ...quiet }), 0, JSON.stringify(change));
   }

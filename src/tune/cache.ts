@@ -23,6 +23,12 @@ export interface AdapterIdentity {
   device: string;
   description: string;
   backend: string;
+  /**
+   * The WebGPU engine (Dawn, wgpu): the same adapter through another engine runs other machine
+   * code for the same WGSL, so its choices are measured apart. Files written before it was
+   * recorded lack it, and match no engine.
+   */
+  engine?: string;
 }
 
 /** One problem's tuned choice, with the figures that made it. */
@@ -59,11 +65,11 @@ export class TuneCacheError extends Error {
 }
 
 export function adapterIdentity(info: DeviceInfo): AdapterIdentity {
-  return { ...info.adapter, backend: info.backend };
+  return { ...info.adapter, backend: info.backend, engine: info.engine };
 }
 
 function sameAdapter(a: AdapterIdentity, b: AdapterIdentity): boolean {
-  return a.vendor === b.vendor && a.architecture === b.architecture && a.device === b.device && a.description === b.description && a.backend === b.backend;
+  return a.vendor === b.vendor && a.architecture === b.architecture && a.device === b.device && a.description === b.description && a.backend === b.backend && a.engine === b.engine;
 }
 
 export function emptyDocument(): TuneCacheDocument {
@@ -88,6 +94,7 @@ export function parseTuneCache(text: string, where: string): TuneCacheDocument {
     if (!isRecord(e)) throw bad('not an object');
     const a = e.adapter;
     if (!isRecord(a) || !['vendor', 'architecture', 'device', 'description', 'backend'].every((k) => typeof a[k] === 'string')) throw bad('"adapter" lacks vendor, architecture, device, description or backend');
+    if (a.engine !== undefined && typeof a.engine !== 'string') throw bad('"adapter"\'s engine is not a string');
     if (typeof e.framework !== 'string') throw bad('"framework" is not a version string');
     if (!isRecord(e.verified) || !Object.values(e.verified).every((v) => typeof v === 'string')) throw bad('"verified" is not a table of strings');
     if (!isRecord(e.choices)) throw bad('"choices" is not a table');
