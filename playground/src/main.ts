@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       const what = `${outcome.reason[0].toUpperCase()}${outcome.reason.slice(1)}`;
       if (outcome.ok) {
         el.className = 'banner warn';
-        el.textContent = `${what}. The page opened a new one (${outcome.description}); the models reloaded their weights and a training run went back to its last epoch's end.`;
+        el.textContent = `${what}. The page opened a new one (${outcome.description}); each section put back what it holds (the models their weights, a training run its last epoch's end).`;
       } else {
         el.className = 'banner bad';
         el.textContent = `${what}, and no new one could be opened (${outcome.problem}); reload the page to try again.`;

@@ -166,7 +166,7 @@ export class PageTraining {
     if (this.lossesInARow >= MAX_DEVICE_LOSSES_IN_A_ROW) {
       this.halted = new DeviceLostError(reason, this.lossesInARow, { epoch: point.epoch, step: point.step, batchInEpoch: 0, seed: SEED }, undefined, point.bytes);
       this.lossNote =
-        `GPU device lost at step ${lostAt} ${why}, the ${this.lossesInARow}th time in a row with no epoch ending in between: training stopped, ` +
+        `GPU device lost at step ${lostAt} ${why}, ${this.lossesInARow} times in a row with no epoch ending in between: training stopped, ` +
         `as the GPU or its driver does not seem fit to train on. The run is kept at ${where} on a new device; Continue tries again from there.`;
       this.lossesInARow = 0;
     } else {
