@@ -1,7 +1,9 @@
 // What the page offers a test, as types only (no DOM), so that a test running in Node can name
 // them: window.__playground, set by main.ts. Playwright's page.evaluate() calls these functions
 // inside the page; every one waits for the GPU work it queues, and none changes what a visitor
-// sees except trainSteps, which advances the training section's run. (The tune section is driven
+// sees except trainSteps, which advances the training section's run, and the device-loss hooks
+// (simulateDeviceLoss, loseDevice), which lose the device as a driver reset would, so that a test
+// sees the page recover as a visitor would see it. (The tune section is driven
 // through its own controls, as a visitor would; lastTune reads what its last run did.)
 //
 //   await page.evaluate(() => window.__playground.ready);
