@@ -252,7 +252,14 @@ export function setupModels(gpu: GpuState): ModelsSection {
   // drawings are queued behind the recovery, so they see restored weights.
   onDeviceRecovered(async () => {
     for (const m of current.values()) {
-      if (!m.bytes) continue;
+      if (!m.bytes && m.owned) {
+        // A VAE trained here and handed over by Start over: its weights were only on the lost device.
+        status(m.kind, `${m.source} was lost with the GPU device (its weights were only there); train it again, or drop a checkpoint here.`, 'bad');
+        current.delete(m.kind);
+        m.model.dispose();
+        continue;
+      }
+      if (!m.bytes) continue; // the training section's own run: it restores it
       try {
         await reloadWeights(m);
       } catch (e) {
