@@ -225,54 +225,52 @@ export class PageTraining {
   }
 
   private async stepsOnGpu(count: number, pending: Tensor[]): Promise<{ losses: number[]; epochEnd?: EpochEnd }> {
-    {
-      const t0 = performance.now();
-      let images = 0;
-      let finished = false;
-      this.batches ??= this.data.batches(this.epoch, { batchSize: this.batchSize, seed: SEED });
-      for (let i = 0; i < count; i++) {
-        const next = this.batches.next();
-        if (next.done) {
-          finished = true;
-          break;
-        }
-        const [loss, ...others] = this.vae.trainStep(next.value, this.step);
-        for (const t of others) t.dispose();
-        pending.push(keep(loss));
-        images += next.value.size;
-        this.step++;
-        if (takeScheduledLoss(this.step)) simulateDeviceLoss(`simulated after step ${this.step}`);
-        // A lost device runs nothing: go back now rather than at the read-back.
-        if (isDeviceLost()) throw new DeviceError(`the device was lost after step ${this.step}`);
+    const t0 = performance.now();
+    let images = 0;
+    let finished = false;
+    this.batches ??= this.data.batches(this.epoch, { batchSize: this.batchSize, seed: SEED });
+    for (let i = 0; i < count; i++) {
+      const next = this.batches.next();
+      if (next.done) {
+        finished = true;
+        break;
       }
-      let losses: number[] = [];
-      if (pending.length) {
-        const packed = tidy(() => stack(pending, 0));
-        for (const t of pending) t.dispose();
-        pending.length = 0;
-        try {
-          losses = Array.from(await packed.toArray());
-        } finally {
-          packed.dispose();
-        }
-      }
-      this.seconds += (performance.now() - t0) / 1000;
-      this.images += images;
-      this.losses.push(...losses);
-      this.epochLosses.push(...losses);
-      // An epoch ends when its generator runs dry (checked right away at its last batch).
-      if (!finished && this.step % this.stepsPerEpoch === 0 && this.step > 0) {
-        finished = this.batches.next().done === true;
-      }
-      if (!finished) return { losses };
-      this.batches = undefined;
-      const epochEnd = { epoch: this.epoch + 1, samples: await this.samples(), meanLoss: this.epochLosses.reduce((a, b) => a + b, 0) / this.epochLosses.length };
-      this.epoch++;
-      this.epochLosses = [];
-      await this.keepRestorePoint();
-      this.lossesInARow = 0;
-      return { losses, epochEnd };
+      const [loss, ...others] = this.vae.trainStep(next.value, this.step);
+      for (const t of others) t.dispose();
+      pending.push(keep(loss));
+      images += next.value.size;
+      this.step++;
+      if (takeScheduledLoss(this.step)) simulateDeviceLoss(`simulated after step ${this.step}`);
+      // A lost device runs nothing: go back now rather than at the read-back.
+      if (isDeviceLost()) throw new DeviceError(`the device was lost after step ${this.step}`);
     }
+    let losses: number[] = [];
+    if (pending.length) {
+      const packed = tidy(() => stack(pending, 0));
+      for (const t of pending) t.dispose();
+      pending.length = 0;
+      try {
+        losses = Array.from(await packed.toArray());
+      } finally {
+        packed.dispose();
+      }
+    }
+    this.seconds += (performance.now() - t0) / 1000;
+    this.images += images;
+    this.losses.push(...losses);
+    this.epochLosses.push(...losses);
+    // An epoch ends when its generator runs dry (checked right away at its last batch).
+    if (!finished && this.step % this.stepsPerEpoch === 0 && this.step > 0) {
+      finished = this.batches.next().done === true;
+    }
+    if (!finished) return { losses };
+    this.batches = undefined;
+    const epochEnd = { epoch: this.epoch + 1, samples: await this.samples(), meanLoss: this.epochLosses.reduce((a, b) => a + b, 0) / this.epochLosses.length };
+    this.epoch++;
+    this.epochLosses = [];
+    await this.keepRestorePoint();
+    this.lossesInARow = 0;
+    return { losses, epochEnd };
   }
 
   /** The fixed latent points decoded (the same 16 every epoch, so the pictures show progress). */
