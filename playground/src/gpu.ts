@@ -9,8 +9,14 @@
 // Every section submits work to the same device through the framework's one command encoder,
 // so work is queued here, one job at a time (onGpu): a timing never measures another section's
 // kernels, and a drag across the latent map waits for the training step in flight.
+//
+// A device can be lost while the page is open (a driver reset, a watchdog, a tab long in the
+// background). The page then opens a fresh one (recoverDevice) and each section puts back what it
+// holds on the GPU (onDeviceRecovered: the models reload their weights, the training its last
+// epoch's host copy), so a visitor never has to reload the page.
 
-import { init } from '../../src/index.ts';
+import { init, isDeviceLost, replaceLostDevice } from '../../src/index.ts';
+import { deviceLostReason, onDeviceLost as onFrameworkDeviceLost } from '../../src/core/device.ts';
 import type { GpuState } from './hooks.ts';
 
 export type { GpuState };
@@ -31,22 +37,86 @@ export async function openGpu(): Promise<GpuState> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   if (!gpu) return { available: false, problem: `This browser has no WebGPU (navigator.gpu is missing). ${WHERE_WEBGPU_IS}` };
   try {
-    const { info, device } = await init({ gpu });
-    void device.lost.then((lost) => {
-      if (lost.reason !== 'destroyed') deviceLost?.(`The GPU device was lost (${lost.message || lost.reason}); reload the page to start again.`);
+    const { info } = await init({ gpu });
+    // The framework reports a loss of whichever device is in use (a real one, or simulateDeviceLoss's),
+    // never a shutdown; the new device is opened as its own job, after the one in flight.
+    onFrameworkDeviceLost((reason) => {
+      lossNoticed?.(reason);
+      void onGpu(() => recoverDevice());
     });
-    return { available: true, description: info.description, isSoftware: info.isSoftware, hasSubgroups: info.hasSubgroups };
+    state = { available: true, description: info.description, isSoftware: info.isSoftware, hasSubgroups: info.hasSubgroups };
+    return state;
   } catch (e) {
     // The framework's DeviceError says why (no adapter: a blocklisted GPU, WebGPU switched off) and where to look.
     return { available: false, problem: (e as Error).message };
   }
 }
 
-let deviceLost: ((message: string) => void) | undefined;
+let state: GpuState | undefined;
+let lossNoticed: ((reason: string) => void) | undefined;
+let recovered: ((outcome: Recovery) => void) | undefined;
+const restorers: ((reason: string) => Promise<void>)[] = [];
+let recovering: Promise<Recovery> | undefined;
 
-/** Called once if the device is lost after it opened (a driver reset, a tab in the background for long). */
-export function onDeviceLost(listener: (message: string) => void): void {
-  deviceLost = listener;
+/** What became of a lost device: a new one (described), or why none could be opened. */
+export type Recovery = { ok: true; reason: string; description: string } | { ok: false; reason: string; problem: string };
+
+/**
+ * The banner's listeners: `noticed` when a loss is reported (the framework's reason), `done` when
+ * the new device is open and every section has put its state back (or when none could be opened).
+ */
+export function onDeviceLost(noticed: (reason: string) => void, done: (outcome: Recovery) => void): void {
+  lossNoticed = noticed;
+  recovered = done;
+}
+
+/**
+ * A section's part in a recovery: called, and awaited, once the new device is open, inside the
+ * recovery's own GPU job (so it must not queue work with onGpu and wait for it: that would wait
+ * for itself). Every live tensor then has zeroed storage on the new device; put back what the
+ * section needs (weights from the bytes they were loaded from, a run's host copy).
+ */
+export function onDeviceRecovered(restore: (reason: string) => Promise<void>): () => void {
+  restorers.push(restore);
+  return () => {
+    const i = restorers.indexOf(restore);
+    if (i >= 0) restorers.splice(i, 1);
+  };
+}
+
+/**
+ * Opens a new device after a loss and lets every section restore itself. Runs inside a GPU job:
+ * the one the loss listener queues, or the training's own when a step finds the device gone. A
+ * second call while one is under way waits for it; a call when the device is not lost (it was
+ * already replaced) does nothing and resolves undefined.
+ */
+export async function recoverDevice(): Promise<Recovery | undefined> {
+  if (recovering) return recovering;
+  if (!isDeviceLost()) return undefined;
+  recovering = (async (): Promise<Recovery> => {
+    const reason = deviceLostReason() ?? 'the WebGPU device was lost';
+    let outcome: Recovery;
+    try {
+      const { info } = await replaceLostDevice();
+      if (state) Object.assign(state, { description: info.description, isSoftware: info.isSoftware, hasSubgroups: info.hasSubgroups });
+      // Each section says its own failure in its own place; one must not keep the others from restoring.
+      for (const restore of restorers) {
+        try {
+          await restore(reason);
+        } catch (e) {
+          console.error(e);
+        }
+      }
+      outcome = { ok: true, reason, description: info.description };
+    } catch (e) {
+      outcome = { ok: false, reason, problem: (e as Error).message };
+    }
+    recovered?.(outcome);
+    return outcome;
+  })().finally(() => {
+    recovering = undefined;
+  });
+  return recovering;
 }
 
 let queue: Promise<unknown> = Promise.resolve();

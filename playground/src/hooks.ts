@@ -1,7 +1,9 @@
 // What the page offers a test, as types only (no DOM), so that a test running in Node can name
 // them: window.__playground, set by main.ts. Playwright's page.evaluate() calls these functions
 // inside the page; every one waits for the GPU work it queues, and none changes what a visitor
-// sees except trainSteps, which advances the training section's run. (The tune section is driven
+// sees except trainSteps, which advances the training section's run, and the device-loss hooks
+// (simulateDeviceLoss, loseDevice), which lose the device as a driver reset would, so that a test
+// sees the page recover as a visitor would see it. (The tune section is driven
 // through its own controls, as a visitor would; lastTune reads what its last run did.)
 //
 //   await page.evaluate(() => window.__playground.ready);
@@ -42,6 +44,21 @@ export interface TimeResult extends VerifyResult {
   gflops?: number;
   /** Share of the measured FMA peak, in %. */
   pctPeak?: number;
+}
+
+/** Where the training section's run stands (trainingState). */
+export interface TrainingState {
+  step: number;
+  epoch: number;
+  done: boolean;
+  /** Loss of every step of the run so far (after a device loss, the redone steps' losses in place of the lost ones). */
+  losses: number[];
+  /** The note under the progress line about the last device loss, if one is shown. */
+  note?: string;
+  /** The progress line. */
+  progress: string;
+  /** A checksum (FNV-1a, hex) of the bits of every weight of the VAE: equal weights, equal checksums. */
+  weights: string;
 }
 
 /** What a tuning run in the page did (the tune section's summary line, as data). */
@@ -97,4 +114,16 @@ export interface PlaygroundHooks {
   trainSteps(n: number, options?: { batchSize?: number }): Promise<number[]>;
   /** The tune section's last finished run (its Tune button), or undefined before one finished. */
   lastTune(): TuneSummary | undefined;
+  /** The training section's run: step, epoch, losses, the device-loss note, a weights checksum; undefined before one. */
+  trainingState(): Promise<TrainingState | undefined>;
+  /**
+   * Test hook: the device is lost right after each of these training steps (counted from 1 over the
+   * run; each entry once, as ?simulate-device-loss=STEP,… does).
+   */
+  simulateDeviceLoss(afterSteps: number | number[]): void;
+  /**
+   * Test hook: loses the device now (between two GPU jobs, as a driver reset might) and resolves,
+   * with the banner's words, once the page has opened a new one and every section restored itself.
+   */
+  loseDevice(): Promise<string>;
 }

@@ -11,7 +11,9 @@
 // each hook does).
 
 import { byId } from './dom.ts';
-import { onDeviceLost, openGpu } from './gpu.ts';
+import { onDeviceLost, onGpu, openGpu, recoverDevice, type Recovery } from './gpu.ts';
+import { scheduleDeviceLoss } from './training.ts';
+import { simulateDeviceLoss } from '../../src/index.ts';
 import type { GpuState, PlaygroundHooks, SampleKind } from './hooks.ts';
 import { setupLadder, verifyRung, timeRung } from './ladder.ts';
 import { rungs, type LadderOp } from './ladder-cases.ts';
@@ -56,11 +58,26 @@ async function main(): Promise<void> {
   const gpu = await openGpu();
   hooks.gpu = gpu;
   banner(gpu);
-  onDeviceLost((message) => {
-    const el = byId('gpu-status');
-    el.className = 'banner bad';
-    el.textContent = message;
-  });
+  let lastRecovery: Recovery | undefined;
+  onDeviceLost(
+    (reason) => {
+      const el = byId('gpu-status');
+      el.className = 'banner warn';
+      el.textContent = `${reason[0].toUpperCase()}${reason.slice(1)}; opening a new one…`;
+    },
+    (outcome) => {
+      lastRecovery = outcome;
+      const el = byId('gpu-status');
+      const what = `${outcome.reason[0].toUpperCase()}${outcome.reason.slice(1)}`;
+      if (outcome.ok) {
+        el.className = 'banner warn';
+        el.textContent = `${what}. The page opened a new one (${outcome.description}); each section put back what it holds (the models their weights, a training run its last epoch's end).`;
+      } else {
+        el.className = 'banner bad';
+        el.textContent = `${what}, and no new one could be opened (${outcome.problem}); reload the page to try again.`;
+      }
+    },
+  );
 
   setupLadder(gpu);
   const models = setupModels(gpu);
@@ -82,6 +99,17 @@ async function main(): Promise<void> {
     generateGan: (count: number, noise: number | number[][]) => generateGan(model<Gan>('gan'), count, noise),
     trainSteps: training.trainSteps,
     lastTune: tuning.lastTune,
+    trainingState: training.trainingState,
+    simulateDeviceLoss: scheduleDeviceLoss,
+    loseDevice: async () => {
+      if (!gpu.available) throw new Error('loseDevice: there is no WebGPU device to lose');
+      lastRecovery = undefined;
+      // Between two jobs; the loss listener queues the recovery right behind this one.
+      await onGpu(() => simulateDeviceLoss('simulated by loseDevice()'));
+      await onGpu(() => recoverDevice());
+      if (!lastRecovery) throw new Error('loseDevice: the device was lost but no recovery ran');
+      return byId('gpu-status').textContent ?? '';
+    },
   } satisfies Omit<PlaygroundHooks, 'ready' | 'gpu'>);
 
   await models.ready;

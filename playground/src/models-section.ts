@@ -5,8 +5,8 @@
 
 import { h, byId } from './dom.ts';
 import { drawDigits } from './images.ts';
-import type { GpuState } from './gpu.ts';
-import { decodeVae, fetchBytes, generateCgan, generateGan, modelFromBytes, SAMPLE_KINDS, type LoadedModel, type SampleKind } from './models.ts';
+import { onDeviceRecovered, type GpuState } from './gpu.ts';
+import { decodeVae, fetchBytes, generateCgan, generateGan, modelFromBytes, reloadWeights, SAMPLE_KINDS, type LoadedModel, type SampleKind } from './models.ts';
 import type { Gan, Vae } from '../../src/index.ts';
 
 /** The seed's Figure 2 spans [−2, 2]² of the latent plane; the map shows the same square. */
@@ -246,6 +246,33 @@ export function setupModels(gpu: GpuState): ModelsSection {
     fileInput.disabled = true;
     for (const kind of SAMPLE_KINDS) status(kind, 'needs WebGPU (see the note at the top).', 'bad');
   }
+
+  // After a device loss: every model's weights again from the bytes they came from (a VAE borrowed
+  // from the training section is that section's to restore), then every panel drawn again: the
+  // drawings are queued behind the recovery, so they see restored weights.
+  onDeviceRecovered(async () => {
+    for (const m of current.values()) {
+      if (!m.bytes && m.owned) {
+        // A VAE trained here and handed over by Start over: its weights were only on the lost device.
+        status(m.kind, `${m.source} was lost with the GPU device (its weights were only there); train it again, or drop a checkpoint here.`, 'bad');
+        current.delete(m.kind);
+        m.model.dispose();
+        continue;
+      }
+      if (!m.bytes) continue; // the training section's own run: it restores it
+      try {
+        await reloadWeights(m);
+      } catch (e) {
+        status(m.kind, `could not reload ${m.source} on the new device: ${(e as Error).message}`, 'bad');
+        current.delete(m.kind);
+        if (m.owned) m.model.dispose();
+      }
+    }
+    for (const kind of current.keys()) {
+      status(kind, `drawing from ${describeSource(current.get(kind)!)} (reloaded on a new device after a device loss)`, 'ok');
+      void guarded(kind, () => draw(kind));
+    }
+  });
 
   const ready = gpu.available ? (async () => {
     // One after another: each model's first pictures queue behind the last anyway.

@@ -27,6 +27,8 @@ export interface LoadedModel {
   info?: CheckpointInfo;
   /** False for a model the page borrows (the one being trained): replacing it must not dispose it. */
   owned: boolean;
+  /** The checkpoint bytes it was loaded from: after a device loss its weights are loaded again from them. */
+  bytes?: Uint8Array;
 }
 
 /** Which part of each model draws, under the module key its checkpoint tensors use. */
@@ -43,15 +45,25 @@ export async function modelFromBytes(bytes: Uint8Array, source: string): Promise
   }
   return onGpu(async () => {
     const model = createModel(kind, info.config as Record<string, unknown>);
+    const loaded: LoadedModel = { kind, model, source, info, owned: true, bytes };
     try {
-      await loadCheckpointFromBytes(bytes, { model: kind, modules: drawingModules(kind, model) }, { source });
+      await reloadWeights(loaded);
     } catch (e) {
       model.dispose();
       throw e;
     }
     model.eval();
-    return { kind, model, source, info, owned: true };
+    return loaded;
   });
+}
+
+/**
+ * Loads a model's decoder or generator from the bytes it came from, into the model's own tensors:
+ * on a new device after a loss they are there but zero. Runs inside a GPU job (it queues nothing).
+ */
+export async function reloadWeights(m: LoadedModel): Promise<void> {
+  if (!m.bytes) throw new Error(`${m.source}: no bytes kept to reload it from`);
+  await loadCheckpointFromBytes(m.bytes, { model: m.kind, modules: drawingModules(m.kind, m.model) }, { source: m.source });
 }
 
 /** What came back from the server: the bytes, or why there are none. */

@@ -4,13 +4,33 @@
 import { byId, fmt, h } from './dom.ts';
 import { lineChart } from './charts.ts';
 import { drawDigits } from './images.ts';
-import type { GpuState } from './gpu.ts';
+import { onDeviceRecovered, onGpu, type GpuState } from './gpu.ts';
 import type { ModelsSection } from './models-section.ts';
-import { PageTraining, QUICK, type EpochEnd } from './training.ts';
+import { PageTraining, QUICK, scheduleDeviceLoss, type EpochEnd } from './training.ts';
+import type { TrainingState } from './hooks.ts';
+import { DeviceLostError } from '../../src/index.ts';
 
 export interface TrainingSection {
-  /** Runs `n` steps (making the run first, at `batchSize`, if there is none or its batch size differs); returns their losses. */
+  /**
+   * Runs until the run is `n` steps further than it was (making the run first, at `batchSize`, if
+   * there is none or its batch size differs), or done; returns the losses of the steps from where
+   * it started (after a device loss, the run's steps from the restore point on: redone steps count once).
+   */
   trainSteps(n: number, options?: { batchSize?: number }): Promise<number[]>;
+  /** Where the run stands, its losses, the device-loss note and a checksum of its weights. */
+  trainingState(): Promise<TrainingState | undefined>;
+}
+
+/** FNV-1a over the bits of every number: equal weights, equal checksums. */
+function checksum(arrays: Float32Array[]): string {
+  let h = 0x811c9dc5;
+  for (const a of arrays) {
+    const words = new Uint32Array(a.buffer, a.byteOffset, a.length);
+    for (const w of words) {
+      h = Math.imul(h ^ w, 0x01000193) >>> 0;
+    }
+  }
+  return h.toString(16).padStart(8, '0');
 }
 
 export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSection {
@@ -21,6 +41,10 @@ export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSec
   const progress = byId('train-progress');
   const chart = byId('train-chart');
   const epochs = byId('train-epochs');
+  const deviceNote = byId('train-device-note');
+  // ?simulate-device-loss=STEP[,STEP…]: loses the device after those steps, to see what the page does.
+  const simulated = new URLSearchParams(location.search).get('simulate-device-loss');
+  if (simulated) scheduleDeviceLoss(simulated.split(',').map((v) => Number(v.trim())));
   byId('train-preset').textContent =
     `${QUICK.limit?.toLocaleString('en')} digits, ${QUICK.epochs} epochs, batch ${QUICK.batchSize}, learning rate ${QUICK.lr}, seed 0`;
 
@@ -37,8 +61,23 @@ export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSec
   };
   if (!gpu.available) progress.textContent = 'needs WebGPU (see the note at the top).';
 
+  const showLossNote = (t: PageTraining) => {
+    deviceNote.hidden = t.lossNote === undefined;
+    deviceNote.textContent = t.lossNote ?? '';
+    deviceNote.className = `result ${t.lossesInARow === 0 && t.lossNote ? 'bad' : 'busy'}`;
+  };
+  // A loss while nothing trains is recovered by its own job (gpu.ts): the run went back too, so say so now.
+  onDeviceRecovered(async () => {
+    setTimeout(() => {
+      if (!training) return;
+      showLossNote(training);
+      if (!running) report({ losses: [] });
+    }, 0);
+  });
+
   const report = (r: { losses: number[]; epochEnd?: EpochEnd }) => {
     const t = training!;
+    showLossNote(t);
     chart.replaceChildren(lineChart({ values: t.losses, xLabel: 'step', yLabel: 'loss (negative ELBO per image)' }));
     const last = t.losses[t.losses.length - 1];
     progress.textContent =
@@ -68,6 +107,8 @@ export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSec
     if (borrowed) shown!.owned = true;
     training?.dispose(borrowed);
     training = undefined;
+    deviceNote.hidden = true;
+    deviceNote.textContent = '';
     chart.replaceChildren();
     epochs.replaceChildren();
     progress.textContent = '';
@@ -83,7 +124,9 @@ export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSec
       buttons();
       await t.run(() => stop, report);
     } catch (e) {
-      progress.textContent = `error: ${(e as Error).message}`;
+      // Three losses in a row: the note under the progress line says why it stopped.
+      if (e instanceof DeviceLostError && training) report({ losses: [] });
+      else progress.textContent = `error: ${(e as Error).message}`;
     } finally {
       running = false;
       buttons();
@@ -104,14 +147,31 @@ export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSec
     async trainSteps(n, options = {}) {
       if (running) throw new Error('trainSteps: the Train button is running; stop it first');
       const t = await ensure(options.batchSize);
-      const out: number[] = [];
-      while (out.length < n && !t.done) {
-        const r = await t.steps(n - out.length);
-        out.push(...r.losses);
-        report(r);
+      let from = t.step;
+      const target = t.step + n;
+      try {
+        while (t.step < target && !t.done) {
+          const r = await t.steps(target - t.step);
+          from = Math.min(from, t.step - r.losses.length);
+          report(r);
+        }
+      } catch (e) {
+        if (e instanceof DeviceLostError) report({ losses: [] });
+        throw e;
+      } finally {
+        buttons();
       }
-      buttons();
-      return out;
+      return t.losses.slice(from, t.step);
+    },
+    async trainingState() {
+      const t = training;
+      if (!t) return undefined;
+      const weights = await onGpu(async () => {
+        const out: Float32Array[] = [];
+        for (const m of Object.values(t.vae.modules)) for (const [, p] of m.stateDict()) out.push(await p.toArray());
+        return out;
+      });
+      return { step: t.step, epoch: t.epoch, done: t.done, losses: [...t.losses], note: deviceNote.hidden ? undefined : deviceNote.textContent ?? undefined, progress: progress.textContent ?? '', weights: checksum(weights) };
     },
   };
 }
