@@ -13,11 +13,12 @@ import { runChild } from './child.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-// The kernels' files (every variant against its float64 reference), and the model steps against
-// their float64 computation.
+// The kernels' files (every variant against its float64 reference), the model steps against
+// their float64 computation, and grid folding (its real 70,001-workgroup launch on a device
+// whose limit is exactly 65,535).
 export const DEFAULT_LIMITS_FILES = [
   'limits', 'matmul', 'conv', 'conv-subgroup', 'conv-transpose', 'conv-winograd', 'elementwise', 'reduce', 'softmax',
-  'batchnorm', 'dropout', 'random', 'shape-ops', 'loss-ops', 'optim', 'gan-step',
+  'batchnorm', 'dropout', 'random', 'shape-ops', 'loss-ops', 'optim', 'gan-step', 'grid-fold',
 ];
 
 test('the kernel and model-step tests pass under WEBGPU_LIMITS=default', async () => {

@@ -13,7 +13,7 @@
 import { getGpu, deviceLostReason, onDeviceClose } from './device.ts';
 import { pool } from './pool.ts';
 import { envVar } from './host.ts';
-import type { Program } from '../kernels/program.ts';
+import { gridFoldLimit, type Program } from '../kernels/program.ts';
 
 export class KernelError extends Error {
   constructor(message: string) {
@@ -210,9 +210,12 @@ export function run(program: Program, inputs: BufferRange[], outputs: BufferRang
   const [gx, gy, gz] = program.grid;
   if (gx === 0 || gy === 0 || gz === 0) return; // empty tensor: nothing to compute
   const { device, limits } = getGpu();
-  const maxGroups = limits.maxComputeWorkgroupsPerDimension;
+  // Every kernel folds its grid (foldGrid, src/kernels/program.ts), so a dimension over the limit
+  // is a bug in the kernel's builder, not a shape to refuse. Checked against the fold limit too,
+  // which tests lower, so that a builder that forgets to fold fails there on small tensors.
+  const maxGroups = Math.min(limits.maxComputeWorkgroupsPerDimension, gridFoldLimit());
   if (gx > maxGroups || gy > maxGroups || gz > maxGroups) {
-    throw new KernelError(`kernel "${program.name}": grid [${program.grid}] exceeds this device's ${maxGroups} workgroups per dimension (maxComputeWorkgroupsPerDimension); this kernel does not fold its grid: run a smaller batch, or the 'direct' variant, whose grid folds`);
+    throw new KernelError(`internal error: kernel "${program.name}" launched grid [${program.grid}], over ${maxGroups} workgroups in a dimension; this is a bug in that kernel's builder, which must fold its grid (foldGrid in src/kernels/program.ts)`);
   }
   if (planning) return;
   const { pipeline, layout } = pipelineFor(program);

@@ -13,15 +13,19 @@
 //   bnPartialStats   workgroup = 64 consecutive channels × one chunk of rows (grid: channel
 //                    blocks × chunks). Each invocation walks its channel down the chunk; at every
 //                    row the 64 invocations read 64 neighbouring floats, so loads coalesce.
-//   bnFinalize       one invocation per channel: merges the chunks, writes (mean, 1/√(var+ε)) and
+//   bnFinalize       one invocation per channel, 64 per workgroup (grid: channel blocks): merges the chunks, writes (mean, 1/√(var+ε)) and
 //                    updates the running statistics in place (bound read-write, once).
 //   bnRunningStats   one invocation per channel: (mean, 1/√(var+ε)) from the running statistics
 //                    (eval mode).
-//   bnApply          one invocation per element: y = (x − mean)·invStd·γ + β.
+//   bnApply          one invocation per element: y = (x − mean)·invStd·γ + β (a line of
+//                    workgroups, linearGrid).
 //   bnGradPartial    as bnPartialStats: per chunk Σ dy and Σ dy·x̂ (x̂ recomputed, not stored).
 //   bnGradFinalize   one invocation per channel: adds the chunks → dβ = Σ dy, dγ = Σ dy·x̂.
 //   bnGradInput      one invocation per element: dx = γ·invStd·(dy − dβ/n − x̂·dγ/n) with batch
 //                    statistics; dx = γ·invStd·dy in eval mode (the statistics are constants).
+// Every grid above is the kernel's natural one, launched folded past 65,535 workgroups a
+// dimension (foldGrid, linearGrid in program.ts); the few workgroups a fold starts past the last
+// tile return at once.
 // The running variance is updated with the batch's biased variance, M2 / n (the one the output
 // is normalised with). That is what Keras 3's BatchNormalization (ops.moments) and TensorFlow.js's
 // do, and what tf.keras 2's non-fused path did (tf.nn.moments; [N, C] inputs took it).
@@ -30,7 +34,7 @@
 // PyTorch's running_var is unbiased too. We follow Keras 3, for every input rank: at a 4-D
 // BatchNorm the two differ by the factor n/(n − 1), n = batch·height·width rows per channel.
 
-import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
+import { foldGrid, FOLDED_WORKGROUP_WGSL, linearGrid, LINEAR_WORKGROUP_WGSL, tileUniforms, type Grid, type Program } from './program.ts';
 
 export const CHUNK_ROWS = 256;
 const CHANNELS_PER_GROUP = 64;
@@ -46,19 +50,28 @@ export function bnChunks(s: BatchNormShape): number {
 }
 
 const CHUNK_HEAD = /* wgsl */ `
-// momentum and epsilon are used by bnFinalize only.
-struct Params { rows: u32, channels: u32, chunks: u32, chunkRows: u32, momentum: f32, epsilon: f32 }
+// momentum and epsilon are used by bnFinalize only; tiles* is the launch's natural grid.
+struct Params { rows: u32, channels: u32, chunks: u32, chunkRows: u32, momentum: f32, epsilon: f32, tilesX: u32, tilesY: u32, tilesZ: u32 }
+${FOLDED_WORKGROUP_WGSL}
+// This workgroup's tile (x: its block of 64 channels, y: its chunk); !valid past the last.
+fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
+  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
+}
 fn chunkRange(s: u32) -> vec2u {
   let begin = s * params.chunkRows;
   return vec2u(begin, min(begin + params.chunkRows, params.rows));
 }`;
 
-function chunkUniforms(s: BatchNormShape, momentum = 0, epsilon = 0): Program['uniforms'] {
-  return [['u32', s.rows], ['u32', s.channels], ['u32', bnChunks(s)], ['u32', CHUNK_ROWS], ['f32', momentum], ['f32', epsilon]];
+function chunkUniforms(s: BatchNormShape, tiles: Grid, momentum = 0, epsilon = 0): Program['uniforms'] {
+  return [['u32', s.rows], ['u32', s.channels], ['u32', bnChunks(s)], ['u32', CHUNK_ROWS], ['f32', momentum], ['f32', epsilon], ...tileUniforms(tiles)];
 }
 
-function chunkGrid(s: BatchNormShape): [number, number, number] {
+// The natural grids: channel blocks × chunks (the partial kernels), channel blocks (the per-channel ones).
+function chunkTiles(s: BatchNormShape): Grid {
   return [Math.ceil(s.channels / CHANNELS_PER_GROUP), bnChunks(s), 1];
+}
+function channelTiles(s: BatchNormShape): Grid {
+  return [Math.ceil(s.channels / CHANNELS_PER_GROUP), 1, 1];
 }
 
 const PARTIAL_STATS_WGSL = /* wgsl */ `
@@ -67,10 +80,12 @@ ${CHUNK_HEAD}
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>; // [2, chunks, channels]: mean, M2
 @group(0) @binding(2) var<uniform> params: Params;
 @compute @workgroup_size(${CHANNELS_PER_GROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x * ${CHANNELS_PER_GROUP}u + lid;
-  let s = wid.y;
-  if (c >= params.channels) { return; }
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let tile = tileOf(wid, nwg);
+  let c = tile.id.x * ${CHANNELS_PER_GROUP}u + lid;
+  let s = tile.id.y;
+  if (!tile.valid || c >= params.channels) { return; }
   let range = chunkRange(s);
   // Sum deviations from the chunk's first value: small numbers, so the sum stays exact-ish even
   // when |mean| ≫ std (summing 256 values near 1000 directly would lose ~3 digits).
@@ -95,8 +110,8 @@ export function bnPartialStatsProgram(s: BatchNormShape): Program {
     wgsl: PARTIAL_STATS_WGSL,
     inputs: 1,
     outputs: 1,
-    uniforms: chunkUniforms(s),
-    grid: chunkGrid(s),
+    uniforms: chunkUniforms(s, chunkTiles(s)),
+    grid: foldGrid(chunkTiles(s)),
     flops: 4 * s.rows * s.channels,
     bytes: 4 * (2 * s.rows * s.channels + 2 * chunks * s.channels),
   };
@@ -110,9 +125,11 @@ ${CHUNK_HEAD}
 @group(0) @binding(3) var<storage, read_write> runningVar: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 @compute @workgroup_size(${CHANNELS_PER_GROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let c = gid.x;
-  if (c >= params.channels) { return; }
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let tile = tileOf(wid, nwg);
+  let c = tile.id.x * ${CHANNELS_PER_GROUP}u + lid;
+  if (!tile.valid || c >= params.channels) { return; }
   let n = f32(params.rows);
   // The weighted mean of the chunk means, again as deviations from the first one.
   let shift = partial[c];
@@ -147,8 +164,8 @@ export function bnFinalizeProgram(s: BatchNormShape, momentum: number, epsilon: 
     wgsl: FINALIZE_WGSL,
     inputs: 1,
     outputs: 3,
-    uniforms: chunkUniforms(s, momentum, epsilon),
-    grid: [Math.ceil(s.channels / CHANNELS_PER_GROUP), 1, 1],
+    uniforms: chunkUniforms(s, channelTiles(s), momentum, epsilon),
+    grid: foldGrid(channelTiles(s)),
     bytes: 4 * (2 * bnChunks(s) * s.channels + 6 * s.channels),
   };
 }
@@ -160,9 +177,11 @@ ${CHUNK_HEAD}
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 @compute @workgroup_size(${CHANNELS_PER_GROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let c = gid.x;
-  if (c >= params.channels) { return; }
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let tile = tileOf(wid, nwg);
+  let c = tile.id.x * ${CHANNELS_PER_GROUP}u + lid;
+  if (!tile.valid || c >= params.channels) { return; }
   stats[c] = runningMean[c];
   stats[params.channels + c] = inverseSqrt(runningVar[c] + params.epsilon);
 }`;
@@ -174,8 +193,8 @@ export function bnRunningStatsProgram(s: BatchNormShape, epsilon: number): Progr
     wgsl: RUNNING_STATS_WGSL,
     inputs: 2,
     outputs: 1,
-    uniforms: chunkUniforms(s, 0, epsilon),
-    grid: [Math.ceil(s.channels / CHANNELS_PER_GROUP), 1, 1],
+    uniforms: chunkUniforms(s, channelTiles(s), 0, epsilon),
+    grid: foldGrid(channelTiles(s)),
     bytes: 16 * s.channels,
   };
 }
@@ -225,10 +244,12 @@ ${CHUNK_HEAD}
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>; // [2, chunks, channels]: Σdy, Σdy·x̂
 @group(0) @binding(4) var<uniform> params: Params;
 @compute @workgroup_size(${CHANNELS_PER_GROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x * ${CHANNELS_PER_GROUP}u + lid;
-  let s = wid.y;
-  if (c >= params.channels) { return; }
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let tile = tileOf(wid, nwg);
+  let c = tile.id.x * ${CHANNELS_PER_GROUP}u + lid;
+  let s = tile.id.y;
+  if (!tile.valid || c >= params.channels) { return; }
   let range = chunkRange(s);
   let mean = stats[c];
   let invStd = stats[params.channels + c];
@@ -252,8 +273,8 @@ export function bnGradPartialProgram(s: BatchNormShape): Program {
     wgsl: GRAD_PARTIAL_WGSL,
     inputs: 3,
     outputs: 1,
-    uniforms: chunkUniforms(s),
-    grid: chunkGrid(s),
+    uniforms: chunkUniforms(s, chunkTiles(s)),
+    grid: foldGrid(chunkTiles(s)),
     flops: 4 * s.rows * s.channels,
     bytes: 4 * (2 * s.rows * s.channels + 2 * chunks * s.channels),
   };
@@ -266,9 +287,11 @@ ${CHUNK_HEAD}
 @group(0) @binding(2) var<storage, read_write> dBeta: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 @compute @workgroup_size(${CHANNELS_PER_GROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let c = gid.x;
-  if (c >= params.channels) { return; }
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let tile = tileOf(wid, nwg);
+  let c = tile.id.x * ${CHANNELS_PER_GROUP}u + lid;
+  if (!tile.valid || c >= params.channels) { return; }
   var sumDy = 0.0;
   var sumDyXhat = 0.0;
   for (var s = 0u; s < params.chunks; s++) {
@@ -286,8 +309,8 @@ export function bnGradFinalizeProgram(s: BatchNormShape): Program {
     wgsl: GRAD_FINALIZE_WGSL,
     inputs: 1,
     outputs: 2,
-    uniforms: chunkUniforms(s),
-    grid: [Math.ceil(s.channels / CHANNELS_PER_GROUP), 1, 1],
+    uniforms: chunkUniforms(s, channelTiles(s)),
+    grid: foldGrid(channelTiles(s)),
     bytes: 4 * (2 * bnChunks(s) * s.channels + 2 * s.channels),
   };
 }

@@ -3,7 +3,7 @@
 // bench use as the reference. One WGSL template serves every entry.
 //
 // Thread layout: 64 invocations per workgroup, each handling ~16 elements in a grid-stride loop
-// (element i, then i + all invocations, …), workgroups folded into a 2-D grid past 65,535
+// (element i, then i + all invocations, …), workgroups folded past 65,535 a dimension
 // (linearGrid). Memory traffic: each element is read once per input and written once; at every
 // step neighbouring invocations touch neighbouring addresses, so loads coalesce.
 // Binary ops broadcast NumPy-style. The common cases compile to their own pipelines through the
@@ -127,7 +127,7 @@ function gridStrideMain(count: string, body: string): string {
   return /* wgsl */ `@compute @workgroup_size(${EW_WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let stride = nwg.x * nwg.y * ${EW_WORKGROUP}u;
+  let stride = nwg.x * nwg.y * nwg.z * ${EW_WORKGROUP}u;
   let alpha = params.alpha;
   for (var i = linearWorkgroup(wid, nwg) * ${EW_WORKGROUP}u + lid; i < ${count}; i += stride) {${body}
   }

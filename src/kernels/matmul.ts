@@ -22,13 +22,18 @@
 //               straight from global memory, no barriers (conv2d's default kernel does the same).
 //               Wins on a CPU driver, where "workgroup memory" is the same RAM behind the same
 //               caches and a barrier is a round of coroutine switches; a GPU wants v4.
+// Thread layout: each rung's grid has one workgroup per output tile (v1–v4: x the tile's column,
+// y its row, z the batch item; v5: a line of 64-invocation workgroups over the blocks, batch in z).
+// That natural grid is launched folded (foldGrid, src/kernels/program.ts): past 65,535 workgroups
+// in a dimension the tiles are numbered linearly and laid over the three dimensions, and each
+// workgroup unfolds its tile (tileOf below); the few workgroups past the last tile return at once.
 // All variants fuse the epilogue: bias add and activation happen in registers before the single
 // write of C, which saves Dense layers two extra passes over their output.
 // Which one runs is decided in one place, src/core/kernel-policy.ts; matmulProgram builds exactly
 // the variant it is given.
 
 import { activationCode, activationReference, ACTIVATION_WGSL, type Activation } from './activation.ts';
-import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';
+import { foldGrid, FOLDED_WORKGROUP_WGSL, tileUniforms, type Grid, type Program } from './program.ts';
 
 export type MatmulVariant = 'naive' | 'tiled' | 'blocked' | 'vec4' | 'direct';
 export const MATMUL_VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'blocked', 'vec4', 'direct'];
@@ -65,7 +70,7 @@ export interface MatmulEpilogue {
 }
 
 const PARAMS_WGSL = /* wgsl */ `
-struct Params { m: u32, n: u32, k: u32, aBatchStride: u32, bBatchStride: u32, alpha: f32 }
+struct Params { m: u32, n: u32, k: u32, aBatchStride: u32, bBatchStride: u32, alpha: f32, tilesX: u32, tilesY: u32, tilesZ: u32 }
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
@@ -75,6 +80,11 @@ override HAS_BIAS: bool = false;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 ${ACTIVATION_WGSL}
+${FOLDED_WORKGROUP_WGSL}
+// This workgroup's output tile in the natural grid (the thread layout above); !valid past the last.
+fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
+  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
+}
 
 // Element (row, col) of op(A) and op(B) for batch z; callers bounds-check.
 fn loadA(z: u32, row: u32, col: u32) -> f32 {
@@ -97,15 +107,18 @@ fn store(z: u32, row: u32, col: u32, v: f32) {
 const NAIVE_WGSL = /* wgsl */ `
 ${PARAMS_WGSL}
 @compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let row = gid.y;
-  let col = gid.x;
-  if (row >= params.m || col >= params.n) { return; }
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u) {
+  let tile = tileOf(wid, nwg);
+  let row = tile.id.y * 8u + lid.y;
+  let col = tile.id.x * 8u + lid.x;
+  let z = tile.id.z;
+  if (!tile.valid || row >= params.m || col >= params.n) { return; }
   var acc = 0.0;
   for (var i = 0u; i < params.k; i++) {
-    acc += loadA(gid.z, row, i) * loadB(gid.z, i, col);
+    acc += loadA(z, row, i) * loadB(z, i, col);
   }
-  store(gid.z, row, col, acc);
+  store(z, row, col, acc);
 }`;
 
 // v2: 16×16 outputs per workgroup; A and B pass through workgroup memory 16 columns at a time.
@@ -115,10 +128,14 @@ ${PARAMS_WGSL}
 var<workgroup> tileA: array<array<f32, ${TILE}>, ${TILE}>;
 var<workgroup> tileB: array<array<f32, ${TILE}>, ${TILE}>;
 @compute @workgroup_size(${TILE}, ${TILE})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row = wid.y * ${TILE}u + lid.y;
-  let col = wid.x * ${TILE}u + lid.x;
-  let z = wid.z;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u) {
+  let tile = tileOf(wid, nwg);
+  // A whole workgroup past the last tile leaves together (uniform: no barrier hazard).
+  if (!tile.valid) { return; }
+  let row = tile.id.y * ${TILE}u + lid.y;
+  let col = tile.id.x * ${TILE}u + lid.x;
+  let z = tile.id.z;
   var acc = 0.0;
   for (var k0 = 0u; k0 < params.k; k0 += ${TILE}u) {
     // Each invocation loads one element of each tile; zeros pad the ragged edges.
@@ -148,11 +165,14 @@ ${PARAMS_WGSL}
 var<workgroup> tileA: array<f32, ${BK * BM}>;
 var<workgroup> tileB: array<f32, ${BK * BN}>;
 @compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) t: u32) {
-  let z = wid.z;
-  let rowBase = wid.y * ${BM}u;
-  let colBase = wid.x * ${BN}u;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let tile = tileOf(wid, nwg);
+  // A whole workgroup past the last tile leaves together (uniform: no barrier hazard).
+  if (!tile.valid) { return; }
+  let z = tile.id.z;
+  let rowBase = tile.id.y * ${BM}u;
+  let colBase = tile.id.x * ${BN}u;
   var acc: array<array<f32, ${TN}>, ${TM}>;
   for (var k0 = 0u; k0 < params.k; k0 += ${BK}u) {
     // 256 invocations load the 64×16 slice of A and the 16×64 slice of B, 4 elements each.
@@ -200,7 +220,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 // The tiles stay k-major, packed so that one vec4 holds 4 rows of A (or 4 columns of B) at one k:
 // the inner loop then reads one vec4 of each and does 4 vec4 FMAs.
 const VEC4_WGSL = /* wgsl */ `
-struct Params { m: u32, n: u32, k: u32, aBatchStride: u32, bBatchStride: u32, alpha: f32 }
+struct Params { m: u32, n: u32, k: u32, aBatchStride: u32, bBatchStride: u32, alpha: f32, tilesX: u32, tilesY: u32, tilesZ: u32 }
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
@@ -210,14 +230,21 @@ override HAS_BIAS: bool = false;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 @group(0) @binding(4) var<uniform> params: Params;
 ${ACTIVATION_WGSL}
+${FOLDED_WORKGROUP_WGSL}
+fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
+  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
+}
 var<workgroup> tileA: array<vec4f, ${(VBK * BM) / 4}>; // [k][row / 4]
 var<workgroup> tileB: array<vec4f, ${(VBK * BN) / 4}>; // [k][col / 4]
 @compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) t: u32) {
-  let z = wid.z;
-  let rowBase = wid.y * ${BM}u;
-  let colBase = wid.x * ${BN}u;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let tile = tileOf(wid, nwg);
+  // A whole workgroup past the last tile leaves together (uniform: no barrier hazard).
+  if (!tile.valid) { return; }
+  let z = tile.id.z;
+  let rowBase = tile.id.y * ${BM}u;
+  let colBase = tile.id.x * ${BN}u;
   // Batch offsets in vec4s; the shape rule makes every stride and row length a multiple of 4.
   let aBase = z * (params.aBatchStride / 4u);
   let bBase = z * (params.bBatchStride / 4u);
@@ -296,22 +323,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 // would on a GPU. Rows and columns past the edge are clamped to the last one (computed, never
 // stored), so the inner loop has no bounds checks. The same idea as conv2d's `direct` kernel.
 // Thread layout: 64 invocations per workgroup over a linear list of blocks (row block
-// item / colBlocks, column block item % colBlocks), batch in the grid's z.
+// item / colBlocks, column block item % colBlocks): the tile's x; the batch item: its z.
 function directWgsl(tm: number, tn: number): string {
   return /* wgsl */ `
 ${PARAMS_WGSL}
-${LINEAR_WORKGROUP_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 @compute @workgroup_size(${DIRECT_WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let z = wid.z;
+  let tile = tileOf(wid, nwg);
+  let z = tile.id.z;
   let colBlocks = (params.n + TN - 1u) / TN;
-  let item = linearWorkgroup(wid, nwg) * ${DIRECT_WORKGROUP}u + lid;
+  let item = tile.id.x * ${DIRECT_WORKGROUP}u + lid;
   let m0 = (item / colBlocks) * TM;
   let n0 = (item % colBlocks) * TN;
-  if (m0 >= params.m) { return; }
+  if (!tile.valid || m0 >= params.m) { return; }
   // Element (row, k) of op(A) sits at aRow[i] + k * aStepK; (k, col) of op(B) at bCol[j] + k * bStepK.
   let aStepK = select(1u, params.m, TRANS_A);
   let bStepK = select(params.n, 1u, TRANS_B);
@@ -363,16 +390,16 @@ const FIXED_TILE_VARIANTS: Record<Exclude<MatmulVariant, 'direct'>, { wgsl: stri
   vec4: { wgsl: VEC4_WGSL, outputsPerGroup: [BN, BM] },
 };
 
-/** The kernel source and workgroup grid of a kernel for a shape. */
-function launchOf(kernel: MatmulKernel, s: MatmulShape): { wgsl: string; grid: Program['grid'] } {
+/** The kernel source and natural grid (its tiles: the thread layout above) of a kernel for a shape. */
+function launchOf(kernel: MatmulKernel, s: MatmulShape): { wgsl: string; tiles: Grid } {
   const variant = kernel.variant;
   if (variant === 'direct') {
     const block = kernel.block ?? directBlock(s.n);
-    const [x, y] = linearGrid(Math.ceil(s.m / block.tm) * Math.ceil(s.n / block.tn), DIRECT_WORKGROUP);
-    return { wgsl: directWgsl(block.tm, block.tn), grid: [x, y, s.batch] };
+    const blocks = Math.ceil(s.m / block.tm) * Math.ceil(s.n / block.tn);
+    return { wgsl: directWgsl(block.tm, block.tn), tiles: [Math.ceil(blocks / DIRECT_WORKGROUP), 1, s.batch] };
   }
   const v = FIXED_TILE_VARIANTS[variant];
-  return { wgsl: v.wgsl, grid: [Math.ceil(s.n / v.outputsPerGroup[0]), Math.ceil(s.m / v.outputsPerGroup[1]), s.batch] };
+  return { wgsl: v.wgsl, tiles: [Math.ceil(s.n / v.outputsPerGroup[0]), Math.ceil(s.m / v.outputsPerGroup[1]), s.batch] };
 }
 
 function isBlock(b: { tm: number; tn: number }): boolean {
@@ -432,7 +459,7 @@ export function matmulProgram(
   if (variant === 'vec4' && !vec4Fits(s)) {
     throw new RangeError(`matmul: variant 'vec4' needs the contiguous dimensions of A, B and C to be multiples of 4 (A's ${s.transA ? 'm' : 'k'}, B's ${s.transB ? 'k' : 'n'}, C's n); got m ${s.m}, n ${s.n}, k ${s.k}${s.transA ? ', A transposed' : ''}${s.transB ? ', B transposed' : ''}`);
   }
-  const { wgsl, grid } = launchOf(kernel, s);
+  const { wgsl, tiles } = launchOf(kernel, s);
   const d = directBlock(s.n);
   const custom = kernel.block && (kernel.block.tm !== d.tm || kernel.block.tn !== d.tn);
   return {
@@ -453,8 +480,9 @@ export function matmulProgram(
       ['u32', s.aBatchStride],
       ['u32', s.bBatchStride],
       ['f32', epilogue.alpha],
+      ...tileUniforms(tiles),
     ],
-    grid,
+    grid: foldGrid(tiles),
     flops: 2 * s.batch * s.m * s.n * s.k,
     bytes: 4 * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n),
   };

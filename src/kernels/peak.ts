@@ -12,9 +12,10 @@
 //    size, within the device's limits) and calls the fastest the peak. a and b come from a
 //    uniform, so the compiler cannot fold the loop; with |a| < 1 the values converge to
 //    b / (1 − a) and never overflow or go denormal.
-//    Thread layout: a 1-D grid of `workgroups` × `workgroup` invocations; invocation gid.x starts
-//    its chain c at s + c per component, s = (gid.x mod 8) / 8 + 0.1 × component (0, 0.1, 0.2, 0.3),
-//    and writes output[gid.x], one `width`-wide value.
+//    Thread layout: a line of `workgroups` × `workgroup` invocations (linearGrid: folded past
+//    65,535 workgroups a dimension, the few past the end returning); invocation g starts its
+//    chain c at s + c per component, s = (g mod 8) / 8 + 0.1 × component (0, 0.1, 0.2, 0.3),
+//    and writes output[g], one `width`-wide value.
 //  - copyPeak: bandwidth only. Each invocation copies `perInvocation` vec4s, strided by the
 //    workgroup size so that neighbours touch neighbours at every step (fully coalesced on a GPU).
 //    The best shape differs by adapter: a GPU wants many invocations with one vec4 each; llvmpipe,
@@ -73,19 +74,23 @@ export function fmaPeakWgsl(s: FmaShape): string {
   const lanes = ['start', 'start + 0.1', 'start + 0.2', 'start + 0.3'].slice(0, s.width);
   const first = s.width === 1 ? 'start' : `${t}(${lanes.join(', ')})`;
   return /* wgsl */ `
-struct Params { iterations: u32, a: f32, b: f32 }
+struct Params { iterations: u32, a: f32, b: f32, invocations: u32 }
 @group(0) @binding(0) var<storage, read_write> output: array<${t}>;
 @group(0) @binding(1) var<uniform> params: Params;
+${LINEAR_WORKGROUP_WGSL}
 @compute @workgroup_size(${s.workgroup})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let start = f32(gid.x % 8u) * 0.125;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let g = linearWorkgroup(wid, nwg) * ${s.workgroup}u + lid;
+  if (g >= params.invocations) { return; }
+  let start = f32(g % 8u) * 0.125;
 ${chains.map((c) => `  var x${c}: ${t} = ${first}${c === 0 ? '' : ` + ${c}.0`};`).join('\n')}
   let a = ${t}(params.a);
   let b = ${t}(params.b);
   for (var i = 0u; i < params.iterations; i++) {
 ${chains.map((c) => `    x${c} = fma(x${c}, a, b);`).join('\n')}
   }
-  output[gid.x] = ${chains.map((c) => `x${c}`).join(' + ')};
+  output[g] = ${chains.map((c) => `x${c}`).join(' + ')};
 }`;
 }
 
@@ -103,8 +108,8 @@ export function fmaPeakProgram(workgroups: number, iterations: number, shape: Fm
     wgsl: fmaPeakWgsl(shape),
     inputs: 0,
     outputs: 1,
-    uniforms: [['u32', iterations], ['f32', a], ['f32', b]],
-    grid: [workgroups, 1, 1],
+    uniforms: [['u32', iterations], ['f32', a], ['f32', b], ['u32', invocations]],
+    grid: linearGrid(workgroups, 1),
     flops: 2 * shape.width * shape.chains * iterations * invocations,
     bytes: 4 * shape.width * invocations,
   };
@@ -119,7 +124,7 @@ export function fmaPeakOutputSize(workgroups: number, shape: FmaShape = FMA_BASE
 export function fmaPeakReference(workgroups: number, iterations: number, shape: FmaShape = FMA_BASELINE, a = 0.999, b = 0.001): Float64Array {
   const { width } = shape;
   const out = new Float64Array(fmaPeakOutputSize(workgroups, shape));
-  // Output depends on gid.x only through gid.x % 8: compute those 8 values once.
+  // Output depends on the invocation g only through g % 8: compute those 8 values once.
   const byResidue: number[][] = [];
   for (let r = 0; r < 8; r++) {
     const start = r * 0.125;

@@ -9,6 +9,8 @@
 //  - inner > 1 (e.g. per-channel sums of an NHWC batch over N·H·W): one invocation per output,
 //    walking the reduced axis with stride `inner`; neighbouring invocations own neighbouring
 //    channels, so each step of the walk is a coalesced row read.
+// Both launch a line of workgroups (linearGrid: folded past 65,535 workgroups a dimension); the
+// row layout's workgroups past the last row still reach its barriers and store nothing.
 // The result is multiplied by `scale` (1/length turns a sum into a mean for free).
 
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Program } from './program.ts';

@@ -1,7 +1,7 @@
 // Softmax, log-softmax and softmax cross-entropy over the last axis of a tensor viewed as
 // [rows, classes].
 //
-// Thread layout: one workgroup per row (rows fold into a 2-D grid past 65,535, linearGrid), its
+// Thread layout: one workgroup per row (rows fold past 65,535 workgroups a dimension, linearGrid), its
 // size picked from the row length (32 … 256) so short rows do not idle most invocations.
 // Invocation t visits elements t, t+WG, t+2·WG… (neighbours read neighbours: coalesced).
 // Numerically stable in two reductions through workgroup memory: first the row's maximum m, then

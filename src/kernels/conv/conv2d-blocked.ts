@@ -14,9 +14,11 @@
 // The kernel is blockedWgsl(pass): the pass's block (FORWARD_WGSL, INPUT_GRAD_WGSL or
 // WEIGHT_GRAD_WGSL, below it), then the body.
 //
-// Thread layout: 16×16 invocations per workgroup, one 64×64 output tile per workgroup, grid
-// (⌈n/64⌉, ⌈m/64⌉, z). Every load and store is bounds-checked, so any shape is correct; outputs
-// with fewer than BLOCKED_MIN_COLUMNS columns leave most of the tile idle.
+// Thread layout: 16×16 invocations per workgroup, one 64×64 output tile per workgroup, natural
+// grid (⌈n/64⌉, ⌈m/64⌉, z) (blockedTiles), launched folded past 65,535 workgroups a dimension
+// (foldGrid in ../program.ts; the few workgroups past the last tile leave together, before the
+// barriers). Every load and store is bounds-checked, so any shape is correct; outputs with fewer
+// than BLOCKED_MIN_COLUMNS columns leave most of the tile idle.
 
 import type { Grid } from '../program.ts';
 import { PARAMS_WGSL, PHASE_WGSL, WEIGHT_GRAD_PARAMS_WGSL, type ConvPass } from './conv2d-common.ts';
@@ -33,8 +35,8 @@ const BK = 8;
  */
 export const BLOCKED_MIN_COLUMNS = 16;
 
-/** The launch of the blocked kernel over an m × n GEMM, `z` slices deep. */
-export function blockedGrid(m: number, n: number, z: number): Grid {
+/** The natural grid of the blocked kernel over an m × n GEMM, `z` slices deep. */
+export function blockedTiles(m: number, n: number, z: number): Grid {
   return [Math.ceil(n / BN), Math.ceil(m / BM), z];
 }
 
@@ -52,12 +54,15 @@ ${addressing}
 var<workgroup> tileA: array<f32, ${BK * BM}>;
 var<workgroup> tileB: array<f32, ${BK * BN}>;
 @compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) t: u32) {
-  let g = gemmOf(wid.z);
-  let rowBase = wid.y * ${BM}u;
-  let colBase = wid.x * ${BN}u;
-  // Whole workgroups past the end of this z-slice leave together (uniform: no barrier hazard).
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let tile = tileOf(wid, nwg);
+  // Whole workgroups past the last tile, or past the end of this z-slice, leave together
+  // (uniform: no barrier hazard).
+  if (!tile.valid) { return; }
+  let g = gemmOf(tile.id.z);
+  let rowBase = tile.id.y * ${BM}u;
+  let colBase = tile.id.x * ${BN}u;
   if (rowBase >= g.m) { return; }
   // Each invocation loads the same 4 rows of the A tile at every k step (row t % 64, k lane
   // t / 64 + 4j), so their addressing is computed once, here.

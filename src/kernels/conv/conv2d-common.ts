@@ -1,11 +1,13 @@
 // What every convolution kernel shares (conv2d-direct.ts, conv2d-subgroup.ts, conv2d-blocked.ts;
 // conv2d.ts explains the three GEMMs and builds the Programs): the uniform block and the function
 // that fills it (they must agree field by field, so they sit together), the bindings, the
+// workgroup's tile in its kernel's natural grid (each kernel file gives its layout; the grid is
+// launched folded past 65,535 workgroups a dimension: foldGrid in ../program.ts), the
 // input-gradient's phase arithmetic, and each pass's GEMM size. A file of its own so that the
 // kernel files and the builders in conv2d.ts import it without importing each other.
 
 import { ACTIVATION_WGSL } from '../activation.ts';
-import type { Program } from '../program.ts';
+import { FOLDED_WORKGROUP_WGSL, tileUniforms, type Grid, type Program } from '../program.ts';
 import type { ConvGeometry } from './geometry.ts';
 
 /** The three kernels of a convolution (the transposed convolution's forward is the input-gradient). */
@@ -20,15 +22,22 @@ struct Params {
   outH: u32, outW: u32, outC: u32, kH: u32,
   kW: u32, strideH: u32, strideW: u32, padTop: u32,
   padLeft: u32, colBlocks: u32, chunk: u32, alpha: f32,
+  tilesX: u32, tilesY: u32, tilesZ: u32,
+}
+${FOLDED_WORKGROUP_WGSL}
+// This workgroup's tile in the launch's natural grid; !valid for the few past the last tile.
+fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
+  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
 }`;
 
-/** The Params uniform in PARAMS_STRUCT_WGSL's order; colBlocks and chunk are the launch's. */
-export function uniforms(g: ConvGeometry, colBlocks: number, chunk: number, alpha: number): Program['uniforms'] {
+/** The Params uniform in PARAMS_STRUCT_WGSL's order; colBlocks, chunk and the natural grid (tiles) are the launch's. */
+export function uniforms(g: ConvGeometry, colBlocks: number, chunk: number, alpha: number, tiles: Grid): Program['uniforms'] {
   return [
     ['u32', g.batch], ['u32', g.inH], ['u32', g.inW], ['u32', g.inC],
     ['u32', g.outH], ['u32', g.outW], ['u32', g.outC], ['u32', g.kH],
     ['u32', g.kW], ['u32', g.strideH], ['u32', g.strideW], ['u32', g.padTop],
     ['u32', g.padLeft], ['u32', colBlocks], ['u32', chunk], ['f32', alpha],
+    ...tileUniforms(tiles),
   ];
 }
 
@@ -51,7 +60,7 @@ export const WEIGHT_GRAD_PARAMS_WGSL = /* wgsl */ `${PARAMS_STRUCT_WGSL}
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;`;
 
-// The phase arithmetic of the input-gradient (conv2d.ts explains phases): phase (ph, pw) = wid.z;
+// The phase arithmetic of the input-gradient (conv2d.ts explains phases): phase (ph, pw) = the tile's z;
 // its first pixel (ih0, iw0); its pixel counts (nH, nW); its taps (tapsH, tapsW).
 export const PHASE_WGSL = /* wgsl */ `
 struct Phase { ph: u32, pw: u32, ih0: u32, iw0: u32, nH: u32, nW: u32, tapsH: u32, tapsW: u32 }

@@ -13,9 +13,11 @@
 // Thread layout: 64 invocations per workgroup over a linear list of blocks; invocation i of the
 // launch owns row block i / colBlocks and column block i % colBlocks, so neighbouring invocations
 // share the rows (same input pixels: one broadcast load) and read neighbouring channels of the
-// weights (coalesced). Grid: directGrid, the pass's phases or splits in z.
+// weights (coalesced). Natural grid: directTiles, that line of workgroups in x, the pass's phases
+// or splits in z; launched folded past 65,535 workgroups a dimension (foldGrid in ../program.ts),
+// the few workgroups past the last tile returning at once.
 
-import { linearGrid, LINEAR_WORKGROUP_WGSL, type Grid } from '../program.ts';
+import type { Grid } from '../program.ts';
 import { PARAMS_WGSL, PHASE_WGSL, WEIGHT_GRAD_PARAMS_WGSL, WORKGROUP } from './conv2d-common.ts';
 
 /**
@@ -30,19 +32,18 @@ export function directBlock(cols: number): { tm: number; tn: number } {
   return { tm: 8, tn: cols };
 }
 
-/** The launch of a direct kernel: every (row block, column block) pair once, `z` slices deep. */
-export function directGrid(rows: number, cols: number, tm: number, tn: number, z: number): { grid: Grid; colBlocks: number } {
+/** The natural grid of a direct kernel: every (row block, column block) pair once, `z` slices deep. */
+export function directTiles(rows: number, cols: number, tm: number, tn: number, z: number): { tiles: Grid; colBlocks: number } {
   const colBlocks = Math.ceil(cols / tn);
-  const [x, y] = linearGrid(Math.ceil(rows / tm) * colBlocks, WORKGROUP);
-  return { grid: [x, y, z], colBlocks };
+  return { tiles: [Math.ceil((Math.ceil(rows / tm) * colBlocks) / WORKGROUP), 1, z], colBlocks };
 }
 
 // The output block of an invocation, in the thread layout above.
 const BLOCK_WGSL = /* wgsl */ `
 // The output block of this invocation: rows m0 … m0+TM−1, columns n0 … n0+TN−1.
 struct Block { m0: u32, n0: u32, rows: u32, valid: bool }
-fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
-  let item = linearWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
+fn blockOf(tile: Tile, lid: u32, rows: u32) -> Block {
+  let item = tile.id.x * ${WORKGROUP}u + lid;
   let m0 = (item / params.colBlocks) * TM;
   let n0 = (item % params.colBlocks) * TN;
   return Block(m0, n0, rows, m0 < rows);
@@ -52,15 +53,16 @@ fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
 export function directForwardWgsl(tm: number, tn: number): string {
   return /* wgsl */ `
 ${PARAMS_WGSL}
-${LINEAR_WORKGROUP_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
+  let tile = tileOf(wid, nwg);
+  if (!tile.valid) { return; }
   let rows = params.batch * params.outH * params.outW;
-  let blk = blockOf(wid, nwg, lid, rows);
+  let blk = blockOf(tile, lid, rows);
   if (!blk.valid) { return; }
   // Where each output row's receptive field starts (may be negative: padding).
   var xBatch: array<u32, TM>;
@@ -122,7 +124,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 export function directInputGradWgsl(tm: number, tn: number): string {
   return /* wgsl */ `
 ${PARAMS_WGSL}
-${LINEAR_WORKGROUP_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
@@ -130,9 +131,11 @@ ${PHASE_WGSL}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let p = phaseOf(wid.z);
+  let tile = tileOf(wid, nwg);
+  if (!tile.valid) { return; }
+  let p = phaseOf(tile.id.z);
   let rows = params.batch * p.nH * p.nW;
-  let blk = blockOf(wid, nwg, lid, rows);
+  let blk = blockOf(tile, lid, rows);
   if (!blk.valid) { return; }
   var dyBatch: array<u32, TM>;
   var qh: array<i32, TM>; // the output row that tap jh = 0 reads; tap jh reads qh − jh
@@ -200,7 +203,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 export function directWeightGradWgsl(tm: number, tn: number): string {
   return /* wgsl */ `
 ${WEIGHT_GRAD_PARAMS_WGSL}
-${LINEAR_WORKGROUP_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
@@ -208,8 +210,10 @@ override SHARED_TAP: bool = false;
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
+  let tile = tileOf(wid, nwg);
+  if (!tile.valid) { return; }
   let rows = params.kH * params.kW * params.inC;
-  let blk = blockOf(wid, nwg, lid, rows);
+  let blk = blockOf(tile, lid, rows);
   if (!blk.valid) { return; }
   var tapH: array<i32, TM>;
   var tapW: array<i32, TM>;
@@ -225,7 +229,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var j = 0u; j < TN; j++) { col[j] = min(blk.n0 + j, params.outC - 1u); }
   // This split's pixels k = (bIdx, oh, ow), walked in order without divisions.
   let pixels = params.batch * params.outH * params.outW;
-  let kStart = wid.z * params.chunk;
+  let kStart = tile.id.z * params.chunk;
   let kEnd = min(kStart + params.chunk, pixels);
   var ow = kStart % params.outW;
   var oh = (kStart / params.outW) % params.outH;
@@ -264,7 +268,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (oh == params.outH) { oh = 0u; xBatch += batchStride; }
     }
   }
-  let splitBase = wid.z * rows * params.outC;
+  let splitBase = tile.id.z * rows * params.outC;
   for (var i = 0u; i < TM; i++) {
     let m = blk.m0 + i;
     if (m >= rows) { break; }

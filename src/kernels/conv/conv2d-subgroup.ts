@@ -25,9 +25,12 @@
 // consecutive row blocks. Row blocks are padded to a multiple of the workgroup, so the column
 // block is a function of the workgroup alone (uniform), and rows past the end are computed on
 // clamped addresses and never stored: they cannot leave early, since a subgroup operation needs
-// every lane. Only a whole workgroup past the last column block leaves. Grid: subgroupGrid.
+// every lane. Only a whole workgroup past the last column block leaves. Natural grid:
+// subgroupTiles, that line of workgroups in x, the pass's phases or splits in z; launched folded
+// past 65,535 workgroups a dimension (foldGrid in ../program.ts), and the few workgroups past the
+// last tile leave as a whole too (the test is uniform, as the subgroup operations need).
 
-import { linearGrid, LINEAR_WORKGROUP_WGSL, type Grid } from '../program.ts';
+import type { Grid } from '../program.ts';
 import type { ConvGeometry } from './geometry.ts';
 import { gemmSize, PARAMS_WGSL, PHASE_WGSL, WEIGHT_GRAD_PARAMS_WGSL, WORKGROUP, type ConvPass } from './conv2d-common.ts';
 import { directBlock } from './conv2d-direct.ts';
@@ -47,11 +50,10 @@ function paddedRowBlocks(rowBlocks: number): number {
   return Math.ceil(rowBlocks / WORKGROUP) * WORKGROUP;
 }
 
-/** The launch of a subgroup kernel: every column block gets whole workgroups of row blocks, `z` slices deep. */
-export function subgroupGrid(rows: number, cols: number, tm: number, tn: number, z: number): { grid: Grid; colBlocks: number } {
+/** The natural grid of a subgroup kernel: every column block gets whole workgroups of row blocks, `z` slices deep. */
+export function subgroupTiles(rows: number, cols: number, tm: number, tn: number, z: number): { tiles: Grid; colBlocks: number } {
   const colBlocks = Math.ceil(cols / tn);
-  const [x, y] = linearGrid(paddedRowBlocks(Math.ceil(rows / tm)) * colBlocks, WORKGROUP);
-  return { grid: [x, y, z], colBlocks };
+  return { tiles: [(paddedRowBlocks(Math.ceil(rows / tm)) * colBlocks) / WORKGROUP, 1, z], colBlocks };
 }
 
 /**
@@ -77,12 +79,12 @@ const BLOCK_WGSL = /* wgsl */ `
 struct Block { m0: u32, n0: u32, rows: u32, valid: bool }
 fn paddedRowBlocks(rows: u32) -> u32 { return ((rows + TM - 1u) / TM + ${WORKGROUP - 1}u) / ${WORKGROUP}u * ${WORKGROUP}u; }
 // The workgroup's first column (uniform: WGSL's analysis must see that lid plays no part).
-fn sharedColumn(wid: vec3u, nwg: vec3u, rows: u32) -> u32 {
-  return (linearWorkgroup(wid, nwg) * ${WORKGROUP}u / paddedRowBlocks(rows)) * TN;
+fn sharedColumn(tile: Tile, rows: u32) -> u32 {
+  return (tile.id.x * ${WORKGROUP}u / paddedRowBlocks(rows)) * TN;
 }
-fn blockOf(wid: vec3u, nwg: vec3u, lid: u32, rows: u32) -> Block {
-  let m0 = (linearWorkgroup(wid, nwg) * ${WORKGROUP}u % paddedRowBlocks(rows) + lid) * TM;
-  return Block(m0, sharedColumn(wid, nwg, rows), rows, m0 < rows);
+fn blockOf(tile: Tile, lid: u32, rows: u32) -> Block {
+  let m0 = (tile.id.x * ${WORKGROUP}u % paddedRowBlocks(rows) + lid) * TM;
+  return Block(m0, sharedColumn(tile, rows), rows, m0 < rows);
 }`;
 
 // The columns this lane loads for its subgroup: lane l, load r holds column n0 + (l + r·L) mod TN
@@ -109,16 +111,17 @@ function broadcasts(tn: number, lanes: number): string {
 export function subgroupForwardWgsl(tm: number, tn: number, lanes = MIN_SUBGROUP_SIZE): string {
   return /* wgsl */ `enable subgroups;
 ${PARAMS_WGSL}
-${LINEAR_WORKGROUP_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32) {
+  let tile = tileOf(wid, nwg);
+  if (!tile.valid) { return; }
   let rows = params.batch * params.outH * params.outW;
-  let blk = blockOf(wid, nwg, lid, rows);
-  if (sharedColumn(wid, nwg, rows) >= params.outC) { return; }
+  let blk = blockOf(tile, lid, rows);
+  if (sharedColumn(tile, rows) >= params.outC) { return; }
   ${laneColumns(tn, lanes, 'params.outC')}
   // Where each output row's receptive field starts (may be negative: padding).
   var xBatch: array<u32, TM>;
@@ -178,7 +181,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 export function subgroupInputGradWgsl(tm: number, tn: number, lanes = MIN_SUBGROUP_SIZE): string {
   return /* wgsl */ `enable subgroups;
 ${PARAMS_WGSL}
-${LINEAR_WORKGROUP_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
@@ -186,10 +188,12 @@ ${PHASE_WGSL}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32) {
-  let p = phaseOf(wid.z);
+  let tile = tileOf(wid, nwg);
+  if (!tile.valid) { return; }
+  let p = phaseOf(tile.id.z);
   let rows = params.batch * p.nH * p.nW;
-  let blk = blockOf(wid, nwg, lid, rows);
-  if (sharedColumn(wid, nwg, rows) >= params.inC) { return; }
+  let blk = blockOf(tile, lid, rows);
+  if (sharedColumn(tile, rows) >= params.inC) { return; }
   ${laneColumns(tn, lanes, 'params.inC')}
   var dyBatch: array<u32, TM>;
   var qh: array<i32, TM>; // the output row that tap jh = 0 reads; tap jh reads qh − jh
@@ -255,7 +259,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 export function subgroupWeightGradWgsl(tm: number, tn: number, lanes = MIN_SUBGROUP_SIZE): string {
   return /* wgsl */ `enable subgroups;
 ${WEIGHT_GRAD_PARAMS_WGSL}
-${LINEAR_WORKGROUP_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
@@ -263,9 +266,11 @@ override SHARED_TAP: bool = false;
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32) {
+  let tile = tileOf(wid, nwg);
+  if (!tile.valid) { return; }
   let rows = params.kH * params.kW * params.inC;
-  let blk = blockOf(wid, nwg, lid, rows);
-  if (sharedColumn(wid, nwg, rows) >= params.outC) { return; }
+  let blk = blockOf(tile, lid, rows);
+  if (sharedColumn(tile, rows) >= params.outC) { return; }
   ${laneColumns(tn, lanes, 'params.outC')}
   var tapH: array<i32, TM>;
   var tapW: array<i32, TM>;
@@ -279,7 +284,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   // This split's pixels k = (bIdx, oh, ow), walked in order without divisions.
   let pixels = params.batch * params.outH * params.outW;
-  let kStart = wid.z * params.chunk;
+  let kStart = tile.id.z * params.chunk;
   let kEnd = min(kStart + params.chunk, pixels);
   var ow = kStart % params.outW;
   var oh = (kStart / params.outW) % params.outH;
@@ -318,7 +323,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (oh == params.outH) { oh = 0u; xBatch += batchStride; }
     }
   }
-  let splitBase = wid.z * rows * params.outC;
+  let splitBase = tile.id.z * rows * params.outC;
   for (var i = 0u; i < TM; i++) {
     let m = blk.m0 + i;
     if (m >= rows) { break; }

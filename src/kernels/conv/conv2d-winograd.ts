@@ -56,6 +56,8 @@
 //   4. output    y [batch, outH, outW, outC]: one invocation per (tile, oc), consecutive
 //                invocations consecutive channels; Aᵀ M A, the fused bias and activation, and the
 //                stores of the tile's pixels that lie inside the output.
+// Launches 1, 2 and 4 are lines of 64-invocation workgroups (winogradGrid: linearGrid, folded
+// past 65,535 workgroups a dimension; every invocation bounds-checks its item); 3 folds as matmul.ts says.
 // Tiles run (batch, tile row, tile column), row-major: tile t covers outputs (2·row, 2·col) to
 // (2·row + 1, 2·col + 1) of image t / (tilesH·tilesW). V and M are α²/4 times the input and the
 // output: where they would not fit in one storage binding (the DCGAN generator's 5×5 layer at

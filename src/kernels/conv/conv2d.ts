@@ -46,12 +46,12 @@
 // src/core/kernel-policy.ts; the builders here build exactly the variant they are given, named `<op>.<variant>`.
 
 import { activationCode, activationReference, type Activation } from '../activation.ts';
-import type { Program } from '../program.ts';
+import { foldGrid, type Program } from '../program.ts';
 import { convFlops, type ConvGeometry } from './geometry.ts';
 import { gemmSize, uniforms, type ConvPass } from './conv2d-common.ts';
-import { directBlock, directForwardWgsl, directGrid, directInputGradWgsl, directWeightGradWgsl } from './conv2d-direct.ts';
-import { MIN_SUBGROUP_SIZE, subgroupForwardWgsl, subgroupGrid, subgroupInputGradWgsl, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
-import { blockedGrid, blockedInvocations, blockedWgsl } from './conv2d-blocked.ts';
+import { directBlock, directForwardWgsl, directInputGradWgsl, directTiles, directWeightGradWgsl } from './conv2d-direct.ts';
+import { MIN_SUBGROUP_SIZE, subgroupForwardWgsl, subgroupInputGradWgsl, subgroupTiles, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
+import { blockedInvocations, blockedTiles, blockedWgsl } from './conv2d-blocked.ts';
 import {
   WINOGRAD_RULE, winogradGeometry, winogradGrid, winogradImagesPerChunk, winogradInputWgsl, winogradMatrices, winogradOutputWgsl,
   winogradFits, winogradShapeFits, winogradTiles, winogradUniforms, winogradWeightsWgsl,
@@ -208,15 +208,16 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   const overrides: Record<string, number> = withEpilogue ? { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) } : {};
   const common = { name: `${name}.${convKernelName(kernel, cols)}`, overrides, inputs: withEpilogue ? 3 : 2, outputs: 1, flops: convFlops(g), bytes };
   if (variant === 'blocked') {
-    return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha), grid: blockedGrid(rows, cols, z) };
+    const tiles = blockedTiles(rows, cols, z);
+    return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha, tiles), grid: foldGrid(tiles) };
   }
   if (variant === 'winograd') return winogradPrograms(pass === 'forward' ? 'forward' : 'inputGrad', g, epilogue, name).chunks[0].output;
   const { tm, tn } = registerBlock(kernel, cols);
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
-  const { grid, colBlocks } = (subgroup ? subgroupGrid : directGrid)(rows, cols, tm, tn, z);
+  const { tiles, colBlocks } = (subgroup ? subgroupTiles : directTiles)(rows, cols, tm, tn, z);
   const wgsl = subgroup ? SUBGROUP_KERNELS[pass](tm, tn, kernel.lanes ?? MIN_SUBGROUP_SIZE) : DIRECT_KERNELS[pass](tm, tn);
-  return { ...common, wgsl, uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha), grid };
+  return { ...common, wgsl, uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha, tiles), grid: foldGrid(tiles) };
 }
 
 // The builders' check of winograd's shape rule (checkConvVariant has no shape to check it on).
