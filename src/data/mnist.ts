@@ -79,3 +79,36 @@ export function mnistSplitOf(images: IdxArray, labels: IdxArray, imagesPath: str
     cols: COLS,
   };
 }
+
+/**
+ * The first `count / 10` examples of each digit, in the split's order: a subset with every digit
+ * equally often (the first `count` of MNIST's training file hold some digits more often than
+ * others). A copy, not a view. `count` must be a multiple of 10 that every digit has enough examples for.
+ */
+export function balancedSubset(split: MnistSplit, count: number): MnistSplit {
+  if (!Number.isInteger(count) || count <= 0 || count % 10 !== 0) {
+    throw new RangeError(`MNIST: a balanced subset needs a positive multiple of 10 images (the same number of each digit), got ${count}`);
+  }
+  const perDigit = count / 10;
+  const taken = new Array<number>(10).fill(0);
+  const chosen: number[] = [];
+  for (let i = 0; i < split.count && chosen.length < count; i++) {
+    const d = split.labels[i]!;
+    if (taken[d]! < perDigit) {
+      taken[d]!++;
+      chosen.push(i);
+    }
+  }
+  const short = taken.findIndex((n) => n < perDigit);
+  if (short >= 0) {
+    throw new RangeError(`MNIST: a balanced subset of ${count} needs ${perDigit} of each digit, but the split has only ${taken[short]} of digit ${short}`);
+  }
+  const pixels = split.rows * split.cols;
+  const images = new Uint8Array(count * pixels);
+  const labels = new Uint8Array(count);
+  chosen.forEach((from, to) => {
+    images.set(split.images.subarray(from * pixels, (from + 1) * pixels), to * pixels);
+    labels[to] = split.labels[from]!;
+  });
+  return { images, labels, count, rows: split.rows, cols: split.cols };
+}

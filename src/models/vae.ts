@@ -21,7 +21,7 @@ import type { Batch } from '../data/batches.ts';
 import type { TrainableModel } from '../train/trainer.ts';
 import { checkOptions, knownOptions } from '../core/options.ts';
 
-const VAE_CONFIG = knownOptions<VaeConfig>({ latentDim: true, lr: true, seed: true, klWarmupSteps: true, lrDecaySteps: true, lrFinal: true });
+const VAE_CONFIG = knownOptions<VaeConfig>({ latentDim: true, lr: true, seed: true, klWarmupSteps: true, lrDecaySteps: true, lrFinal: true, beta1: true, beta2: true });
 
 export interface VaeConfig {
   latentDim: number;
@@ -40,9 +40,13 @@ export interface VaeConfig {
   lrDecaySteps: number;
   /** The rate at the end of lrDecaySteps, as a fraction of lr (default 0.1). */
   lrFinal: number;
+  /** Adam's β1, the decay of its running mean of gradients (default 0.9, Keras's and the seed's). */
+  beta1: number;
+  /** Adam's β2, the decay of its running mean of squared gradients (default 0.999, Keras's and the seed's). */
+  beta2: number;
 }
 
-export const VAE_DEFAULTS: VaeConfig = { latentDim: 2, lr: 1e-3, seed: 0, klWarmupSteps: 0, lrDecaySteps: 0, lrFinal: 0.1 };
+export const VAE_DEFAULTS: VaeConfig = { latentDim: 2, lr: 1e-3, seed: 0, klWarmupSteps: 0, lrDecaySteps: 0, lrFinal: 0.1, beta1: 0.9, beta2: 0.999 };
 
 /** The KL term's weight at `step` (0 for the first) under a warm-up of `warmupSteps`. */
 export function klWeight(step: number, warmupSteps: number): number {
@@ -128,13 +132,16 @@ export class Vae implements TrainableModel {
       if (!Number.isInteger(c[key]) || c[key] < 0) throw new RangeError(`Vae: ${key} must be a whole number of steps ≥ 0, got ${c[key]}`);
     }
     if (!(c.lrFinal > 0 && c.lrFinal <= 1)) throw new RangeError(`Vae: lrFinal must be in (0, 1], got ${c.lrFinal}`);
+    for (const key of ['beta1', 'beta2'] as const) {
+      if (typeof c[key] !== 'number' || !(c[key] >= 0 && c[key] < 1)) throw new RangeError(`Vae: ${key} must be a number in [0, 1), got ${String(c[key])}`);
+    }
     this.encoder = new VaeEncoder(this.config.latentDim, this.config.seed);
     this.decoder = new VaeDecoder(this.config.latentDim, this.config.seed);
     // One optimizer over both halves, as the keras.io example's single model.
     this.optimizer = new Adam([
       ...this.encoder.namedParameters('encoder.'),
       ...this.decoder.namedParameters('decoder.'),
-    ], { lr: c.lrDecaySteps > 0 ? cosineDecay({ initialLr: c.lr, decaySteps: c.lrDecaySteps, alpha: c.lrFinal }) : c.lr });
+    ], { lr: c.lrDecaySteps > 0 ? cosineDecay({ initialLr: c.lr, decaySteps: c.lrDecaySteps, alpha: c.lrFinal }) : c.lr, beta1: c.beta1, beta2: c.beta2 });
   }
 
   get modules(): Record<string, Module> {

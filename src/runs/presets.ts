@@ -18,8 +18,8 @@ export interface Preset<K extends ModelKind = ModelKind> {
   evalImages?: number;
   /**
    * The model's constructor options beyond lr and seed; undefined: the seed's. GANs: widths,
-   * Adam's beta1, the cGAN's matching-aware loss. VAE: the KL warm-up and the learning rate's
-   * cosine decay (the model and its loss at the end are the seed's).
+   * Adam's beta1, the cGAN's matching-aware loss. VAE: the KL warm-up, the learning rate's
+   * cosine decay and Adam's β1 and β2 (the model and its loss at the end are the seed's).
    */
   model?: Omit<ModelConfigs[K], 'lr' | 'seed'>;
 }

@@ -43,6 +43,8 @@ export interface TrainRunSettings {
   epochs: number;
   batchSize: number;
   limit?: number;
+  /** With limit: train on limit / 10 of each digit (the first of each in the file) instead of the first limit (loadMnist's balanced). */
+  balanced?: boolean;
   seed: number;
   lr?: number;
   out: string;
@@ -109,7 +111,7 @@ function lastOf(history: LossHistory): Record<string, number> {
 
 /** Trains a model, with pictures after each epoch and at the end; measures it; writes summary.json. */
 const TRAIN_RUN_OPTIONS = knownOptions<TrainRunOptions>({
-  kind: true, modelConfig: true, epochs: true, batchSize: true, limit: true, seed: true, lr: true, out: true, resume: true,
+  kind: true, modelConfig: true, epochs: true, batchSize: true, limit: true, balanced: true, seed: true, lr: true, out: true, resume: true,
   force: true, samples: true, evalImages: true, evaluate: true, measureEachEpoch: true, judgePath: true, progress: true,
   maxSteps: true, testLimit: true, batchNormBatches: true, log: true, simulateDeviceLoss: true,
 });
@@ -122,7 +124,7 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
   const checkpointPath = join(o.out, 'checkpoint.safetensors');
   guardCheckpoint(checkpointPath, { ...o, log });
   const range: [number, number] = o.kind === 'vae' ? [0, 1] : [-1, 1];
-  const train = loadMnistGpu('train', { limit: o.limit, range });
+  const train = loadMnistGpu('train', { limit: o.limit, range, ...(o.balanced ? { balanced: true } : {}) });
   const test = loadMnistGpu('test', { limit: o.testLimit, range: [0, 1] });
   let model: Vae | Gan;
   const resumePath = typeof o.resume === 'string' ? o.resume : checkpointPath;
