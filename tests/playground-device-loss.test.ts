@@ -7,13 +7,9 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { buildPlayground } from '../playground/build.ts';
-import { serveStatic, type StaticServer } from '../playground/serve.ts';
-import { launchBrowser, openPage, type OpenedPage } from './browser-kit.ts';
+import type { Page } from 'playwright-core';
+import type { OpenedPage } from './browser-kit.ts';
+import { PlaygroundSession } from './playground-kit.ts';
 import type { PlaygroundHooks, TrainingState } from '../playground/src/hooks.ts';
 
 declare const window: { __playground: PlaygroundHooks };
@@ -23,28 +19,16 @@ const MNIST_IMAGES = 32;
 const BATCH = 8;
 const STEPS = 8;
 
-let outDir: string | undefined;
-let server: StaticServer | undefined;
-let browser: Browser | undefined;
+const session = new PlaygroundSession('playground-loss-test-', MNIST_IMAGES);
 let opened: OpenedPage | undefined;
 
 async function page(): Promise<Page> {
-  if (!opened) {
-    outDir = mkdtempSync(join(tmpdir(), 'playground-loss-test-'));
-    await buildPlayground({ outDir, mnistImages: MNIST_IMAGES, quiet: true });
-    server = await serveStatic(outDir);
-    browser = await launchBrowser();
-    opened = await openPage(browser, server.url);
-    await opened.page.evaluate(() => window.__playground.ready);
-  }
+  const served = await session.open();
+  opened = served.opened;
   return opened.page;
 }
 
-test.after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
-});
+test.after(() => session.close());
 
 /** A fresh run (Start over), trained to its end with the device lost after each of `lostAfter`. */
 async function trainedRun(p: Page, lostAfter: number[]): Promise<{ returned: number[]; state: TrainingState }> {

@@ -9,14 +9,13 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { buildPlayground, type BuildReport } from '../playground/build.ts';
-import { serveStatic, type StaticServer } from '../playground/serve.ts';
-import { launchBrowser, openPage, type OpenedPage } from './browser-kit.ts';
+import type { Page } from 'playwright-core';
+import type { BuildReport } from '../playground/build.ts';
+import type { OpenedPage } from './browser-kit.ts';
+import { PlaygroundSession } from './playground-kit.ts';
 import { assertClose, readBack, ready, seededRandom } from './helpers.ts';
 import { createModel, Gan, loadCheckpointFromBytes, MnistGpu, PRESETS, readCheckpointInfoFromBytes, tensor, type Vae } from '../src/index.ts';
 import { loadMnist } from '../src/data/mnist-files.ts';
@@ -31,30 +30,19 @@ const MNIST_IMAGES = 512;
 /** The page's training at a small batch: SwiftShader takes seconds a step at the preset's 32. */
 const BATCH = 8;
 
-let outDir: string | undefined;
-let server: StaticServer | undefined;
-let browser: Browser | undefined;
+const session = new PlaygroundSession('playground-test-', MNIST_IMAGES);
 let opened: OpenedPage | undefined;
 let report: BuildReport | undefined;
 
 /** The page, built, served and opened once for the whole file, ready (weights loaded, map drawn). */
 async function page(): Promise<Page> {
-  if (!opened) {
-    outDir = mkdtempSync(join(tmpdir(), 'playground-test-'));
-    report = await buildPlayground({ outDir, mnistImages: MNIST_IMAGES, quiet: true });
-    server = await serveStatic(outDir);
-    browser = await launchBrowser();
-    opened = await openPage(browser, server.url);
-    await opened.page.evaluate(() => window.__playground.ready);
-  }
+  const served = await session.open();
+  opened = served.opened;
+  report = served.report;
   return opened.page;
 }
 
-test.after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
-});
+test.after(() => session.close());
 
 test('the page builds, loads on a WebGPU adapter and its weights, with no console errors', async () => {
   const p = await page();
