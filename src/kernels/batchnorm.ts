@@ -52,11 +52,8 @@ export function bnChunks(s: BatchNormShape): number {
 const CHUNK_HEAD = /* wgsl */ `
 // momentum and epsilon are used by bnFinalize only; tiles* is the launch's natural grid.
 struct Params { rows: u32, channels: u32, chunks: u32, chunkRows: u32, momentum: f32, epsilon: f32, tilesX: u32, tilesY: u32, tilesZ: u32 }
+// tileOf: this workgroup's tile (x: its block of 64 channels, y: its chunk); !valid past the last.
 ${FOLDED_WORKGROUP_WGSL}
-// This workgroup's tile (x: its block of 64 channels, y: its chunk); !valid past the last.
-fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
-  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
-}
 fn chunkRange(s: u32) -> vec2u {
   let begin = s * params.chunkRows;
   return vec2u(begin, min(begin + params.chunkRows, params.rows));

@@ -80,11 +80,8 @@ override HAS_BIAS: bool = false;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 ${ACTIVATION_WGSL}
+// tileOf: this workgroup's output tile in the natural grid (the thread layout above); !valid past the last.
 ${FOLDED_WORKGROUP_WGSL}
-// This workgroup's output tile in the natural grid (the thread layout above); !valid past the last.
-fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
-  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
-}
 
 // Element (row, col) of op(A) and op(B) for batch z; callers bounds-check.
 fn loadA(z: u32, row: u32, col: u32) -> f32 {
@@ -231,9 +228,6 @@ override HAS_BIAS: bool = false;
 @group(0) @binding(4) var<uniform> params: Params;
 ${ACTIVATION_WGSL}
 ${FOLDED_WORKGROUP_WGSL}
-fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
-  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
-}
 var<workgroup> tileA: array<vec4f, ${(VBK * BM) / 4}>; // [k][row / 4]
 var<workgroup> tileB: array<vec4f, ${(VBK * BN) / 4}>; // [k][col / 4]
 @compute @workgroup_size(16, 16)

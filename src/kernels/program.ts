@@ -91,20 +91,6 @@ export function tileUniforms(tiles: Grid): UniformField[] {
 }
 
 /**
- * WGSL matching foldGrid: the workgroup's linear index, and its tile in a natural grid of
- * tiles.x × tiles.y × tiles.z workgroups (valid false for the workgroups past the last tile).
- */
-export const FOLDED_WORKGROUP_WGSL = /* wgsl */ `
-fn linearWorkgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + nwg.x * (wid.y + nwg.y * wid.z); }
-struct Tile { id: vec3u, valid: bool }
-fn foldedWorkgroup(wid: vec3u, nwg: vec3u, tiles: vec3u) -> Tile {
-  let i = linearWorkgroup(wid, nwg);
-  let plane = tiles.x * tiles.y;
-  return Tile(vec3u(i % tiles.x, (i / tiles.x) % tiles.y, i / plane), i < plane * tiles.z);
-}
-`;
-
-/**
  * Grid for `count` independent items handled `perWorkgroup` at a time: foldGrid of a 1-D line
  * of workgroups. Kernels that use it recover the linear workgroup index with linearWorkgroup
  * (LINEAR_WORKGROUP_WGSL) and must bounds-check the item, since folding can launch a few
@@ -114,7 +100,25 @@ export function linearGrid(count: number, perWorkgroup: number): Grid {
   return foldGrid([Math.max(1, Math.ceil(count / perWorkgroup)), 1, 1]);
 }
 
-/** WGSL helper matching `linearGrid`: the workgroup's linear index (FOLDED_WORKGROUP_WGSL's). */
+/** WGSL helper matching `linearGrid`: the workgroup's linear index. */
 export const LINEAR_WORKGROUP_WGSL = /* wgsl */ `
 fn linearWorkgroup(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + nwg.x * (wid.y + nwg.y * wid.z); }
+`;
+
+/**
+ * WGSL matching foldGrid: the workgroup's linear index, and its tile in a natural grid of
+ * tiles.x × tiles.y × tiles.z workgroups (valid false for the workgroups past the last tile).
+ * tileOf(wid, nwg) is that tile for the launch's own natural grid: a kernel that includes this
+ * names its uniform block `params` and gives it tilesX, tilesY and tilesZ (tileUniforms).
+ */
+export const FOLDED_WORKGROUP_WGSL = /* wgsl */ `${LINEAR_WORKGROUP_WGSL}
+struct Tile { id: vec3u, valid: bool }
+fn foldedWorkgroup(wid: vec3u, nwg: vec3u, tiles: vec3u) -> Tile {
+  let i = linearWorkgroup(wid, nwg);
+  let plane = tiles.x * tiles.y;
+  return Tile(vec3u(i % tiles.x, (i / tiles.x) % tiles.y, i / plane), i < plane * tiles.z);
+}
+fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
+  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
+}
 `;

@@ -124,7 +124,7 @@ export async function runTraining<K extends ModelKind>(o: TrainRunOptions<K>): P
   const checkpointPath = join(o.out, 'checkpoint.safetensors');
   guardCheckpoint(checkpointPath, { ...o, log });
   const range: [number, number] = o.kind === 'vae' ? [0, 1] : [-1, 1];
-  const train = loadMnistGpu('train', { limit: o.limit, range, ...(o.balanced ? { balanced: true } : {}) });
+  const train = loadMnistGpu('train', { limit: o.limit, range, balanced: o.balanced });
   const test = loadMnistGpu('test', { limit: o.testLimit, range: [0, 1] });
   let model: Vae | Gan;
   const resumePath = typeof o.resume === 'string' ? o.resume : checkpointPath;

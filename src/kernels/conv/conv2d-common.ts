@@ -24,11 +24,8 @@ struct Params {
   padLeft: u32, colBlocks: u32, chunk: u32, alpha: f32,
   tilesX: u32, tilesY: u32, tilesZ: u32,
 }
-${FOLDED_WORKGROUP_WGSL}
-// This workgroup's tile in the launch's natural grid; !valid for the few past the last tile.
-fn tileOf(wid: vec3u, nwg: vec3u) -> Tile {
-  return foldedWorkgroup(wid, nwg, vec3u(params.tilesX, params.tilesY, params.tilesZ));
-}`;
+// tileOf: this workgroup's tile in the launch's natural grid; !valid for the few past the last tile.
+${FOLDED_WORKGROUP_WGSL}`;
 
 /** The Params uniform in PARAMS_STRUCT_WGSL's order; colBlocks, chunk and the natural grid (tiles) are the launch's. */
 export function uniforms(g: ConvGeometry, colBlocks: number, chunk: number, alpha: number, tiles: Grid): Program['uniforms'] {
