@@ -58,6 +58,7 @@ let arenaGpu: GPUBuffer | undefined;
 let arenaUsed = 0;
 let observer: DispatchObserver | undefined;
 let dispatchCount = 0;
+let pipelinesBuilt = 0;
 let planning = false;
 const debugEachDispatch = envVar('WEBGPU_DEBUG') === '1';
 
@@ -115,6 +116,14 @@ export function dispatchesSoFar(): number {
   return dispatchCount;
 }
 
+/**
+ * Number of pipelines compiled since start (each kernel source and overrides once, again after a
+ * device loss): the tuner tells by it whether a run it timed also compiled a kernel.
+ */
+export function pipelinesSoFar(): number {
+  return pipelinesBuilt;
+}
+
 function track(check: Promise<void>): void {
   pendingChecks.push(check);
   void check.finally(() => {
@@ -153,6 +162,7 @@ function pipelineFor(program: Program): CachedPipeline {
   );
   const entry = { pipeline, layout };
   pipelines.set(key, entry);
+  pipelinesBuilt++;
   return entry;
 }
 

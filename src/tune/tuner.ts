@@ -14,14 +14,15 @@
 //               below MIN_TIMED_BATCH images, where a kernel that pads rows to whole workgroups
 //               (subgroup, blocked) pays for padding the real batch does not have.
 //   3. time     the default kernel first (a bar to beat), then the others, each in runs of its
-//               own (verification already compiled its pipeline): a candidate whose first two
-//               runs are both more than DROP_FACTOR× the best so far is dropped there (whose
-//               first is more than FAR_FACTOR×, at once: no burst of other work costs that
-//               much), one whose first two are both behind the best stops there (the median of
-//               RUNS could not beat it), the rest get RUNS runs and their median counts. The
-//               clock: GPU timestamps around each dispatch where the adapter has them (the
-//               kernels' own time), else the wall clock around a submit and its completion
-//               (the kernels' time plus an overhead that is the same for every candidate).
+//               own (a run that compiled the kernel does not count: it runs again): a candidate
+//               whose first two runs are both more than DROP_FACTOR× the best so far is dropped
+//               there (whose first is more than FAR_FACTOR×, at once: no burst of other work
+//               costs that much), one whose first two are both behind the best stops there (the
+//               median of RUNS could not beat it), the rest get RUNS runs and their median
+//               counts. The clock: GPU timestamps around each dispatch where the adapter has
+//               them (the kernels' own time), else the wall clock around a submit and its
+//               completion (the kernels' time plus an overhead that is the same for every
+//               candidate).
 //   4. confirm  at a cut batch a kernel that pads rows to whole workgroups (subgroup, blocked),
 //               or needs many invocations to fill the cores, looks worse than it is at the real
 //               one: where another kernel than the default won at a cut batch, the two run again,
@@ -43,7 +44,7 @@
 import { getGpu } from '../core/device.ts';
 import { checkOptions, knownOptions } from '../core/options.ts';
 import { launch } from '../core/launch.ts';
-import { sync } from '../core/dispatch.ts';
+import { pipelinesSoFar, sync } from '../core/dispatch.ts';
 import { tensor, rand } from '../core/creation.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { reduceRaw } from '../core/ops.ts';
@@ -415,7 +416,14 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
   let best: { kernel: string; ms: number } | undefined;
   let confirmation: TuneResult['confirmation'];
   const recorder = getGpu().info.hasTimestampQuery ? new TimestampRecorder(64) : undefined;
-  const time = (run: Runner) => timeRun(run, recorder);
+  // A run that compiled a kernel (its first in this process: a verification from the cache ran
+  // in an earlier one, and a kernel's source can depend on the shape) timed the compiler too: on
+  // llvmpipe a pipeline's first dispatch compiles it, for seconds. Such a run is run again.
+  const time = async (run: Runner): Promise<number> => {
+    const built = pipelinesSoFar();
+    const ms = await timeRun(run, recorder);
+    return pipelinesSoFar() > built ? timeRun(run, recorder) : ms;
+  };
   try {
     // Timed at a cut batch, a winning challenger is confirmed at the full one (below): its runs
     // are kept out of the budget for candidates, estimated from the default's time scaled up.
@@ -462,7 +470,7 @@ export async function tuneProblem(p: TuneProblem, options: TuneProblemOptions = 
       const planted = options.timeOverride?.(key, p, timedBatch);
       try {
         const run = runnerFor(k);
-        // No separate warm-up: verification compiled the pipeline. A first run far behind the
+        // No separate warm-up (time() reruns a run that compiled). A first run far behind the
         // best (a first touch, a burst of other work) gets a second before the candidate is dropped.
         const times: number[] = [planted ?? (await time(run))];
         if (best && times[0] > DROP_FACTOR * best.ms) {
