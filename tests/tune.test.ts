@@ -19,7 +19,7 @@ import { convCandidates, convKernelKey, conv2dProgram, NO_EPILOGUE, weightGradSp
 import { conv2dGeometry } from '../src/kernels/conv/geometry.ts';
 import { matmulCandidates, matmulKernelKey, type MatmulKernel, type MatmulShape } from '../src/kernels/matmul.ts';
 import { candidatesOf, MIN_TIMED_BATCH, tuneProblem, verifyCandidate } from '../src/tune/tuner.ts';
-import { loadTunedChoices, MIN_PROBLEM_BUDGET_MS, PRUNE_AFTER, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
+import { frameworkKey, loadTunedChoices, MIN_PROBLEM_BUDGET_MS, PRUNE_AFTER, tune, tuneModeFrom, type RunKernels } from '../src/tune/session.ts';
 import { withLayerLabels } from '../src/nn/layer-labels.ts';
 import { tensor } from '../src/core/creation.ts';
 import { tidy } from '../src/core/scope.ts';
@@ -308,7 +308,8 @@ test('the cache: a round trip; another adapter, another version and a damaged fi
   assert.is(results[0].chosen, 'tiled');
   const doc = parseTuneCache(store.text!, 'memory');
   assert.is(doc.entries.length, 1);
-  assert.is(doc.entries[0].framework, VERSION);
+  assert.is(doc.entries[0].framework, frameworkKey());
+  assert.match(frameworkKey(), new RegExp(`^${VERSION.replace(/\./g, '\\.')}, kernels [0-9a-f]{8}$`));
   assert.equal(doc.entries[0].adapter.description, getGpu().info.adapter.description);
   assert.is(doc.entries[0].choices[problemKey(dense)].kernel, 'tiled');
   assert.ok(Object.values(doc.entries[0].verified).every((v) => v === 'ok'));
@@ -320,11 +321,12 @@ test('the cache: a round trip; another adapter, another version and a damaged fi
   // 'off' does not read it.
   assert.is(await loadTunedChoices('off', { store, ...quiet }), 0);
   // Another adapter's entry, the same adapter through another engine (or a file that did not
-  // record the engine), or another version's, is not this one's.
+  // record the engine), another version's, or this version's with other kernel sources (another
+  // fingerprint: a kernel edited since), is not this one's.
   assert.is(doc.entries[0].adapter.engine, getGpu().info.engine);
   const { engine: _engine, ...noEngine } = doc.entries[0].adapter;
   const otherEngine = getGpu().info.engine === 'dawn' ? 'wgpu' : 'dawn';
-  for (const change of [{ adapter: { ...doc.entries[0].adapter, description: 'another GPU' } }, { adapter: { ...doc.entries[0].adapter, engine: otherEngine } }, { adapter: noEngine }, { framework: '0.0.1' }]) {
+  for (const change of [{ adapter: { ...doc.entries[0].adapter, description: 'another GPU' } }, { adapter: { ...doc.entries[0].adapter, engine: otherEngine } }, { adapter: noEngine }, { framework: '0.0.1' }, { framework: VERSION }, { framework: `${VERSION}, kernels 00000000` }]) {
     const other = memoryStore(JSON.stringify({ ...doc, entries: [{ ...doc.entries[0], ...change }] }));
     assert.is(await loadTunedChoices('cached', { store: other, ...quiet }), 0, JSON.stringify(change));
   }

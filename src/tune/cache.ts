@@ -1,8 +1,9 @@
 // Where the tuner's answers are kept between runs: one JSON document with an entry per adapter
 // (vendor, architecture, device, description — which carries the driver's version on Dawn and in
-// Chrome — and backend) and framework version. An entry from another adapter, or from another
-// version of the framework (whose kernels may have changed), is never used; a damaged document is
-// named, ignored, and replaced by the next save.
+// Chrome — and backend) and framework: its version and the fingerprint of its candidate kernels'
+// sources (fingerprint.ts). An entry from another adapter, or from another version of the
+// framework or of its kernels, is never used; a damaged document is named, ignored, and replaced
+// by the next save.
 //
 //   Node      $XDG_CACHE_HOME/webgpu-mini-dl/kernel-choices.json (else ~/.cache/…), written to a
 //             temporary file and renamed over the old one, so a reader never sees half a file
@@ -44,6 +45,7 @@ export interface CachedChoice {
 
 export interface AdapterEntry {
   adapter: AdapterIdentity;
+  /** The framework version and its kernels' fingerprint the choices were measured on (session.ts's frameworkKey). */
   framework: string;
   /** Verification results: 'ok', or what was wrong (tuner.ts's verificationKey → result). */
   verified: Record<string, string>;
@@ -107,7 +109,7 @@ export function parseTuneCache(text: string, where: string): TuneCacheDocument {
   return doc as unknown as TuneCacheDocument;
 }
 
-/** The entry for this adapter and framework version, if the document has one. */
+/** The entry for this adapter and framework (version and kernels), if the document has one. */
 export function findEntry(doc: TuneCacheDocument, adapter: AdapterIdentity, framework: string): AdapterEntry | undefined {
   return doc.entries.find((e) => e.framework === framework && sameAdapter(e.adapter, adapter));
 }

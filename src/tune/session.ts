@@ -19,6 +19,7 @@ import {
   TUNE_MODES, unfreezeChoices, type TuneMode, type TuneProblem,
 } from '../core/kernel-policy.ts';
 import { VERSION } from '../version.ts';
+import { kernelFingerprint } from './fingerprint.ts';
 import {
   adapterIdentity, defaultStore, emptyDocument, findEntry, parseTuneCache, withEntry,
   type AdapterEntry, type TuneCacheDocument, type TuneStore,
@@ -79,11 +80,19 @@ export async function loadTunedChoices(mode: TuneMode, o: { store?: TuneStore; w
   store = o.store ?? (mode === 'off' ? undefined : await defaultStore());
   if (mode === 'off' || !store) return 0;
   const doc = await readDocument(store, warn);
-  entry = findEntry(doc, adapterIdentity(getGpu().info), VERSION);
+  entry = findEntry(doc, adapterIdentity(getGpu().info), frameworkKey());
   if (!entry) return 0;
   installChoices(Object.entries(entry.choices).map(([problem, c]) => [problem, c.kernel]));
   verified = new Map(Object.entries(entry.verified));
   return Object.keys(entry.choices).length;
+}
+
+/**
+ * What an entry's choices were measured on, beside the adapter: this framework version and the
+ * fingerprint of its candidate kernels' sources (fingerprint.ts), e.g. "0.1.0, kernels 3f2a9c1e".
+ */
+export function frameworkKey(): string {
+  return `${VERSION}, kernels ${kernelFingerprint()}`;
 }
 
 /** Where this session keeps its choices (a file path, or the page's storage), if anywhere. */
@@ -99,7 +108,7 @@ async function save(results: TuneResult[]): Promise<void> {
   if (!store) return;
   const doc = await readDocument(store, warn);
   const identity = adapterIdentity(getGpu().info);
-  const current = findEntry(doc, identity, VERSION) ?? entry ?? { adapter: identity, framework: VERSION, verified: {}, choices: {} };
+  const current = findEntry(doc, identity, frameworkKey()) ?? entry ?? { adapter: identity, framework: frameworkKey(), verified: {}, choices: {} };
   const next: AdapterEntry = { ...current, verified: { ...current.verified, ...Object.fromEntries(verified) }, choices: { ...current.choices } };
   for (const r of results) {
     const chosen = r.candidates.find((c) => c.kernel === r.chosen);
