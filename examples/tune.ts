@@ -30,7 +30,7 @@ const SPECS = {
   models: { type: 'string', default: MODEL_KINDS.join(','), placeholder: 'vae,gan,cgan', help: 'the models whose training steps are tuned' },
   json: { type: 'string', placeholder: 'FILE', help: 'also write every problem\'s candidates, times and choice here' },
   again: { type: 'boolean', help: 'measure problems the cache already has a choice for' },
-  budget: { type: 'int', default: TUNE_BUDGET_S, min: 1, placeholder: 'SECONDS', help: `time budget of the whole tuning, shared by the problems by their work, largest first (default ${TUNE_BUDGET_S})` },
+  budget: { type: 'int', default: TUNE_BUDGET_S, min: 1, placeholder: 'SECONDS', help: 'time budget of the whole tuning, shared by the problems by their work, largest first' },
 } as const;
 const USAGE = {
   program: 'npm run tune --',
