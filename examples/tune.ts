@@ -24,7 +24,7 @@ import { tune, tuneCacheLocation } from '../src/tune/session.ts';
 import type { TuneResult } from '../src/tune/tuner.ts';
 
 /** The default budget of a whole `npm run tune`, in seconds. */
-const TUNE_BUDGET_S = 100;
+const TUNE_BUDGET_S = 120;
 
 const SPECS = {
   models: { type: 'string', default: MODEL_KINDS.join(','), placeholder: 'vae,gan,cgan', help: 'the models whose training steps are tuned' },
