@@ -34,7 +34,6 @@
 
 import { activationCode, activationReference, ACTIVATION_WGSL, type Activation } from './activation.ts';
 import { foldGrid, FOLDED_WORKGROUP_WGSL, tileUniforms, type Grid, type Program } from './program.ts';
-import { each, fmaBlock, zeroBlock } from './unroll.ts';
 
 export type MatmulVariant = 'naive' | 'tiled' | 'blocked' | 'vec4' | 'direct';
 export const MATMUL_VARIANTS: MatmulVariant[] = ['naive', 'tiled', 'blocked', 'vec4', 'direct'];
@@ -317,46 +316,57 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // driver the caches share the operands between neighbouring invocations, as workgroup memory
 // would on a GPU. Rows and columns past the edge are clamped to the last one (computed, never
 // stored), so the inner loop has no bounds checks. The same idea as conv2d's `direct` kernel.
-// The block's registers are named, one statement per row or column (`each`, ./unroll.ts says
-// why: on wgpu an array indexed in a loop stays in memory): c{i}_{j} accumulates C[m0+i][n0+j],
-// a{i} and b{j} are this k step's values of row m0+i of op(A) and column n0+j of op(B).
 // Thread layout: 64 invocations per workgroup over a linear list of blocks (row block
 // item / colBlocks, column block item % colBlocks): the tile's x; the batch item: its z.
 function directWgsl(tm: number, tn: number): string {
   return /* wgsl */ `
 ${PARAMS_WGSL}
-// Where a row of op(A) starts (its element k: + k * aStepK), and a column of op(B) (its element k: + k * bStepK).
-fn rowStart(z: u32, row: u32) -> u32 { return z * params.aBatchStride + select(row * params.k, row, TRANS_A); }
-fn colStart(z: u32, col: u32) -> u32 { return z * params.bBatchStride + select(col, col * params.k, TRANS_B); }
-// C[row][col] = v (bias and activation applied), for the rows and columns inside C.
-fn put(z: u32, row: u32, col: u32, v: f32) {
-  if (row < params.m && col < params.n) { store(z, row, col, v); }
-}
+const TM = ${tm}u;
+const TN = ${tn}u;
 @compute @workgroup_size(${DIRECT_WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let tile = tileOf(wid, nwg);
   let z = tile.id.z;
-  let colBlocks = (params.n + ${tn}u - 1u) / ${tn}u;
+  let colBlocks = (params.n + TN - 1u) / TN;
   let item = tile.id.x * ${DIRECT_WORKGROUP}u + lid;
-  let m0 = (item / colBlocks) * ${tm}u;
-  let n0 = (item % colBlocks) * ${tn}u;
+  let m0 = (item / colBlocks) * TM;
+  let n0 = (item % colBlocks) * TN;
   if (!tile.valid || m0 >= params.m) { return; }
-  // Element (m0 + i, k) of op(A) sits at aRow{i} + k * aStepK; (k, n0 + j) of op(B) at bCol{j} + k * bStepK.
+  // Element (row, k) of op(A) sits at aRow[i] + k * aStepK; (k, col) of op(B) at bCol[j] + k * bStepK.
   let aStepK = select(1u, params.m, TRANS_A);
   let bStepK = select(params.n, 1u, TRANS_B);
-${each(tm, (i) => `  let aRow${i} = rowStart(z, min(m0 + ${i}u, params.m - 1u));`)}
-${each(tn, (j) => `  let bCol${j} = colStart(z, min(n0 + ${j}u, params.n - 1u));`)}
-${zeroBlock(tm, tn)}
+  var aRow: array<u32, TM>;
+  var bCol: array<u32, TN>;
+  for (var i = 0u; i < TM; i++) {
+    let row = min(m0 + i, params.m - 1u);
+    aRow[i] = z * params.aBatchStride + select(row * params.k, row, TRANS_A);
+  }
+  for (var j = 0u; j < TN; j++) {
+    let col = min(n0 + j, params.n - 1u);
+    bCol[j] = z * params.bBatchStride + select(col, col * params.k, TRANS_B);
+  }
+  var acc: array<array<f32, TN>, TM>;
   var aK = 0u;
   var bK = 0u;
   for (var k = 0u; k < params.k; k++) {
-${each(tn, (j) => `    let b${j} = b[bCol${j} + bK];`)}
-${fmaBlock(tm, tn, '    ', (i) => `a[aRow${i} + aK]`)}
+    var bv: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) { bv[j] = b[bCol[j] + bK]; }
+    for (var i = 0u; i < TM; i++) {
+      let av = a[aRow[i] + aK];
+      for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+    }
     aK += aStepK;
     bK += bStepK;
   }
-${each(tm, (i) => `  ${each(tn, (j) => `put(z, m0 + ${i}u, n0 + ${j}u, c${i}_${j});`, ' ')}`)}
+  for (var i = 0u; i < TM; i++) {
+    let row = m0 + i;
+    if (row >= params.m) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let col = n0 + j;
+      if (col < params.n) { store(z, row, col, acc[i][j]); }
+    }
+  }
 }`;
 }
 const DIRECT_WORKGROUP = 64;

@@ -8,10 +8,7 @@
 // index arithmetic in the inner loop (the im2col addresses change only per tap). Operands come
 // straight from global memory (the caches do the sharing that workgroup memory would on a GPU),
 // with no barriers. Rows past the end are clamped to the last row (computed, never stored), so
-// the inner loops need no bounds checks. The block's registers are named, one statement per row
-// or column of the block (`each`; ../unroll.ts says why: on wgpu an array indexed in a loop
-// stays in memory): c{i}_{j} accumulates output row m0+i, column n0+j; a{i} and b{j} are one
-// step's operands of row i and column j; row{i}, col{j}, tap{i} where they are read.
+// the inner loops need no bounds checks.
 //
 // Thread layout: 64 invocations per workgroup over a linear list of blocks; invocation i of the
 // launch owns row block i / colBlocks and column block i % colBlocks, so neighbouring invocations
@@ -21,7 +18,6 @@
 // the few workgroups past the last tile returning at once.
 
 import type { Grid } from '../program.ts';
-import { each, fmaBlock, zeroBlock } from '../unroll.ts';
 import { PARAMS_WGSL, PHASE_WGSL, WEIGHT_GRAD_PARAMS_WGSL, WORKGROUP } from './conv2d-common.ts';
 
 /**
@@ -60,32 +56,6 @@ ${PARAMS_WGSL}
 const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
-// Where output row m's receptive field starts (ih, iw may be negative: padding), and its image.
-struct Row { xBatch: u32, ih: i32, iw: i32 }
-fn rowOf(m: u32) -> Row {
-  let ow = m % params.outW;
-  let t = m / params.outW;
-  return Row((t / params.outH) * params.inH * params.inW * params.inC,
-             i32((t % params.outH) * params.strideH) - i32(params.padTop),
-             i32(ow * params.strideW) - i32(params.padLeft));
-}
-// What a row reads at tap (kh, kw): the address of its input channel 0, and whether that pixel is
-// inside the image (outside it reads zeros).
-struct Tap { at: u32, inside: bool }
-fn tapOf(r: Row, kh: u32, kw: u32) -> Tap {
-  let ih = r.ih + i32(kh);
-  let iw = r.iw + i32(kw);
-  let inside = ih >= 0 && ih < i32(params.inH) && iw >= 0 && iw < i32(params.inW);
-  return Tap(select(0u, r.xBatch + (u32(ih) * params.inW + u32(iw)) * params.inC, inside), inside);
-}
-// y[m][n] = activate(v + bias), for the rows and channels inside y.
-fn put(m: u32, n: u32, v: f32) {
-  if (m < params.batch * params.outH * params.outW && n < params.outC) {
-    var r = v;
-    if (HAS_BIAS) { r += bias[n]; }
-    out[m * params.outC + n] = activate(r, params.alpha);
-  }
-}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -94,21 +64,56 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let rows = params.batch * params.outH * params.outW;
   let blk = blockOf(tile, lid, rows);
   if (!blk.valid) { return; }
-${each(tm, (i) => `  let row${i} = rowOf(min(blk.m0 + ${i}u, rows - 1u));`)}
-${each(tn, (j) => `  let col${j} = min(blk.n0 + ${j}u, params.outC - 1u);`)}
-${zeroBlock(tm, tn)}
+  // Where each output row's receptive field starts (may be negative: padding).
+  var xBatch: array<u32, TM>;
+  var ihBase: array<i32, TM>;
+  var iwBase: array<i32, TM>;
+  for (var i = 0u; i < TM; i++) {
+    let m = min(blk.m0 + i, rows - 1u);
+    let ow = m % params.outW;
+    let t = m / params.outW;
+    xBatch[i] = (t / params.outH) * params.inH * params.inW * params.inC;
+    ihBase[i] = i32((t % params.outH) * params.strideH) - i32(params.padTop);
+    iwBase[i] = i32(ow * params.strideW) - i32(params.padLeft);
+  }
+  var col: array<u32, TN>;
+  for (var j = 0u; j < TN; j++) { col[j] = min(blk.n0 + j, params.outC - 1u); }
+  var acc: array<array<f32, TN>, TM>;
   for (var kh = 0u; kh < params.kH; kh++) {
     for (var kw = 0u; kw < params.kW; kw++) {
-${each(tm, (i) => `      let tap${i} = tapOf(row${i}, kh, kw);`)}
+      var xAt: array<u32, TM>;
+      var inside: array<bool, TM>;
+      for (var i = 0u; i < TM; i++) {
+        let ih = ihBase[i] + i32(kh);
+        let iw = iwBase[i] + i32(kw);
+        inside[i] = ih >= 0 && ih < i32(params.inH) && iw >= 0 && iw < i32(params.inW);
+        xAt[i] = select(0u, xBatch[i] + (u32(ih) * params.inW + u32(iw)) * params.inC, inside[i]);
+      }
       var wAt = (kh * params.kW + kw) * params.inC * params.outC;
       for (var c = 0u; c < params.inC; c++) {
-${each(tn, (j) => `        let b${j} = b[wAt + col${j}];`)}
-${fmaBlock(tm, tn, '        ', (i) => `select(0.0, a[tap${i}.at + c], tap${i}.inside)`)}
+        var bv: array<f32, TN>;
+        for (var j = 0u; j < TN; j++) { bv[j] = b[wAt + col[j]]; }
+        for (var i = 0u; i < TM; i++) {
+          let av = select(0.0, a[xAt[i] + c], inside[i]);
+          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+        }
         wAt += params.outC;
       }
     }
   }
-${each(tm, (i) => `  ${each(tn, (j) => `put(blk.m0 + ${i}u, blk.n0 + ${j}u, c${i}_${j});`, ' ')}`)}
+  for (var i = 0u; i < TM; i++) {
+    let m = blk.m0 + i;
+    if (m >= rows) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = blk.n0 + j;
+      if (n < params.outC) {
+        var v = acc[i][j];
+        if (HAS_BIAS) { v += bias[n]; }
+        v = activate(v, params.alpha);
+        out[m * params.outC + n] = v;
+      }
+    }
+  }
 }`;
 }
 
@@ -123,35 +128,6 @@ const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
 ${PHASE_WGSL}
-// Row m of phase p: its image's first element of dy, the output pixel (qh, qw) that tap (jh, jw) = (0, 0)
-// reads (tap (jh, jw) reads (qh − jh, qw − jw)), and where its dx pixel sits.
-struct Row { dyBatch: u32, qh: i32, qw: i32, dxAt: u32 }
-fn rowOf(p: Phase, m: u32) -> Row {
-  let iwI = m % p.nW;
-  let t = m / p.nW;
-  let bIdx = t / p.nH;
-  let ih = p.ih0 + (t % p.nH) * params.strideH;
-  let iw = p.iw0 + iwI * params.strideW;
-  return Row(bIdx * params.outH * params.outW * params.outC,
-             i32((ih + params.padTop) / params.strideH), i32((iw + params.padLeft) / params.strideW),
-             ((bIdx * params.inH + ih) * params.inW + iw) * params.inC);
-}
-// What a row reads at tap (jh, jw): the address of its dy channel 0, and whether that pixel is inside dy.
-struct Tap { at: u32, inside: bool }
-fn tapOf(r: Row, jh: u32, jw: u32) -> Tap {
-  let oh = r.qh - i32(jh);
-  let ow = r.qw - i32(jw);
-  let inside = oh >= 0 && oh < i32(params.outH) && ow >= 0 && ow < i32(params.outW);
-  return Tap(select(0u, r.dyBatch + (u32(oh) * params.outW + u32(ow)) * params.outC, inside), inside);
-}
-// dx at row r (row m of the phase's rows), channel n = activate(v + bias), for the rows and channels inside.
-fn put(r: Row, m: u32, rows: u32, n: u32, v: f32) {
-  if (m < rows && n < params.inC) {
-    var x = v;
-    if (HAS_BIAS) { x += bias[n]; }
-    out[r.dxAt + n] = activate(x, params.alpha);
-  }
-}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -161,22 +137,61 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let rows = params.batch * p.nH * p.nW;
   let blk = blockOf(tile, lid, rows);
   if (!blk.valid) { return; }
-${each(tm, (i) => `  let row${i} = rowOf(p, min(blk.m0 + ${i}u, rows - 1u));`)}
-${each(tn, (j) => `  let col${j} = min(blk.n0 + ${j}u, params.inC - 1u);`)}
-${zeroBlock(tm, tn)}
+  var dyBatch: array<u32, TM>;
+  var qh: array<i32, TM>; // the output row that tap jh = 0 reads; tap jh reads qh − jh
+  var qw: array<i32, TM>;
+  var dxAt: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) {
+    let m = min(blk.m0 + i, rows - 1u);
+    let iwI = m % p.nW;
+    let t = m / p.nW;
+    let bIdx = t / p.nH;
+    let ih = p.ih0 + (t % p.nH) * params.strideH;
+    let iw = p.iw0 + iwI * params.strideW;
+    dyBatch[i] = bIdx * params.outH * params.outW * params.outC;
+    qh[i] = i32((ih + params.padTop) / params.strideH);
+    qw[i] = i32((iw + params.padLeft) / params.strideW);
+    dxAt[i] = ((bIdx * params.inH + ih) * params.inW + iw) * params.inC;
+  }
+  var col: array<u32, TN>;
+  for (var j = 0u; j < TN; j++) { col[j] = min(blk.n0 + j, params.inC - 1u); }
+  var acc: array<array<f32, TN>, TM>;
   for (var jh = 0u; jh < p.tapsH; jh++) {
     for (var jw = 0u; jw < p.tapsW; jw++) {
       let kh = p.ph + jh * params.strideH;
       let kw = p.pw + jw * params.strideW;
-${each(tm, (i) => `      let tap${i} = tapOf(row${i}, jh, jw);`)}
+      var dyAt: array<u32, TM>;
+      var inside: array<bool, TM>;
+      for (var i = 0u; i < TM; i++) {
+        let oh = qh[i] - i32(jh);
+        let ow = qw[i] - i32(jw);
+        inside[i] = oh >= 0 && oh < i32(params.outH) && ow >= 0 && ow < i32(params.outW);
+        dyAt[i] = select(0u, dyBatch[i] + (u32(oh) * params.outW + u32(ow)) * params.outC, inside[i]);
+      }
       let tapAt = (kh * params.kW + kw) * params.inC;
       for (var c = 0u; c < params.outC; c++) {
-${each(tn, (j) => `        let b${j} = b[(tapAt + col${j}) * params.outC + c];`)}
-${fmaBlock(tm, tn, '        ', (i) => `select(0.0, a[tap${i}.at + c], tap${i}.inside)`)}
+        var bv: array<f32, TN>;
+        for (var j = 0u; j < TN; j++) { bv[j] = b[(tapAt + col[j]) * params.outC + c]; }
+        for (var i = 0u; i < TM; i++) {
+          let av = select(0.0, a[dyAt[i] + c], inside[i]);
+          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+        }
       }
     }
   }
-${each(tm, (i) => `  ${each(tn, (j) => `put(row${i}, blk.m0 + ${i}u, rows, blk.n0 + ${j}u, c${i}_${j});`, ' ')}`)}
+  for (var i = 0u; i < TM; i++) {
+    let m = blk.m0 + i;
+    if (m >= rows) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = blk.n0 + j;
+      if (n < params.inC) {
+        var v = acc[i][j];
+        if (HAS_BIAS) { v += bias[n]; }
+        v = activate(v, params.alpha);
+        out[dxAt[i] + n] = v;
+      }
+    }
+  }
 }`;
 }
 
@@ -192,24 +207,6 @@ const TM = ${tm}u;
 const TN = ${tn}u;
 ${BLOCK_WGSL}
 override SHARED_TAP: bool = false;
-// dw[m][n] of this split = v, for the rows and channels inside dw.
-fn put(split: u32, rows: u32, m: u32, n: u32, v: f32) {
-  if (m < rows && n < params.outC) { out[(split * rows + m) * params.outC + n] = v; }
-}
-// Row m of dw: its tap's offset from an output pixel's receptive-field origin (may be negative: padding), and its input channel.
-struct Row { tapH: i32, tapW: i32, chan: u32 }
-fn rowOf(m: u32) -> Row {
-  let t = m / params.inC;
-  return Row(i32(t / params.kW) - i32(params.padTop), i32(t % params.kW) - i32(params.padLeft), m % params.inC);
-}
-// x at the row's tap of the output pixel whose receptive field starts at (ihBase, iwBase) in image xBatch; zero outside the image.
-fn xAt(r: Row, xBatch: u32, ihBase: i32, iwBase: i32) -> f32 {
-  let ih = ihBase + r.tapH;
-  let iw = iwBase + r.tapW;
-  let inside = ih >= 0 && ih < i32(params.inH) && iw >= 0 && iw < i32(params.inW);
-  let at = select(0u, xBatch + (u32(ih) * params.inW + u32(iw)) * params.inC + r.chan, inside);
-  return select(0.0, a[at], inside);
-}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -218,8 +215,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let rows = params.kH * params.kW * params.inC;
   let blk = blockOf(tile, lid, rows);
   if (!blk.valid) { return; }
-${each(tm, (i) => `  let row${i} = rowOf(min(blk.m0 + ${i}u, rows - 1u));`)}
-${each(tn, (j) => `  let col${j} = min(blk.n0 + ${j}u, params.outC - 1u);`)}
+  var tapH: array<i32, TM>;
+  var tapW: array<i32, TM>;
+  var chan: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) {
+    let m = min(blk.m0 + i, rows - 1u);
+    chan[i] = m % params.inC;
+    let t = m / params.inC;
+    tapH[i] = i32(t / params.kW) - i32(params.padTop);
+    tapW[i] = i32(t % params.kW) - i32(params.padLeft);
+  }
+  var col: array<u32, TN>;
+  for (var j = 0u; j < TN; j++) { col[j] = min(blk.n0 + j, params.outC - 1u); }
   // This split's pixels k = (bIdx, oh, ow), walked in order without divisions.
   let pixels = params.batch * params.outH * params.outW;
   let kStart = tile.id.z * params.chunk;
@@ -228,20 +235,31 @@ ${each(tn, (j) => `  let col${j} = min(blk.n0 + ${j}u, params.outC - 1u);`)}
   var oh = (kStart / params.outW) % params.outH;
   var xBatch = (kStart / (params.outW * params.outH)) * params.inH * params.inW * params.inC;
   let batchStride = params.inH * params.inW * params.inC;
-${zeroBlock(tm, tn)}
+  var acc: array<array<f32, TN>, TM>;
   for (var k = kStart; k < kEnd; k++) {
-${each(tn, (j) => `    let b${j} = b[k * params.outC + col${j}];`)}
+    var bv: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) { bv[j] = b[k * params.outC + col[j]]; }
     let ihBase = i32(oh * params.strideH);
     let iwBase = i32(ow * params.strideW);
     if (SHARED_TAP) {
-      let ih = ihBase + row0.tapH;
-      let iw = iwBase + row0.tapW;
+      let ih = ihBase + tapH[0];
+      let iw = iwBase + tapW[0];
       if (ih >= 0 && ih < i32(params.inH) && iw >= 0 && iw < i32(params.inW)) {
-        let at = xBatch + (u32(ih) * params.inW + u32(iw)) * params.inC + row0.chan;
-${fmaBlock(tm, tn, '        ', (i) => `a[at + ${i}u]`)}
+        let at = xBatch + (u32(ih) * params.inW + u32(iw)) * params.inC + chan[0];
+        for (var i = 0u; i < TM; i++) {
+          let av = a[at + i];
+          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+        }
       }
     } else {
-${fmaBlock(tm, tn, '      ', (i) => `xAt(row${i}, xBatch, ihBase, iwBase)`)}
+      for (var i = 0u; i < TM; i++) {
+        let ih = ihBase + tapH[i];
+        let iw = iwBase + tapW[i];
+        let inside = ih >= 0 && ih < i32(params.inH) && iw >= 0 && iw < i32(params.inW);
+        let at = select(0u, xBatch + (u32(ih) * params.inW + u32(iw)) * params.inC + chan[i], inside);
+        let av = select(0.0, a[at], inside);
+        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+      }
     }
     ow++;
     if (ow == params.outW) {
@@ -250,6 +268,17 @@ ${fmaBlock(tm, tn, '      ', (i) => `xAt(row${i}, xBatch, ihBase, iwBase)`)}
       if (oh == params.outH) { oh = 0u; xBatch += batchStride; }
     }
   }
-${each(tm, (i) => `  ${each(tn, (j) => `put(tile.id.z, rows, blk.m0 + ${i}u, blk.n0 + ${j}u, c${i}_${j});`, ' ')}`)}
+  let splitBase = tile.id.z * rows * params.outC;
+  for (var i = 0u; i < TM; i++) {
+    let m = blk.m0 + i;
+    if (m >= rows) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = blk.n0 + j;
+      if (n < params.outC) {
+        var v = acc[i][j];
+        out[splitBase + m * params.outC + n] = v;
+      }
+    }
+  }
 }`;
 }

@@ -70,7 +70,6 @@
 
 import { ACTIVATION_WGSL } from '../activation.ts';
 import { linearGrid, LINEAR_WORKGROUP_WGSL, type Grid, type UniformField } from '../program.ts';
-import { each } from '../unroll.ts';
 import { WORKGROUP, type ConvPass } from './conv2d-common.ts';
 import type { ConvGeometry } from './geometry.ts';
 
@@ -173,12 +172,11 @@ export function winogradGrid(items: number): Grid {
   return linearGrid(items, WORKGROUP);
 }
 
-
-// The transforms below are written out, one statement per element of the small matrices, with
-// the constant coefficients of Bᵀ, G and Aᵀ in the expressions and their zeros left out
-// (`combination`); their names say where they are: d{i}_{j} is row i, column j of the patch d,
-// t{i}_{j} of Bᵀ d, and so on. (A loop over arrays would do the same sums, but on wgpu an array
-// indexed in a loop stays in memory: ../unroll.ts.)
+// A matrix as a WGSL module-scope array, row-major.
+function matrixWgsl(name: string, m: number[][]): string {
+  const values = m.flat().map((v) => (Number.isInteger(v) ? `${v}.0` : `${v}`));
+  return `var<private> ${name}: array<f32, ${values.length}> = array<f32, ${values.length}>(${values.join(', ')});`;
+}
 
 /**
  * The weight transform of F(2, r): U = G g Gᵀ for every (ic, oc) of the forward convolution the
@@ -194,12 +192,9 @@ struct Params { inC: u32, outC: u32, flip: u32 }
 @group(0) @binding(1) var<storage, read_write> u: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 ${LINEAR_WORKGROUP_WGSL}
-// Tap t (row-major over the ${r}×${r} kernel) of this channel pair.
-fn tap(t: u32, pair: u32, ic: u32, oc: u32) -> f32 {
-  let plane = params.inC * params.outC;
-  if (params.flip == 1u) { return w[(${r * r - 1}u - t) * plane + oc * params.inC + ic]; }
-  return w[t * plane + pair];
-}
+const R = ${r}u;
+const A = ${alpha}u;
+${matrixWgsl('G', G)} // A×R
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -208,12 +203,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (pair >= plane) { return; }
   let ic = pair / params.outC;
   let oc = pair % params.outC;
-  // g{i}_{j}: the ${r}×${r} kernel of this channel pair.
-${each(r, (i) => '  ' + each(r, (j) => `let g${i}_${j} = tap(${i * r + j}u, pair, ic, oc);`, ' '))}
-  // s = G g (${alpha}×${r}): s{i}_{j} = Σ_k G[i][k] · g{k}_{j}.
-${each(alpha * r, (e) => `  let s${Math.floor(e / r)}_${e % r} = ${combination(G[Math.floor(e / r)], (k) => `g${k}_${e % r}`)};`)}
-  // U = s Gᵀ (${alpha}×${alpha}): U{i}_{j} = Σ_k s{i}_{k} · G[j][k], stored at U[i·${alpha} + j, ic, oc].
-${each(alpha * alpha, (e) => `  u[${e}u * plane + pair] = ${combination(G[e % alpha], (k) => `s${Math.floor(e / alpha)}_${k}`)};`)}
+  // g, the R×R kernel of this channel pair, row-major.
+  var g: array<f32, R * R>;
+  for (var t = 0u; t < R * R; t++) {
+    if (params.flip == 1u) {
+      g[t] = w[(R * R - 1u - t) * plane + oc * params.inC + ic];
+    } else {
+      g[t] = w[t * plane + pair];
+    }
+  }
+  var s: array<f32, A * R>; // G g
+  for (var i = 0u; i < A; i++) {
+    for (var j = 0u; j < R; j++) {
+      var v = 0.0;
+      for (var k = 0u; k < R; k++) { v += G[i * R + k] * g[k * R + j]; }
+      s[i * R + j] = v;
+    }
+  }
+  for (var i = 0u; i < A; i++) { // (G g) Gᵀ, stored as U[e, ic, oc]
+    for (var j = 0u; j < A; j++) {
+      var v = 0.0;
+      for (var k = 0u; k < R; k++) { v += s[i * R + k] * G[j * R + k]; }
+      u[(i * A + j) * plane + pair] = v;
+    }
+  }
 }`;
 }
 
@@ -229,12 +242,8 @@ ${WINOGRAD_PARAMS_WGSL}
 @group(0) @binding(1) var<storage, read_write> v: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 ${LINEAR_WORKGROUP_WGSL}
-// x at pixel (ih, iw) of the channel plane at xAt; zero outside the image (the padding, and the
-// partial tiles at the bottom and right edges).
-fn pixel(xAt: u32, ih: i32, iw: i32) -> f32 {
-  let inside = ih >= 0 && ih < i32(params.inH) && iw >= 0 && iw < i32(params.inW);
-  return select(0.0, x[select(0u, xAt + (u32(ih) * params.inW + u32(iw)) * params.inC, inside)], inside);
-}
+const A = ${alpha}u;
+${matrixWgsl('BT', BT)} // A×A
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -246,14 +255,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let bIdx = params.batch0 + tile / (params.tilesH * params.tilesW);
   let ih0 = i32(((tile / params.tilesW) % params.tilesH) * 2u) - i32(params.padTop);
   let iw0 = i32((tile % params.tilesW) * 2u) - i32(params.padLeft);
-  let xAt = bIdx * params.inH * params.inW * params.inC + c;
-  // d{i}_{j}: the ${alpha}×${alpha} patch.
-${each(alpha, (i) => '  ' + each(alpha, (j) => `let d${i}_${j} = pixel(xAt, ih0 + ${i}, iw0 + ${j});`, ' '))}
-  // t = Bᵀ d: t{i}_{j} = Σ_k Bᵀ[i][k] · d{k}_{j}.
-${each(alpha * alpha, (e) => `  let t${Math.floor(e / alpha)}_${e % alpha} = ${combination(BT[Math.floor(e / alpha)], (k) => `d${k}_${e % alpha}`)};`)}
-  // V = t B: V{i}_{j} = Σ_k t{i}_{k} · Bᵀ[j][k], stored at V[i·${alpha} + j, tile, c].
+  let xBatch = bIdx * params.inH * params.inW * params.inC + c;
+  var d: array<f32, A * A>; // the patch, zero outside the image
+  for (var i = 0u; i < A; i++) {
+    let ih = ih0 + i32(i);
+    for (var j = 0u; j < A; j++) {
+      let iw = iw0 + i32(j);
+      let inside = ih >= 0 && ih < i32(params.inH) && iw >= 0 && iw < i32(params.inW);
+      let at = select(0u, xBatch + (u32(ih) * params.inW + u32(iw)) * params.inC, inside);
+      d[i * A + j] = select(0.0, x[at], inside);
+    }
+  }
+  var t: array<f32, A * A>; // Bᵀ d
+  for (var i = 0u; i < A; i++) {
+    for (var j = 0u; j < A; j++) {
+      var s = 0.0;
+      for (var k = 0u; k < A; k++) { s += BT[i * A + k] * d[k * A + j]; }
+      t[i * A + j] = s;
+    }
+  }
   let plane = tiles * params.inC; // V's stride from one element e to the next
-${each(alpha * alpha, (e) => `  v[${e}u * plane + item] = ${combination(BT[e % alpha], (k) => `t${Math.floor(e / alpha)}_${k}`)};`)}
+  for (var i = 0u; i < A; i++) { // (Bᵀ d) B
+    for (var j = 0u; j < A; j++) {
+      var s = 0.0;
+      for (var k = 0u; k < A; k++) { s += t[i * A + k] * BT[j * A + k]; }
+      v[(i * A + j) * plane + item] = s;
+    }
+  }
 }`;
 }
 
@@ -273,14 +301,8 @@ override HAS_BIAS: bool = false;
 @group(0) @binding(3) var<uniform> params: Params;
 ${ACTIVATION_WGSL}
 ${LINEAR_WORKGROUP_WGSL}
-// y at pixel (oh, ow) of image bIdx, channel oc = activate(v + bias), for the pixels inside the output.
-fn put(bIdx: u32, oh: u32, ow: u32, oc: u32, v: f32) {
-  if (oh < params.outH && ow < params.outW) {
-    var r = v;
-    if (HAS_BIAS) { r += bias[oc]; }
-    y[((bIdx * params.outH + oh) * params.outW + ow) * params.outC + oc] = activate(r, params.alpha);
-  }
-}
+const A = ${alpha}u;
+${matrixWgsl('AT', AT)} // 2×A
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -290,31 +312,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let oc = item % params.outC;
   let tile = item / params.outC;
   let plane = tiles * params.outC; // M's stride from one element e to the next
-  // m{i}_{j}: element i·${alpha} + j of this tile's and channel's ${alpha}×${alpha} product.
-${each(alpha, (i) => '  ' + each(alpha, (j) => `let m${i}_${j} = m[${i * alpha + j}u * plane + item];`, ' '))}
-  // s = Aᵀ M (2×${alpha}): s{i}_{j} = Σ_k Aᵀ[i][k] · m{k}_{j}.
-${each(2 * alpha, (e) => `  let s${Math.floor(e / alpha)}_${e % alpha} = ${combination(AT[Math.floor(e / alpha)], (k) => `m${k}_${e % alpha}`)};`)}
-  // The tile's 2×2 pixels, (Aᵀ M) A: pixel (i, j) = Σ_k s{i}_{k} · Aᵀ[j][k].
+  var mt: array<f32, A * A>;
+  for (var e = 0u; e < A * A; e++) { mt[e] = m[e * plane + item]; }
+  var s: array<f32, 2u * A>; // Aᵀ M
+  for (var i = 0u; i < 2u; i++) {
+    for (var j = 0u; j < A; j++) {
+      var v = 0.0;
+      for (var k = 0u; k < A; k++) { v += AT[i * A + k] * mt[k * A + j]; }
+      s[i * A + j] = v;
+    }
+  }
   let bIdx = params.batch0 + tile / (params.tilesH * params.tilesW);
   let oh0 = ((tile / params.tilesW) % params.tilesH) * 2u;
   let ow0 = (tile % params.tilesW) * 2u;
-${each(4, (e) => `  put(bIdx, oh0 + ${e >> 1}u, ow0 + ${e & 1}u, oc, ${combination(AT[e & 1], (k) => `s${e >> 1}_${k}`)});`)}
+  for (var i = 0u; i < 2u; i++) { // (Aᵀ M) A, the tile's 2×2 pixels
+    for (var j = 0u; j < 2u; j++) {
+      let oh = oh0 + i;
+      let ow = ow0 + j;
+      if (oh < params.outH && ow < params.outW) {
+        var v = 0.0;
+        for (var k = 0u; k < A; k++) { v += s[i * A + k] * AT[j * A + k]; }
+        if (HAS_BIAS) { v += bias[oc]; }
+        y[((bIdx * params.outH + oh) * params.outW + ow) * params.outC + oc] = activate(v, params.alpha);
+      }
+    }
+  }
 }`;
-}
-
-/**
- * Σ_k c[k] · term(k) as a WGSL expression, in order of k, the zero coefficients left out and
- * ±1 written as a plain sum or difference: [4, 0, −5, 0, 1, 0] → "4.0 * d0_0 - 5.0 * d2_0 + d4_0".
- */
-function combination(c: number[], term: (k: number) => string): string {
-  let out = '';
-  c.forEach((v, k) => {
-    if (v === 0) return;
-    const mag = Math.abs(v);
-    const product = mag === 1 ? term(k) : `${Number.isInteger(mag) ? `${mag}.0` : `${mag}`} * ${term(k)}`;
-    out += out === '' ? (v < 0 ? `-${product}` : product) : v < 0 ? ` - ${product}` : ` + ${product}`;
-  });
-  return out === '' ? '0.0' : out;
 }
 
 // ------------------------------------------------------------------ float64 reference of the transforms
