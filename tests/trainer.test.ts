@@ -303,7 +303,7 @@ test('a failing step still removes the SIGINT handler and frees the pending loss
   assert.is(memory().liveTensors, liveBefore, 'tensors leaked');
 });
 
-test('resume refuses a missing explicit checkpoint and a mid-epoch checkpoint made with another batch size', async () => {
+test('resume refuses a missing explicit checkpoint and a mid-epoch checkpoint made with another batch size or other images', async () => {
   const missing = join(dir, 'nope.safetensors');
   try {
     await train({ checkpointPath: freshPath(), resume: missing });
@@ -319,6 +319,20 @@ test('resume refuses a missing explicit checkpoint and a mid-epoch checkpoint ma
   } catch (e) {
     const message = (e as Error).message;
     assert.ok(message.includes('batch size') && message.includes('64') && message.includes('32'), message);
+  }
+  // As many images, but other ones (the first of each digit, not the first of the file).
+  assert.is(data.selection, `MNIST train: the first ${LIMIT}`);
+  const balanced = loadMnistGpu('train', { limit: LIMIT, balanced: true });
+  try {
+    assert.is(balanced.count, data.count);
+    assert.is(balanced.selection, `MNIST train: the first ${LIMIT / 10} of each digit`);
+    await train({ checkpointPath: path, resume: true, data: balanced });
+    assert.unreachable('resumed mid-epoch on other images');
+  } catch (e) {
+    const message = (e as Error).message;
+    assert.ok(message.includes(`"MNIST train: the first ${LIMIT}", now "MNIST train: the first ${LIMIT / 10} of each digit"`), message);
+  } finally {
+    balanced.dispose();
   }
 });
 

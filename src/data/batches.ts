@@ -54,13 +54,19 @@ export interface BatchOptions {
 export interface BatchSource<Y extends Tensor | undefined = Tensor> {
   /** Examples in the data. */
   readonly count: number;
+  /**
+   * Which examples these are, in words, where the source can say ("MNIST train: the first 1,600
+   * of each digit"): the trainer records it in checkpoints, so that a resume on another selection
+   * of the same size is not taken for the same run.
+   */
+  readonly selection?: string;
   /** Batches per epoch for these options. */
   batchCount(batchSize: number, dropLast?: boolean): number;
   /** The epoch's batches, shuffled by (seed, epoch) unless `shuffle` is false. */
   batches(epoch: number, options: BatchOptions): Generator<Batch<Y>, void, undefined>;
 }
 
-const MNIST_GPU_OPTIONS = knownOptions<{ range?: readonly [number, number] }>({ range: true });
+const MNIST_GPU_OPTIONS = knownOptions<{ range?: readonly [number, number]; selection?: string }>({ range: true, selection: true });
 
 export interface MnistGpuOptions {
   /** Pixel values 0..255 map linearly onto [low, high] (default [0, 1]; GANs use [−1, 1]). */
@@ -73,6 +79,7 @@ const PIXELS = ROWS * COLS;
 
 export class MnistGpu implements BatchSource {
   readonly count: number;
+  readonly selection?: string;
   readonly range: readonly [number, number];
   readonly imageShape = [ROWS, COLS, 1] as const;
   private readonly packedImages: Tensor;
@@ -80,7 +87,7 @@ export class MnistGpu implements BatchSource {
   /** The labels on the host too: evaluation compares predictions against them. */
   readonly hostLabels: Uint8Array;
 
-  constructor(split: MnistSplit, options: { range?: readonly [number, number] } = {}) {
+  constructor(split: MnistSplit, options: { range?: readonly [number, number]; selection?: string } = {}) {
     checkOptions('MnistGpu', options, MNIST_GPU_OPTIONS);
     const range = options.range ?? [0, 1];
     if (range.length !== 2 || !range.every(Number.isFinite)) throw new RangeError(`MnistGpu: range must be two finite numbers, got [${range}]`);
@@ -88,6 +95,7 @@ export class MnistGpu implements BatchSource {
       throw new RangeError(`MnistGpu: expected ${split.count} images of ${PIXELS} bytes and ${split.count} labels`);
     }
     this.count = split.count;
+    if (options.selection !== undefined) this.selection = options.selection;
     this.range = [range[0], range[1]];
     const words = packBytes(split.images);
     this.packedImages = keep(fromData(words, [words.length], 'u32'));

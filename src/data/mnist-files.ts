@@ -86,5 +86,7 @@ export function loadMnistGpu(split: MnistSplitName, options: MnistGpuOptions & L
   checkOptions('loadMnistGpu', options, LOAD_MNIST_GPU_OPTIONS);
   // Each part gets only its own keys: the two check theirs.
   const { range, ...files } = options;
-  return new MnistGpu(loadMnist(split, files), range === undefined ? {} : { range });
+  const data = loadMnist(split, files);
+  const selection = `MNIST ${split}: ${files.balanced ? `the first ${data.count / 10} of each digit` : files.limit !== undefined ? `the first ${data.count}` : `all ${data.count}`}`;
+  return new MnistGpu(data, { selection, ...(range === undefined ? {} : { range }) });
 }

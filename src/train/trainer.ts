@@ -98,6 +98,8 @@ export interface TrainLoopResult {
 interface TrainerRecord {
   batchSize: number;
   images: number;
+  /** The data's selection, where it says (BatchSource.selection). */
+  data?: string;
 }
 
 /** Training produced a NaN or infinite loss; the run stopped without saving. */
@@ -294,6 +296,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     const changes = [
       saved.batchSize !== undefined && saved.batchSize !== batchSize ? `batch size ${saved.batchSize}, now ${batchSize}` : '',
       saved.images !== undefined && saved.images !== data.count ? `${saved.images} training images, now ${data.count}` : '',
+      saved.data !== undefined && data.selection !== undefined && saved.data !== data.selection ? `the training images "${saved.data}", now "${data.selection}"` : '',
     ].filter(Boolean);
     if (changes.length && info.progress.batchInEpoch > 0) {
       throw new Error(`cannot resume from ${resumePath}: it stopped in the middle of an epoch of a run with ${changes.join(' and ')}; resume with the same settings`);
@@ -335,7 +338,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     extra: {
       ...o.extra,
       history: JSON.stringify(history),
-      trainer: JSON.stringify({ batchSize, images: data.count } satisfies TrainerRecord),
+      trainer: JSON.stringify({ batchSize, images: data.count, ...(data.selection !== undefined ? { data: data.selection } : {}) } satisfies TrainerRecord),
       ...(kernels ? { kernels: JSON.stringify(kernels) } : {}),
     },
   });
