@@ -39,6 +39,7 @@ function deno(file: string, args: string[] = [], timeoutS = 60): Promise<ChildRu
 test('engines: Dawn here in Node; in a page, by the browser', async () => {
   assert.is((await ready).info.engine, 'dawn');
   assert.match((await ready).info.description, /, on Dawn$/);
+  assert.is((await ready).info.unrollBlocks, false, 'Dawn leaves the register-block loops to the driver');
   assert.is(engineOfBrowser('Mozilla/5.0 (X11; Linux x86_64; rv:141.0) Gecko/20100101 Firefox/141.0'), 'wgpu');
   assert.is(engineOfBrowser('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36'), 'dawn');
   assert.is(engineOfBrowser('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 Safari/605.1.15'), 'unknown');

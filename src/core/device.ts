@@ -48,6 +48,13 @@ export interface DeviceInfo {
    * subgroupMinSize columns wide, the most lanes it can count on (conv2d-subgroup.ts).
    */
   subgroupSizes: [number, number];
+  /**
+   * Register-block loops are written out before compiling (Program.unroll, src/kernels/unroll.ts):
+   * on wgpu, where naga's loop bounds and index clamps stop the driver from unrolling them. Dawn
+   * leaves them to the driver, which unrolls them itself (and SwiftShader, Chrome's CPU driver,
+   * takes tens of seconds over the written-out form: docs/kernels.md).
+   */
+  unrollBlocks: boolean;
   /** Which limits the device was asked for: 'adapter' (all the adapter has) or 'default' (WebGPU's defaults). */
   limits: LimitsChoice;
 }
@@ -310,6 +317,7 @@ function describe(device: GPUDevice, a: GPUAdapterInfo, backendName: string, eng
     hasTimestampQuery: device.features.has('timestamp-query'),
     hasSubgroups: device.features.has('subgroups'),
     subgroupSizes: device.features.has('subgroups') ? [a.subgroupMinSize ?? 0, a.subgroupMaxSize ?? 0] : [0, 0],
+    unrollBlocks: engine === 'wgpu',
     limits,
   };
 }

@@ -14,6 +14,7 @@ import { getGpu, deviceLostReason, onDeviceClose } from './device.ts';
 import { pool } from './pool.ts';
 import { envVar } from './host.ts';
 import { gridFoldLimit, type Program } from '../kernels/program.ts';
+import { unrollLoops } from '../kernels/unroll.ts';
 
 export class KernelError extends Error {
   constructor(message: string) {
@@ -139,9 +140,10 @@ function pipelineFor(program: Program): CachedPipeline {
   const cached = pipelines.get(key);
   if (cached) return cached;
 
-  const { device } = getGpu();
+  const { device, info } = getGpu();
+  const code = program.unroll && info.unrollBlocks ? unrollLoops(program.wgsl, program.unroll) : program.wgsl;
   device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code: program.wgsl, label: program.name });
+  const module = device.createShaderModule({ code, label: program.name });
   const pipeline = device.createComputePipeline({
     label: program.name,
     layout: 'auto',

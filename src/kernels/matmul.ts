@@ -32,6 +32,7 @@
 // Which one runs is decided in one place, src/core/kernel-policy.ts; matmulProgram builds exactly
 // the variant it is given.
 
+import { REGISTER_BLOCK } from './unroll.ts';
 import { activationCode, activationReference, ACTIVATION_WGSL, type Activation } from './activation.ts';
 import { foldGrid, FOLDED_WORKGROUP_WGSL, tileUniforms, type Grid, type Program } from './program.ts';
 
@@ -315,7 +316,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // values of A and TN of B and does TM·TN FMAs, with no barriers and no tile stores; on a CPU
 // driver the caches share the operands between neighbouring invocations, as workgroup memory
 // would on a GPU. Rows and columns past the edge are clamped to the last one (computed, never
-// stored), so the inner loop has no bounds checks. The same idea as conv2d's `direct` kernel.
+// stored), so the inner loop has no bounds checks. The same idea as conv2d's `direct` kernel,
+// and like it written out on wgpu (unroll.ts: the loops over TM and TN, which may not break).
 // Thread layout: 64 invocations per workgroup over a linear list of blocks (row block
 // item / colBlocks, column block item % colBlocks): the tile's x; the batch item: its z.
 function directWgsl(tm: number, tn: number): string {
@@ -361,10 +363,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   for (var i = 0u; i < TM; i++) {
     let row = m0 + i;
-    if (row >= params.m) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let col = n0 + j;
-      if (col < params.n) { store(z, row, col, acc[i][j]); }
+    if (row < params.m) {
+      for (var j = 0u; j < TN; j++) {
+        let col = n0 + j;
+        if (col < params.n) { store(z, row, col, acc[i][j]); }
+      }
     }
   }
 }`;
@@ -459,6 +462,7 @@ export function matmulProgram(
   return {
     name: custom ? `matmul.${variant}.${kernel.block!.tm}x${kernel.block!.tn}` : `matmul.${variant}`,
     wgsl,
+    ...(variant === 'direct' ? { unroll: REGISTER_BLOCK } : {}),
     overrides: {
       TRANS_A: s.transA ? 1 : 0,
       TRANS_B: s.transB ? 1 : 0,

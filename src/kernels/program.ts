@@ -20,6 +20,11 @@ export interface Program {
   /** WGSL source of the module. The same source (and overrides) compiles once. */
   wgsl: string;
   entryPoint?: string;
+  /**
+   * The module constants (`const TM = 8u;`) whose loops may be written out before compiling, on the
+   * engines whose compilers will not unroll them (unroll.ts; DeviceInfo.unrollBlocks decides).
+   */
+  unroll?: readonly string[];
   /** Pipeline-overridable constants (workgroup size, tile sizes). */
   overrides?: Record<string, number>;
   /** Number of read-only storage inputs and of read-write outputs, in binding order. */

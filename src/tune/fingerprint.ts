@@ -18,7 +18,7 @@ const EPILOGUE = { hasBias: true, activation: 'leakyRelu' as const, alpha: 0.2 }
 /** The source of every candidate kernel at the fixed shapes, in a fixed order. */
 function candidateSources(): string[] {
   const out: string[] = [];
-  const add = (p: Program) => out.push(`${p.name}|${JSON.stringify(p.overrides ?? {})}|${p.wgsl}`);
+  const add = (p: Program) => out.push(`${p.name}|${JSON.stringify(p.overrides ?? {})}|${p.unroll?.join(',') ?? ''}|${p.wgsl}`);
   for (const [m, n, k] of [[65, 33, 7], [12, 8, 20], [7, 1, 5], [7, 4, 5]]) {
     for (const [transA, transB] of [[false, false], [true, false], [false, true]]) {
       const s: MatmulShape = { batch: 2, m, n, k, transA, transB, aBatchStride: m * k, bBatchStride: k * n };

@@ -65,6 +65,7 @@ test('the device is wgpu: the GPU info and its description say so', () => {
   const info = getGpu().info;
   assert.is(info.engine, 'wgpu');
   assert.match(info.description, /, on wgpu$/);
+  assert.is(info.unrollBlocks, true, 'register-block loops are written out on wgpu (src/kernels/unroll.ts)');
   assert.is((globalThis as { Deno?: unknown }).Deno !== undefined, true, 'this file runs under Deno');
   console.log(`  adapter: ${info.description}; subgroups: ${info.hasSubgroups ? 'yes' : 'no'}`);
 });

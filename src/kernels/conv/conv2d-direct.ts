@@ -8,7 +8,9 @@
 // index arithmetic in the inner loop (the im2col addresses change only per tap). Operands come
 // straight from global memory (the caches do the sharing that workgroup memory would on a GPU),
 // with no barriers. Rows past the end are clamped to the last row (computed, never stored), so
-// the inner loops need no bounds checks.
+// the inner loops need no bounds checks. The block lives in small arrays walked by loops over TM
+// and TN, which the driver unrolls into registers; on wgpu, whose translator keeps it from doing
+// so, those loops are written out before compiling (../unroll.ts), so none of them may break.
 //
 // Thread layout: 64 invocations per workgroup over a linear list of blocks; invocation i of the
 // launch owns row block i / colBlocks and column block i % colBlocks, so neighbouring invocations
@@ -103,14 +105,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   for (var i = 0u; i < TM; i++) {
     let m = blk.m0 + i;
-    if (m >= rows) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = blk.n0 + j;
-      if (n < params.outC) {
-        var v = acc[i][j];
-        if (HAS_BIAS) { v += bias[n]; }
-        v = activate(v, params.alpha);
-        out[m * params.outC + n] = v;
+    if (m < rows) {
+      for (var j = 0u; j < TN; j++) {
+        let n = blk.n0 + j;
+        if (n < params.outC) {
+          var v = acc[i][j];
+          if (HAS_BIAS) { v += bias[n]; }
+          v = activate(v, params.alpha);
+          out[m * params.outC + n] = v;
+        }
       }
     }
   }
@@ -181,14 +184,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   for (var i = 0u; i < TM; i++) {
     let m = blk.m0 + i;
-    if (m >= rows) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = blk.n0 + j;
-      if (n < params.inC) {
-        var v = acc[i][j];
-        if (HAS_BIAS) { v += bias[n]; }
-        v = activate(v, params.alpha);
-        out[dxAt[i] + n] = v;
+    if (m < rows) {
+      for (var j = 0u; j < TN; j++) {
+        let n = blk.n0 + j;
+        if (n < params.inC) {
+          var v = acc[i][j];
+          if (HAS_BIAS) { v += bias[n]; }
+          v = activate(v, params.alpha);
+          out[dxAt[i] + n] = v;
+        }
       }
     }
   }
@@ -271,12 +275,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let splitBase = tile.id.z * rows * params.outC;
   for (var i = 0u; i < TM; i++) {
     let m = blk.m0 + i;
-    if (m >= rows) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = blk.n0 + j;
-      if (n < params.outC) {
-        var v = acc[i][j];
-        out[splitBase + m * params.outC + n] = v;
+    if (m < rows) {
+      for (var j = 0u; j < TN; j++) {
+        let n = blk.n0 + j;
+        if (n < params.outC) {
+          var v = acc[i][j];
+          out[splitBase + m * params.outC + n] = v;
+        }
       }
     }
   }

@@ -49,6 +49,7 @@ import { activationCode, activationReference, type Activation } from '../activat
 import { foldGrid, type Program } from '../program.ts';
 import { convFlops, type ConvGeometry } from './geometry.ts';
 import { gemmSize, uniforms, type ConvPass } from './conv2d-common.ts';
+import { REGISTER_BLOCK } from '../unroll.ts';
 import { directBlock, directForwardWgsl, directInputGradWgsl, directTiles, directWeightGradWgsl } from './conv2d-direct.ts';
 import { MIN_SUBGROUP_SIZE, subgroupForwardWgsl, subgroupInputGradWgsl, subgroupTiles, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
 import { blockedInvocations, blockedTiles, blockedWgsl } from './conv2d-blocked.ts';
@@ -217,7 +218,7 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   const subgroup = variant === 'subgroup';
   const { tiles, colBlocks } = (subgroup ? subgroupTiles : directTiles)(rows, cols, tm, tn, z);
   const wgsl = subgroup ? SUBGROUP_KERNELS[pass](tm, tn, kernel.lanes ?? MIN_SUBGROUP_SIZE) : DIRECT_KERNELS[pass](tm, tn);
-  return { ...common, wgsl, uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha, tiles), grid: foldGrid(tiles) };
+  return { ...common, wgsl, ...(subgroup ? {} : { unroll: REGISTER_BLOCK }), uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha, tiles), grid: foldGrid(tiles) };
 }
 
 // The builders' check of winograd's shape rule (checkConvVariant has no shape to check it on).
@@ -226,6 +227,9 @@ function checkWinograd(name: string, g: ConvGeometry): void {
     throw new RangeError(`${name}: variant 'winograd' needs ${WINOGRAD_RULE}; this convolution has a ${g.kH}×${g.kW} kernel with strides [${g.strideH}, ${g.strideW}] (use 'direct')`);
   }
 }
+
+// The constants that bound the transforms' loops: the patch side A (and, in the weights', the kernel side R).
+const WINOGRAD_CONSTS: readonly string[] = ['A'];
 
 /** Winograd's launches for one pass, in order; conv-ops runs them (conv2d-winograd.ts explains each). */
 export interface WinogradPlan {
@@ -267,13 +271,13 @@ export function winogradPrograms(pass: 'forward' | 'inputGrad', g: ConvGeometry,
     const params = winogradUniforms(f, epilogue.alpha, batch0, images);
     chunks.push({
       input: {
-        name: `${op}.winogradInput`, wgsl: winogradInputWgsl(r), inputs: 1, outputs: 1, uniforms: params,
+        name: `${op}.winogradInput`, wgsl: winogradInputWgsl(r), unroll: WINOGRAD_CONSTS, inputs: 1, outputs: 1, uniforms: params,
         grid: winogradGrid(tiles * f.inC), bytes: 4 * (images * f.inH * f.inW * f.inC + t * tiles * f.inC),
       },
       vShape: [t, tiles, f.inC],
       mShape: [t, tiles, f.outC],
       output: {
-        name: `${op}.winograd`, wgsl: winogradOutputWgsl(r), inputs: 2, outputs: 1, uniforms: params,
+        name: `${op}.winograd`, wgsl: winogradOutputWgsl(r), unroll: WINOGRAD_CONSTS, inputs: 2, outputs: 1, uniforms: params,
         overrides: { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) },
         // The launches together declare the convolution's usual count (every tap, as the other
         // variants do, so the bench compares equal work): the matmul declares its own multiplies,
@@ -285,7 +289,7 @@ export function winogradPrograms(pass: 'forward' | 'inputGrad', g: ConvGeometry,
   }
   return {
     weights: {
-      name: `${op}.winogradWeights`, wgsl: winogradWeightsWgsl(r), inputs: 1, outputs: 1,
+      name: `${op}.winogradWeights`, wgsl: winogradWeightsWgsl(r), unroll: ['R', ...WINOGRAD_CONSTS], inputs: 1, outputs: 1,
       uniforms: [['u32', f.inC], ['u32', f.outC], ['u32', pass === 'inputGrad' ? 1 : 0]],
       grid: winogradGrid(f.inC * f.outC), bytes: 4 * (r * r + t) * f.inC * f.outC,
     },
