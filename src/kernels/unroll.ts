@@ -19,8 +19,9 @@
 // (Winograd's input transform: its matrix entries, known once i and k are, let the compiler fuse
 // a multiply into an add). The kernel's source stays the readable loop; a Program says
 // which of its constants bound loops that may be written out (`Program.unroll`), and the device
-// decides whether to (src/core/device.ts: every adapter but SwiftShader, whose compiler takes
-// tens of seconds over the written-out form).
+// decides whether to (DeviceInfo.unrollBlocks in src/core/device.ts): on wgpu only. Dawn's
+// drivers unroll the loops themselves, and SwiftShader, Chrome's CPU driver, takes tens of
+// seconds to compile the written-out form.
 
 /** The constants that bound a register block's loops: its rows TM and columns TN. */
 export const REGISTER_BLOCK: readonly string[] = ['TM', 'TN'];
@@ -31,8 +32,8 @@ const LOOP = /for \(var (\w+) = 0u; \1 < ([^;]+); \1\+\+\) \{/g;
 /**
  * `wgsl` with every loop `for (var i = 0u; i < N; i++) { … }` whose bound N is a constant: one
  * of `bounds` (module constants declared `const N = 8u;`), a literal (`2u`), or a product of them
- * (`A * A`), written out: its body once for each i in 0…N−1, in
- * braces, with i replaced by the literal `0u`, `1u`, …; loops nested inside are written out too.
+ * (`A * A`), written out: its body once for each i in 0…N−1, in braces, with i replaced by the
+ * literal `0u`, `1u`, …; loops nested inside are written out too.
  * Throws (naming the kernel's loop) where a body breaks, continues or redeclares its index,
  * which writing out would change.
  */
