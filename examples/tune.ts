@@ -8,7 +8,7 @@
 // resolved, none run), with the layers labelled, so each problem is printed with the layer and
 // pass it belongs to; the whole tuning shares one time budget, spent where the step's work is.
 //
-//   npm run tune [-- --models vae,gan,cgan] [--json FILE] [--again] [--budget SECONDS]
+//   npm run tune [-- --models vae,gan,cgan,mlp] [--json FILE] [--again] [--budget SECONDS]
 
 import { writeFileSync } from 'node:fs';
 import { exitWithFlagError, parseFlagsOrExit } from '../src/io/flags.ts';
@@ -18,6 +18,9 @@ import { tidy } from '../src/core/scope.ts';
 import { problemKey, problemLayers, problemsSeen } from '../src/core/kernel-policy.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
 import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
+import { createMlp } from '../src/models/mlp.ts';
+import { Adam } from '../src/nn/optim.ts';
+import { crossEntropy } from '../src/core/softmax-ops.ts';
 import { withLayerLabels } from '../src/nn/layer-labels.ts';
 import { PRESETS } from '../src/runs/presets.ts';
 import { tune, tuneCacheLocation } from '../src/tune/session.ts';
@@ -26,21 +29,27 @@ import type { TuneResult } from '../src/tune/tuner.ts';
 /** The default budget of a whole `npm run tune`, in seconds. */
 const TUNE_BUDGET_S = 120;
 
+/** The models `--models` may name: the three generative models and the MLP of `npm run train:mlp`. */
+const TUNED_MODELS = [...MODEL_KINDS, 'mlp'] as const;
+type TunedModel = (typeof TUNED_MODELS)[number];
+/** The MLP's batch: train:mlp's default and the bench's. */
+const MLP_BATCH = 128;
+
 const SPECS = {
-  models: { type: 'string', default: MODEL_KINDS.join(','), placeholder: 'vae,gan,cgan', help: 'the models whose training steps are tuned' },
+  models: { type: 'string', default: TUNED_MODELS.join(','), placeholder: TUNED_MODELS.join(','), help: 'the models whose training steps are tuned' },
   json: { type: 'string', placeholder: 'FILE', help: 'also write every problem\'s candidates, times and choice here' },
   again: { type: 'boolean', help: 'measure problems the cache already has a choice for' },
   budget: { type: 'int', default: TUNE_BUDGET_S, min: 1, placeholder: 'SECONDS', help: 'time budget of the whole tuning, shared by the problems by their work, largest first' },
 } as const;
 const USAGE = {
   program: 'npm run tune --',
-  description: "Measures and verifies the candidate kernels of the models' training steps on this adapter (seed presets' batch sizes: VAE 128, GANs 256) and keeps the fastest in the cache of kernel choices.",
+  description: "Measures and verifies the candidate kernels of the models' training steps on this adapter (seed presets' batch sizes: VAE 128, GANs 256; the MLP of train:mlp at 128) and keeps the fastest in the cache of kernel choices.",
 };
 const flags = parseFlagsOrExit(SPECS, USAGE);
 
 const kinds = flags.models.split(',').map((m) => m.trim()).filter(Boolean);
 for (const k of kinds) {
-  if (!MODEL_KINDS.includes(k as ModelKind)) exitWithFlagError(`--models: '${k}' is not one of ${MODEL_KINDS.join(', ')}`, SPECS, USAGE);
+  if (!TUNED_MODELS.includes(k as TunedModel)) exitWithFlagError(`--models: '${k}' is not one of ${TUNED_MODELS.join(', ')}`, SPECS, USAGE);
 }
 if (kinds.length === 0) exitWithFlagError('--models names no model', SPECS, USAGE);
 
@@ -59,6 +68,27 @@ function print(r: TuneResult): void {
   for (const c of r.candidates) console.log(`  ${c.kernel.padEnd(14)} ${ms(c.ms).padStart(10)}  ${c.status}${c.runs > 1 ? ` (median of ${c.runs})` : ''}${c.note ? `: ${c.note}` : ''}`);
 }
 
+/** Plans one step of train:mlp's model (784 → 256 ReLU → 10, softmax cross-entropy, Adam) on a batch of digits. */
+function planMlpStep(): void {
+  const data = loadMnistGpu('train', { limit: MLP_BATCH });
+  const model = createMlp({ seed: 1 });
+  const optimizer = new Adam(model, { lr: 1e-3 });
+  try {
+    const batch = data.batches(0, { batchSize: MLP_BATCH, seed: 1 }).next().value!;
+    planOnly(() => withLayerLabels({ mlp: model }, () => tidy(() => {
+      optimizer.zeroGrad();
+      const loss = crossEntropy(model.forward(batch.x), batch.y);
+      loss.backward();
+      optimizer.step();
+      return [loss];
+    }))).forEach((t) => t.dispose());
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+    data.dispose();
+  }
+}
+
 await runScript('tune', async (gpu) => {
   console.log(`adapter: ${gpu.info.description}`);
   console.log(`kernel choices: ${tuneCacheLocation() ?? 'not kept (no store on this host)'}`);
@@ -66,7 +96,11 @@ await runScript('tune', async (gpu) => {
   const started = performance.now();
   // One planned training step per model finds the problems its step runs (nothing is computed).
   problemsSeen(true);
-  for (const kind of kinds as ModelKind[]) {
+  for (const kind of kinds as TunedModel[]) {
+    if (kind === 'mlp') {
+      planMlpStep();
+      continue;
+    }
     const preset = PRESETS[kind].seed;
     const data = loadMnistGpu('train', { limit: preset.batchSize, range: kind === 'vae' ? [0, 1] : [-1, 1] });
     const model = createModel(kind, { ...(preset.model ?? {}), seed: 1 });
@@ -83,7 +117,7 @@ await runScript('tune', async (gpu) => {
   const found = problemsSeen();
   const layers = problemLayers();
   const perModel = kinds.map((kind) => ({ model: kind, problems: [...found.keys()].filter((k) => layers.get(k)?.some((l) => l.startsWith(`${kind}.`))) }));
-  for (const m of perModel) console.log(`${m.model}: ${m.problems.length} problems in a training step at batch ${PRESETS[m.model as ModelKind].seed.batchSize}`);
+  for (const m of perModel) console.log(`${m.model}: ${m.problems.length} problems in a training step at batch ${m.model === 'mlp' ? MLP_BATCH : PRESETS[m.model as ModelKind].seed.batchSize}`);
   const skipped: string[] = [];
   const results = await tune({ problems: [...found.values()], again: flags.again, totalBudgetMs: flags.budget * 1000 - (performance.now() - started), onResult: print, onSkipped: (p) => skipped.push(problemKey(p)) });
   const cached = found.size - results.length - skipped.length;

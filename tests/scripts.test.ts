@@ -110,10 +110,27 @@ test('train: an unknown model, zero epochs and an unknown flag are rejected with
 
 test('tune: an unknown model and an unknown flag are rejected with the usage (exit 2)', async () => {
   await Promise.all([
-    assertFlagError(runScript('tune.ts', '--models', 'vae,gann'), /--models: 'gann' is not one of vae, gan, cgan/, 'npm run tune --'),
+    assertFlagError(runScript('tune.ts', '--models', 'vae,gann'), /--models: 'gann' is not one of vae, gan, cgan, mlp/, 'npm run tune --'),
     assertFlagError(runScript('tune.ts', '--budget', '0'), /--budget must be at least 1, got 0/, 'npm run tune --'),
     assertFlagError(runScript('tune.ts', '--model', 'vae'), /unknown flag --model/, 'npm run tune --'),
   ]);
+});
+
+test("tune --models mlp: finds the MLP step's problems, each under its layer, and keeps what it measured", async () => {
+  // A 1-second budget: the largest problem is measured, the rest are listed as not reached.
+  const cache = join(dir, 'tune-mlp-cache');
+  const r = await runIn({ env: { XDG_CACHE_HOME: cache } }, 'tune.ts', '--models', 'mlp', '--budget', '1', '--json', join(dir, 'tune-mlp.json'));
+  assert.is(r.code, 0, describe(r));
+  // Forward and weight gradient of both layers, and the output layer's input gradient (the input needs none).
+  assert.match(r.stdout, /^mlp: 5 problems in a training step at batch 128$/m, describe(r));
+  assert.match(r.stdout, /^mlp\.hidden · matmul$/m, describe(r));
+  assert.match(r.stdout, /matmul 1x128x256x784\b/, describe(r));
+  const record = JSON.parse(readFileSync(join(dir, 'tune-mlp.json'), 'utf8')) as { models: { model: string; results: { problem: string; chosen: string }[] }[]; notReached: string[] };
+  assert.equal(record.models.map((m) => m.model), ['mlp']);
+  const measured = record.models[0].results;
+  assert.ok(measured.length >= 1, describe(r));
+  assert.is(measured.length + record.notReached.length, 5, describe(r));
+  assert.ok(existsSync(join(cache, 'webgpu-mini-dl', 'kernel-choices.json')), 'no cache of choices written');
 });
 
 test('train --help prints the usage and exits 0', async () => {
