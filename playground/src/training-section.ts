@@ -9,6 +9,7 @@ import type { ModelsSection } from './models-section.ts';
 import { PageTraining, QUICK, scheduleDeviceLoss, type EpochEnd } from './training.ts';
 import type { TrainingState } from './hooks.ts';
 import { DeviceLostError } from '../../src/index.ts';
+import { FNV1A32_OFFSET, fnv1a32, hex32 } from '../../src/io/fnv.ts';
 
 export interface TrainingSection {
   /**
@@ -23,14 +24,9 @@ export interface TrainingSection {
 
 /** FNV-1a over the bits of every number: equal weights, equal checksums. */
 function checksum(arrays: Float32Array[]): string {
-  let h = 0x811c9dc5;
-  for (const a of arrays) {
-    const words = new Uint32Array(a.buffer, a.byteOffset, a.length);
-    for (const w of words) {
-      h = Math.imul(h ^ w, 0x01000193) >>> 0;
-    }
-  }
-  return h.toString(16).padStart(8, '0');
+  let h = FNV1A32_OFFSET;
+  for (const a of arrays) h = fnv1a32(new Uint32Array(a.buffer, a.byteOffset, a.length), h);
+  return hex32(h);
 }
 
 export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSection {

@@ -12,6 +12,7 @@ import { conv2dInputGradProgram, conv2dProgram, conv2dWeightGradProgram, convCan
 import { conv2dGeometry } from '../kernels/conv/geometry.ts';
 import { winogradFits } from '../kernels/conv/conv2d-winograd.ts';
 import type { Program } from '../kernels/program.ts';
+import { FNV1A32_OFFSET, fnv1a32, hex32 } from '../io/fnv.ts';
 
 const EPILOGUE = { hasBias: true, activation: 'leakyRelu' as const, alpha: 0.2 };
 
@@ -50,19 +51,12 @@ function candidateSources(): string[] {
 
 let cached: string | undefined;
 
-/** 8 hex digits: FNV-1a (32 bits) of candidateSources. Computed once per process. */
+/** 8 hex digits: FNV-1a (32 bits, ../io/fnv.ts) of candidateSources, a newline between sources. Computed once per process. */
 export function kernelFingerprint(): string {
   if (cached === undefined) {
-    let h = 0x811c9dc5;
-    for (const text of candidateSources()) {
-      for (let i = 0; i < text.length; i++) {
-        h ^= text.charCodeAt(i);
-        h = Math.imul(h, 0x01000193) >>> 0;
-      }
-      h ^= 0x0a; // a separator between sources
-      h = Math.imul(h, 0x01000193) >>> 0;
-    }
-    cached = h.toString(16).padStart(8, '0');
+    let h = FNV1A32_OFFSET;
+    for (const text of candidateSources()) h = fnv1a32('\n', fnv1a32(text, h));
+    cached = hex32(h);
   }
   return cached;
 }
