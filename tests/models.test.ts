@@ -369,6 +369,43 @@ test("VAE Adam β1 and β2: the config's reach the optimizer (default Keras's 0.
   ref.dispose();
 });
 
+test("VAE learning-rate warm-up and Adam's ε: each step is Adam at lr · (1 + step·(W − 1)/W) / W up to step W, then lr, with the config's ε", async () => {
+  const plain = new Vae({ seed: 7 });
+  assert.is(plain.config.epsilon, 1e-7);
+  assert.is(plain.optimizer.epsilon, 1e-7, "the default run keeps the seed's (Keras's) Adam ε");
+  assert.is(plain.config.lrWarmupSteps, 0);
+  plain.dispose();
+  const lr = 2e-3;
+  const warmup = 4;
+  const vae = new Vae({ seed: 7, lr, lrWarmupSteps: warmup, epsilon: 1e-3 });
+  const ref = new Vae({ seed: 7, lr });
+  ref.optimizer.epsilon = 1e-3;
+  const b = batchOf(trainUnit, 0, 4);
+  for (let step = 0; step < 6; step++) {
+    // From lr / W at the first step, linearly, to lr at step W and after (float64 here).
+    const expected = lr * (1 / warmup + ((1 - 1 / warmup) * Math.min(step, warmup)) / warmup);
+    assert.ok(Math.abs(vae.optimizer.lr - expected) <= 1e-15, `step ${step}: rate ${vae.optimizer.lr}, expected ${expected}`);
+    ref.optimizer.lr = expected;
+    tidy(() => {
+      ref.optimizer.zeroGrad();
+      ref.lossTerms(b.x, deriveSeed(7, 100, step)).loss.backward();
+      ref.optimizer.step();
+    });
+    vae.trainStep(b, step).forEach((t) => t.dispose());
+  }
+  assert.is(vae.optimizer.lr, lr, 'after the warm-up: the constant rate');
+  const mine = vae.encoder.namedParameters().concat(vae.decoder.namedParameters());
+  const theirs = ref.encoder.namedParameters().concat(ref.decoder.namedParameters());
+  for (let i = 0; i < mine.length; i++) {
+    assert.equal(await mine[i][1].toArray(), await theirs[i][1].toArray(), `${mine[i][0]} after 6 steps`);
+  }
+  assert.throws(() => new Vae({ lrWarmupSteps: 2.5 }), /lrWarmupSteps must be a whole number/);
+  for (const bad of [0, -1e-3, Number.POSITIVE_INFINITY, Number.NaN]) assert.throws(() => new Vae({ epsilon: bad }), /Vae: epsilon must be a positive number/);
+  disposeBatch(b);
+  vae.dispose();
+  ref.dispose();
+});
+
 test('judge classifier: a few steps lower the cross-entropy on a fixed batch', async () => {
   const clf = new MnistClassifier({ seed: 6 });
   const opt = new Adam(clf, { lr: 1e-3 });

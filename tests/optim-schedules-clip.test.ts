@@ -13,7 +13,7 @@ import { adamReference, sgdReference } from '../src/kernels/optimizers.ts';
 import { Dense } from '../src/nn/layers.ts';
 import { saveCheckpoint, loadCheckpoint } from '../src/nn/checkpoint-file.ts';
 import {
-  Adam, SGD, clipGradNorm, clipGradValue, exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, type LearningRateSchedule,
+  Adam, SGD, clipGradNorm, clipGradValue, exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, linearWarmup, type LearningRateSchedule,
 } from '../src/nn/optim.ts';
 
 test.before(async () => {
@@ -65,6 +65,16 @@ test('schedules follow the Keras (and PyTorch StepLR) formulas', () => {
   assert.throws(() => piecewiseConstant([5], [1]), /one value more than boundaries/);
   assert.throws(() => stepDecay({ initialLr: 1, stepSize: 0.5 }), /stepSize must be a positive integer, got 0\.5/);
   assert.throws(() => cosineDecay({ initialLr: 1, decaySteps: 10, alpha: 2 }), /alpha must be in \[0, 1\]/);
+  // PyTorch LinearLR (end_factor 1): the factor goes from startFactor (default 1/3) to 1 in warmupSteps.
+  const warm = linearWarmup({ lr: 0.3, warmupSteps: 3 });
+  assertClose([0, 1, 2, 3, 4, 100].map(warm), [0.1, 0.1 + 0.2 / 3, 0.1 + 0.4 / 3, 0.3, 0.3, 0.3], 'linearWarmup', 1e-15, 0);
+  // Over a schedule: the factor scales the schedule's own rate at the same step.
+  const warmCos = linearWarmup({ lr: cos, warmupSteps: 2, startFactor: 0 });
+  assertClose([0, 1, 2, 3, 4].map(warmCos), [0, 0.5 * cos(1), cos(2), cos(3), cos(4)], 'linearWarmup over cosineDecay', 1e-15, 0);
+  assert.throws(() => linearWarmup({ lr: 1, warmupSteps: 0 }), /warmupSteps must be a positive integer, got 0/);
+  assert.throws(() => linearWarmup({ lr: 1, warmupSteps: 3, startFactor: 1.5 }), /startFactor must be in \[0, 1\]/);
+  assert.throws(() => linearWarmup({ lr: -1, warmupSteps: 3 }), /lr must be a positive number/);
+  assert.throws(() => linearWarmup({ lr: 1, warmup_steps: 3 } as never), /warmup_steps/);
 });
 
 test('the learning rate used at step k is the schedule\'s (SGD and Adam against float64), and opt.lr tells it', async () => {

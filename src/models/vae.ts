@@ -10,7 +10,7 @@ import { Module } from '../nn/module.ts';
 import { Dense, Flatten, Reshape } from '../nn/layers.ts';
 import { Conv2d, Conv2dTranspose } from '../nn/conv-layers.ts';
 import { Adam } from '../nn/optim.ts';
-import { cosineDecay } from '../nn/schedules.ts';
+import { cosineDecay, linearWarmup } from '../nn/schedules.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { tidy } from '../core/scope.ts';
 import { detach } from '../core/autograd.ts';
@@ -21,7 +21,7 @@ import type { Batch } from '../data/batches.ts';
 import type { TrainableModel } from '../train/trainer.ts';
 import { checkOptions, knownOptions } from '../core/options.ts';
 
-const VAE_CONFIG = knownOptions<VaeConfig>({ latentDim: true, lr: true, seed: true, klWarmupSteps: true, lrDecaySteps: true, lrFinal: true, beta1: true, beta2: true });
+const VAE_CONFIG = knownOptions<VaeConfig>({ latentDim: true, lr: true, seed: true, klWarmupSteps: true, lrWarmupSteps: true, lrDecaySteps: true, lrFinal: true, beta1: true, beta2: true, epsilon: true });
 
 export interface VaeConfig {
   latentDim: number;
@@ -36,7 +36,14 @@ export interface VaeConfig {
    * encoder can spread the digits apart in the 2-D latent space before it is pulled to N(0, I).
    */
   klWarmupSteps: number;
-  /** Cosine decay of the learning rate from lr to lr · lrFinal over this many steps (0: constant, the default). */
+  /**
+   * Linear warm-up of the learning rate from lr / lrWarmupSteps (first step) to lr over this many
+   * steps (linearWarmup; 0: none, the default). Adam's first steps move every weight by about the
+   * rate: at 2e-3 and batch 32 they switch off most of the encoder's 16 ReLU units within five
+   * steps for good, and the 2-D latent space then hangs on one or two of them (docs/models.md).
+   */
+  lrWarmupSteps: number;
+  /** Cosine decay of the learning rate from lr to lr · lrFinal over this many steps (0: constant, the default; counted from the first step, warm-up included). */
   lrDecaySteps: number;
   /** The rate at the end of lrDecaySteps, as a fraction of lr (default 0.1). */
   lrFinal: number;
@@ -44,9 +51,11 @@ export interface VaeConfig {
   beta1: number;
   /** Adam's β2, the decay of its running mean of squared gradients (default 0.999, Keras's and the seed's). */
   beta2: number;
+  /** Adam's ε, added to the root of the running mean of squared gradients (default 1e-7, Keras's and the seed's). */
+  epsilon: number;
 }
 
-export const VAE_DEFAULTS: VaeConfig = { latentDim: 2, lr: 1e-3, seed: 0, klWarmupSteps: 0, lrDecaySteps: 0, lrFinal: 0.1, beta1: 0.9, beta2: 0.999 };
+export const VAE_DEFAULTS: VaeConfig = { latentDim: 2, lr: 1e-3, seed: 0, klWarmupSteps: 0, lrWarmupSteps: 0, lrDecaySteps: 0, lrFinal: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
 /** The KL term's weight at `step` (0 for the first) under a warm-up of `warmupSteps`. */
 export function klWeight(step: number, warmupSteps: number): number {
@@ -128,9 +137,10 @@ export class Vae implements TrainableModel {
     checkOptions('Vae', config, VAE_CONFIG);
     this.config = { ...VAE_DEFAULTS, ...config };
     const c = this.config;
-    for (const key of ['klWarmupSteps', 'lrDecaySteps'] as const) {
+    for (const key of ['klWarmupSteps', 'lrWarmupSteps', 'lrDecaySteps'] as const) {
       if (!Number.isInteger(c[key]) || c[key] < 0) throw new RangeError(`Vae: ${key} must be a whole number of steps ≥ 0, got ${c[key]}`);
     }
+    if (typeof c.epsilon !== 'number' || !(c.epsilon > 0 && Number.isFinite(c.epsilon))) throw new RangeError(`Vae: epsilon must be a positive number, got ${String(c.epsilon)}`);
     if (!(c.lrFinal > 0 && c.lrFinal <= 1)) throw new RangeError(`Vae: lrFinal must be in (0, 1], got ${c.lrFinal}`);
     for (const key of ['beta1', 'beta2'] as const) {
       if (typeof c[key] !== 'number' || !(c[key] >= 0 && c[key] < 1)) throw new RangeError(`Vae: ${key} must be a number in [0, 1), got ${String(c[key])}`);
@@ -138,10 +148,11 @@ export class Vae implements TrainableModel {
     this.encoder = new VaeEncoder(this.config.latentDim, this.config.seed);
     this.decoder = new VaeDecoder(this.config.latentDim, this.config.seed);
     // One optimizer over both halves, as the keras.io example's single model.
+    const rate = c.lrDecaySteps > 0 ? cosineDecay({ initialLr: c.lr, decaySteps: c.lrDecaySteps, alpha: c.lrFinal }) : c.lr;
     this.optimizer = new Adam([
       ...this.encoder.namedParameters('encoder.'),
       ...this.decoder.namedParameters('decoder.'),
-    ], { lr: c.lrDecaySteps > 0 ? cosineDecay({ initialLr: c.lr, decaySteps: c.lrDecaySteps, alpha: c.lrFinal }) : c.lr, beta1: c.beta1, beta2: c.beta2 });
+    ], { lr: c.lrWarmupSteps > 0 ? linearWarmup({ lr: rate, warmupSteps: c.lrWarmupSteps, startFactor: 1 / c.lrWarmupSteps }) : rate, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon });
   }
 
   get modules(): Record<string, Module> {

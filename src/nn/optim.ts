@@ -8,7 +8,7 @@
 //
 // As Keras's optimizers, both take
 //  - `lr`: a number, or a schedule `(step) => lr` (schedules.ts: exponentialDecay, cosineDecay,
-//    stepDecay, piecewiseConstant, or any function), evaluated at the step count before each
+//    stepDecay, piecewiseConstant, linearWarmup, or any function), evaluated at the step count before each
 //    update; `opt.lr` reads the rate the next step will use, and assigning a number replaces the
 //    schedule;
 //  - one of `clipNorm` (each gradient to this L2 norm), `globalClipNorm` (all together, as
@@ -27,8 +27,8 @@ import type { LearningRateSchedule } from './schedules.ts';
 
 export { clipGradNorm, clipGradValue, type ClipParams } from './clip.ts';
 export {
-  exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, type LearningRateSchedule,
-  type ExponentialDecayOptions, type CosineDecayOptions, type StepDecayOptions,
+  exponentialDecay, cosineDecay, stepDecay, piecewiseConstant, linearWarmup, type LearningRateSchedule,
+  type ExponentialDecayOptions, type CosineDecayOptions, type StepDecayOptions, type LinearWarmupOptions,
 } from './schedules.ts';
 import { checkOptions, knownOptions } from '../core/options.ts';
 

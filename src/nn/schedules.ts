@@ -43,6 +43,7 @@ export interface ExponentialDecayOptions {
 const EXPONENTIAL_DECAY_OPTIONS = knownOptions<ExponentialDecayOptions>({ initialLr: true, decaySteps: true, decayRate: true, staircase: true });
 const COSINE_DECAY_OPTIONS = knownOptions<CosineDecayOptions>({ initialLr: true, decaySteps: true, alpha: true });
 const STEP_DECAY_OPTIONS = knownOptions<StepDecayOptions>({ initialLr: true, stepSize: true, gamma: true });
+const LINEAR_WARMUP_OPTIONS = knownOptions<LinearWarmupOptions>({ lr: true, warmupSteps: true, startFactor: true });
 
 export function exponentialDecay(o: ExponentialDecayOptions): LearningRateSchedule {
   checkOptions('exponentialDecay', o, EXPONENTIAL_DECAY_OPTIONS);
@@ -73,6 +74,33 @@ export function cosineDecay(o: CosineDecayOptions): LearningRateSchedule {
   return (step) => {
     const cosine = 0.5 * (1 + Math.cos((Math.PI * Math.min(step, decaySteps)) / decaySteps));
     return initialLr * ((1 - alpha) * cosine + alpha);
+  };
+}
+
+export interface LinearWarmupOptions {
+  /** The rate after the warm-up: a number, or a schedule that the warm-up scales (it sees the same step). */
+  lr: number | LearningRateSchedule;
+  /** Steps over which the factor rises from startFactor to 1. */
+  warmupSteps: number;
+  /** The factor at step 0 (default 1/3, as PyTorch's LinearLR). */
+  startFactor?: number;
+}
+
+/**
+ * A linear warm-up, PyTorch's LinearLR counted in optimizer steps (end_factor 1): the rate is
+ * lr(step) · (startFactor + (1 − startFactor) · min(step, warmupSteps) / warmupSteps), so it
+ * reaches lr at step warmupSteps and follows lr from then on. Adam's first steps move every
+ * weight by about the rate whatever its gradient's size; a warm-up keeps those first steps small.
+ */
+export function linearWarmup(o: LinearWarmupOptions): LearningRateSchedule {
+  checkOptions('linearWarmup', o, LINEAR_WARMUP_OPTIONS);
+  const base = o.lr;
+  if (typeof base !== 'function') positive('linearWarmup', 'lr', base);
+  const warmupSteps = positive('linearWarmup', 'warmupSteps', o.warmupSteps, true);
+  const startFactor = inRange('linearWarmup', 'startFactor', o.startFactor ?? 1 / 3, 0, 1);
+  return (step) => {
+    const factor = startFactor + ((1 - startFactor) * Math.min(step, warmupSteps)) / warmupSteps;
+    return (typeof base === 'function' ? base(step) : base) * factor;
   };
 }
 
