@@ -29,6 +29,16 @@ function checksum(arrays: Float32Array[]): string {
   return hex32(h);
 }
 
+/** The quick preset in words, as `npm start` trains it. */
+function presetText(): string {
+  const m = QUICK.model ?? {};
+  const parts = [`${QUICK.limit?.toLocaleString('en')} digits`, `${QUICK.epochs} epochs`, `batch ${QUICK.batchSize}`, `learning rate ${QUICK.lr}`];
+  if (m.lrWarmupSteps) parts.push(`warmed up over its first ${m.lrWarmupSteps} steps`);
+  if (m.epsilon !== undefined) parts.push(`Adam's ε ${m.epsilon}`);
+  if (m.klWarmupSteps) parts.push(`KL weight warmed up over ${m.klWarmupSteps} steps`);
+  return `${parts.join(', ')}, seed 0`;
+}
+
 export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSection {
   const trainButton = byId<HTMLButtonElement>('train-start');
   const stopButton = byId<HTMLButtonElement>('train-stop');
@@ -41,8 +51,7 @@ export function setupTraining(gpu: GpuState, models: ModelsSection): TrainingSec
   // ?simulate-device-loss=STEP[,STEP…]: loses the device after those steps, to see what the page does.
   const simulated = new URLSearchParams(location.search).get('simulate-device-loss');
   if (simulated) scheduleDeviceLoss(simulated.split(',').map((v) => Number(v.trim())));
-  byId('train-preset').textContent =
-    `${QUICK.limit?.toLocaleString('en')} digits, ${QUICK.epochs} epochs, batch ${QUICK.batchSize}, learning rate ${QUICK.lr}, seed 0`;
+  byId('train-preset').textContent = presetText();
 
   let training: PageTraining | undefined;
   let running = false;

@@ -117,7 +117,7 @@ export class PageTraining {
 
   private constructor(readonly data: MnistGpu, batchSize: number) {
     this.batchSize = batchSize;
-    this.vae = createModel('vae', { lr: QUICK.lr, seed: SEED }) as Vae;
+    this.vae = createModel('vae', { ...QUICK.model, lr: QUICK.lr, seed: SEED }) as Vae;
     this.vae.train();
   }
 
