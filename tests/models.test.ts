@@ -31,6 +31,7 @@ import { loadSafetensors } from '../src/io/safetensors-file.ts';
 import { SHIPPED_JUDGE } from '../src/metrics/judge.ts';
 import { runClassifierTraining, runTraining, type TrainRunSummary } from '../src/runs/run.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
+import { PRESETS } from '../src/runs/presets.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'models-test-'));
 let trainUnit: MnistGpu; // first images in [0, 1] (VAE, judge)
@@ -367,6 +368,43 @@ test("VAE Adam β1 and β2: the config's reach the optimizer (default Keras's 0.
   disposeBatch(b);
   vae.dispose();
   ref.dispose();
+});
+
+test("quick VAE: its Adam (ε 1e-2, rate warmed up) keeps the encoder's 16 ReLU units alive through the first 20 steps; the seed's Adam at the same rate switches all but one or two off", async () => {
+  const quick = PRESETS.vae.quick;
+  const data = loadMnistGpu('train', { limit: 20 * quick.batchSize, range: [0, 1] });
+  const probe = loadMnistGpu('test', { limit: 256, range: [0, 1] });
+  const probeBatch = probe.batches(0, { batchSize: 256, shuffle: false }).next().value!;
+  /** The encoder's dense units positive on at least one of the 256 test digits. */
+  const alive = async (vae: Vae): Promise<number> => {
+    const e = vae.encoder;
+    const h = tidy(() => e.dense.forward(e.flatten.forward(e.conv2.forward(e.conv1.forward(probeBatch.x)))));
+    const v = await h.toArray();
+    h.dispose();
+    let n = 0;
+    for (let u = 0; u < 16; u++) {
+      for (let i = 0; i < 256; i++) if (v[i * 16 + u] > 0) { n++; break; }
+    }
+    return n;
+  };
+  const train = async (vae: Vae, seed: number): Promise<number> => {
+    let step = 0;
+    for (const b of data.batches(0, { batchSize: quick.batchSize, seed })) vae.trainStep(b, step++).forEach((t) => t.dispose());
+    assert.is(step, 20);
+    return alive(vae);
+  };
+  for (const seed of [0, 2]) {
+    const preset = new Vae({ ...quick.model, lr: quick.lr, seed });
+    const seeds = new Vae({ lr: quick.lr, seed });
+    const before = await alive(preset);
+    const [kept, lost] = [await train(preset, seed), await train(seeds, seed)];
+    preset.dispose();
+    seeds.dispose();
+    assert.ok(kept >= 12, `seed ${seed}: the quick preset kept ${kept} of 16 units alive (${before} at the start)`);
+    assert.ok(lost <= 3, `seed ${seed}: the seed's Adam at ${quick.lr} kept ${lost} of 16 units alive; expected it to lose nearly all`);
+  }
+  data.dispose();
+  probe.dispose();
 });
 
 test("VAE learning-rate warm-up and Adam's ε: each step is Adam at lr · (1 + step·(W − 1)/W) / W up to step W, then lr, with the config's ε", async () => {
