@@ -41,6 +41,7 @@ const ENTRIES: [string, () => unknown, string, string][] = [
   ['exponentialDecay', () => api.optim.exponentialDecay({ initialLr: 1, decaySteps: 1, decayRate: 0.5, staircas: true } as never), 'staircas', 'staircase'],
   ['cosineDecay', () => api.optim.cosineDecay({ initialLr: 1, decaySteps: 1, alfa: 0 } as never), 'alfa', 'alpha'],
   ['stepDecay', () => api.optim.stepDecay({ initialLr: 1, stepSize: 1, gama: 0.5 } as never), 'gama', 'gamma'],
+  ['linearWarmup', () => api.optim.linearWarmup({ lr: 1, warmupSteps: 1, startfactor: 0 } as never), 'startfactor', 'startFactor'],
   ['fit', () => api.fit(none, none, { epochs: 1, batch_size: 8 } as never), 'batch_size', 'batchSize'],
   ['evaluate', () => api.evaluate(none, none, { loss: none, batchsize: 8 } as never), 'batchsize', 'batchSize'],
   ['trainLoop', () => api.trainLoop({ epoch: 1 } as never), 'epoch', 'epochs'],
