@@ -44,6 +44,22 @@ test('engines: Dawn here in Node; in a page, by the browser', async () => {
   assert.is(engineOfBrowser('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36'), 'dawn');
   assert.is(engineOfBrowser('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 Safari/605.1.15'), 'unknown');
   assert.is(engineOfBrowser(undefined), 'unknown');
+  // A navigator.gpu that other code put there in Node (the bench's TF.js peer does) is Dawn's too.
+  const script = [
+    "import { create, globals } from 'webgpu';",
+    "import { init, shutdownDevice } from './src/index.ts';",
+    'Object.assign(globalThis, globals);',
+    "Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]), userAgent: 'node' }, configurable: true });",
+    'const gpu = await init({ tune: "off" });',
+    'console.log(JSON.stringify({ engine: gpu.info.engine, description: gpu.info.description }));',
+    'shutdownDevice();',
+    'process.exit(0);',
+  ].join('\n');
+  const child = await runChild(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, timeoutMs: 60_000 });
+  assert.is(child.code, 0, child.stdout + child.stderr);
+  const seen = JSON.parse(child.stdout.trim().split('\n').pop()!) as { engine: string; description: string };
+  assert.is(seen.engine, 'dawn', child.stdout);
+  assert.match(seen.description, /, on Dawn$/);
 });
 
 test('deno: examples/deno-mlp.ts learns on wgpu; npm run bench starts under Deno and refuses only the TF.js peer, saying why', async () => {

@@ -297,6 +297,10 @@ function engineOf(value: GPU | GPUDevice, kind: 'gpu' | 'device'): Engine {
     const cls = denoWebGpu[kind];
     return typeof cls === 'function' && value instanceof cls ? 'wgpu' : 'unknown';
   }
+  // In Node the WebGPU is Dawn's (npm `webgpu`), whoever put it on navigator: the bench's
+  // TensorFlow.js peer does, for its backend, before our init() finds it there. Without this its
+  // adapter was 'unknown', and the tune cache's choices (kept for Dawn) were not found.
+  if (nodeProcess()) return 'dawn';
   return engineOfBrowser((globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent);
 }
 
