@@ -17,10 +17,12 @@ import { planOnly } from '../src/core/dispatch.ts';
 import { tidy } from '../src/core/scope.ts';
 import { problemKey, problemLayers, problemsSeen } from '../src/core/kernel-policy.ts';
 import { loadMnistGpu } from '../src/data/mnist-files.ts';
-import { createModel, MODEL_KINDS, type ModelKind } from '../src/models/kinds.ts';
+import { createModel, MODEL_KINDS } from '../src/models/kinds.ts';
 import { createMlp } from '../src/models/mlp.ts';
 import { Adam } from '../src/nn/optim.ts';
 import { crossEntropy } from '../src/core/softmax-ops.ts';
+import { SupervisedModel } from '../src/train/fit.ts';
+import type { TrainableModel } from '../src/train/trainer.ts';
 import { withLayerLabels } from '../src/nn/layer-labels.ts';
 import { PRESETS } from '../src/runs/presets.ts';
 import { tune, tuneCacheLocation } from '../src/tune/session.ts';
@@ -68,25 +70,17 @@ function print(r: TuneResult): void {
   for (const c of r.candidates) console.log(`  ${c.kernel.padEnd(14)} ${ms(c.ms).padStart(10)}  ${c.status}${c.runs > 1 ? ` (median of ${c.runs})` : ''}${c.note ? `: ${c.note}` : ''}`);
 }
 
-/** Plans one step of train:mlp's model (784 → 256 ReLU → 10, softmax cross-entropy, Adam) on a batch of digits. */
-function planMlpStep(): void {
-  const data = loadMnistGpu('train', { limit: MLP_BATCH });
-  const model = createMlp({ seed: 1 });
-  const optimizer = new Adam(model, { lr: 1e-3 });
-  try {
-    const batch = data.batches(0, { batchSize: MLP_BATCH, seed: 1 }).next().value!;
-    planOnly(() => withLayerLabels({ mlp: model }, () => tidy(() => {
-      optimizer.zeroGrad();
-      const loss = crossEntropy(model.forward(batch.x), batch.y);
-      loss.backward();
-      optimizer.step();
-      return [loss];
-    }))).forEach((t) => t.dispose());
-  } finally {
-    optimizer.dispose();
-    model.dispose();
-    data.dispose();
+/** The step `npm run tune` plans for a model: at the seed preset's batch (the MLP: train:mlp's), as its trainer runs it. */
+function stepOf(kind: TunedModel): { batchSize: number; range: [number, number]; trainable: TrainableModel; dispose: () => void } {
+  if (kind === 'mlp') {
+    // train:mlp's model, loss and optimizer, stepped as fit() steps a Module.
+    const mlp = createMlp({ seed: 1 });
+    const optimizer = new Adam(mlp, { lr: 1e-3 });
+    return { batchSize: MLP_BATCH, range: [0, 1], trainable: new SupervisedModel('mlp', {}, mlp, crossEntropy, optimizer), dispose: () => (optimizer.dispose(), mlp.dispose()) };
   }
+  const preset = PRESETS[kind].seed;
+  const model = createModel(kind, { ...(preset.model ?? {}), seed: 1 });
+  return { batchSize: preset.batchSize, range: kind === 'vae' ? [0, 1] : [-1, 1], trainable: model, dispose: () => model.dispose() };
 }
 
 await runScript('tune', async (gpu) => {
@@ -96,20 +90,18 @@ await runScript('tune', async (gpu) => {
   const started = performance.now();
   // One planned training step per model finds the problems its step runs (nothing is computed).
   problemsSeen(true);
+  const batchSizes = new Map<string, number>();
   for (const kind of kinds as TunedModel[]) {
-    if (kind === 'mlp') {
-      planMlpStep();
-      continue;
-    }
-    const preset = PRESETS[kind].seed;
-    const data = loadMnistGpu('train', { limit: preset.batchSize, range: kind === 'vae' ? [0, 1] : [-1, 1] });
-    const model = createModel(kind, { ...(preset.model ?? {}), seed: 1 });
+    const step = stepOf(kind);
+    batchSizes.set(kind, step.batchSize);
+    const data = loadMnistGpu('train', { limit: step.batchSize, range: step.range });
     try {
-      const batch = data.batches(0, { batchSize: preset.batchSize, seed: 1 }).next().value!;
-      const labelled = Object.fromEntries(Object.entries(model.modules).map(([name, m]) => [`${kind}.${name}`, m]));
-      planOnly(() => withLayerLabels(labelled, () => tidy(() => model.trainStep(batch, 0)))).forEach((t) => t.dispose());
+      const batch = data.batches(0, { batchSize: step.batchSize, seed: 1 }).next().value!;
+      // Layers labelled from the model's kind: 'vae.encoder.conv1'; a module named as the kind itself (the MLP's) gives 'mlp.hidden'.
+      const labelled = Object.fromEntries(Object.entries(step.trainable.modules).map(([name, m]) => [name === kind ? kind : `${kind}.${name}`, m]));
+      planOnly(() => withLayerLabels(labelled, () => tidy(() => step.trainable.trainStep(batch, 0)))).forEach((t) => t.dispose());
     } finally {
-      model.dispose();
+      step.dispose();
       data.dispose();
     }
   }
@@ -117,7 +109,7 @@ await runScript('tune', async (gpu) => {
   const found = problemsSeen();
   const layers = problemLayers();
   const perModel = kinds.map((kind) => ({ model: kind, problems: [...found.keys()].filter((k) => layers.get(k)?.some((l) => l.startsWith(`${kind}.`))) }));
-  for (const m of perModel) console.log(`${m.model}: ${m.problems.length} problems in a training step at batch ${m.model === 'mlp' ? MLP_BATCH : PRESETS[m.model as ModelKind].seed.batchSize}`);
+  for (const m of perModel) console.log(`${m.model}: ${m.problems.length} problems in a training step at batch ${batchSizes.get(m.model)}`);
   const skipped: string[] = [];
   const results = await tune({ problems: [...found.values()], again: flags.again, totalBudgetMs: flags.budget * 1000 - (performance.now() - started), onResult: print, onSkipped: (p) => skipped.push(problemKey(p)) });
   const cached = found.size - results.length - skipped.length;

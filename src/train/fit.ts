@@ -181,8 +181,8 @@ export async function evaluate(model: Module, data: BatchSource, options: { loss
   }
 }
 
-/** A Module with a loss and an optimizer, as the training loop's TrainableModel. */
-class SupervisedModel implements TrainableModel {
+/** A Module with a loss and an optimizer, as the training loop's TrainableModel (what fit() trains a Module as). */
+export class SupervisedModel implements TrainableModel {
   readonly lossNames = ['loss'] as const;
   readonly modules: Record<string, Module>;
   readonly optimizers: Record<string, Optimizer>;
