@@ -546,13 +546,14 @@ function batchNormSetup(shape: number[], backward: boolean): () => CaseRun {
  * verified on a sample (first and last images; one input channel of the weight-gradient).
  * Each convolution pass has a row for what the ops run (the kernel policy's 'auto', labelled with
  * the variant it chose for that pass, or setConvVariant's) — the quick row and the peer's — and
- * one per register-blocked variant the device runs (direct, and subgroup where it has subgroups),
+ * one per register-blocked variant the device runs (direct, and subgroup and window where it has
+ * subgroups; window has no weight-gradient row, its weight-gradient being subgroup's),
  * and a winograd row for the forward and input-gradient passes of stride-1 3×3 layers (winogradFits).
  */
 export function convFamilyCases(): BenchCase[] {
   const out: BenchCase[] = [];
   const chosen = getConvVariant();
-  const variants: (ConvVariant | 'auto')[] = [chosen, ...(getGpu().info.hasSubgroups ? ['direct', 'subgroup'] as const : ['direct'] as const)];
+  const variants: (ConvVariant | 'auto')[] = [chosen, ...(getGpu().info.hasSubgroups ? ['direct', 'subgroup', 'window'] as const : ['direct'] as const)];
   for (const l of CONV_LAYERS) for (const variant of new Set([...variants, 'winograd' as const])) {
     const x = [l.batch, l.inH, l.inW, l.inC];
     const w = convWeightShape(l);
@@ -567,6 +568,8 @@ export function convFamilyCases(): BenchCase[] {
       // Winograd rows where its rule holds (stride 1, 3×3), forward and input-gradient: its
       // weight-gradient is direct's, which has its row.
       if (variant === 'winograd' && !winogradFits(policyPass, layerGeometry(l))) continue;
+      // The window kernels are the forward and input-gradient; their weight-gradient is subgroup's, which has its row.
+      if (variant === 'window' && policyPass === 'weightGrad') continue;
       out.push({
         group: 'conv',
         kernel: `${l.name} ${short}`,

@@ -7,7 +7,7 @@ import { ready, randomArray } from './helpers.ts';
 import { tensor } from '../src/core/creation.ts';
 import { getGpu } from '../src/core/device.ts';
 import { conv2d } from '../src/core/conv-ops.ts';
-import { autoMatmulVariant, convVariantFor, getConvVariant, matmulVariantFor, setConvVariant, type ConvPass } from '../src/core/kernel-policy.ts';
+import { autoMatmulVariant, convVariantFor, getConvVariant, matmulVariantFor, setConvVariant, subgroupLanes, type ConvPass } from '../src/core/kernel-policy.ts';
 import { conv2dGeometry } from '../src/kernels/conv/geometry.ts';
 import { conv2dProgram, conv2dInputGradProgram, conv2dWeightGradProgram, weightGradSplits, CONV_VARIANTS } from '../src/kernels/conv/conv2d.ts';
 import { MATMUL_VARIANTS, type MatmulShape } from '../src/kernels/matmul.ts';
@@ -44,15 +44,19 @@ test('a matmul variant named is the variant run, whatever the shape', () => {
   assert.throws(() => matmulVariantFor(shapeOf(4, 4, 4), 'fastest' as 'naive'), /'fastest' is not one of/);
 });
 
-test("conv 'auto': subgroup where the device has subgroups and sharing pays, direct elsewhere; never blocked", () => {
+test("conv 'auto': window for forward and input-gradient, subgroup where sharing pays, direct elsewhere; never blocked", () => {
   const info = getGpu().info;
   const wide = conv2dGeometry([16, 14, 14, 32], [3, 3, 32, 64], 2, 'same'); // 784 output rows, 64 channels
   const narrow = conv2dGeometry([2, 14, 14, 32], [3, 3, 32, 1], 1, 'same'); // one output channel
+  const short = conv2dGeometry([1, 7, 7, 32], [3, 3, 32, 64], 1, 'same'); // 7 image rows: one row block each, 7 padded to 64
   for (const pass of PASSES) for (const g of [wide, narrow]) assert.is.not(convVariantFor(pass, g, 'auto'), 'blocked');
-  if (info.hasSubgroups) {
-    assert.is(convVariantFor('forward', wide, 'auto'), 'subgroup');
-    assert.is(convVariantFor('forward', narrow, 'auto'), 'direct', 'a 1-channel output has nothing to share');
-    assert.is(convVariantFor('weightGrad', narrow, 'auto'), 'direct');
+  if (info.hasSubgroups && subgroupLanes() >= 8) {
+    assert.is(convVariantFor('forward', wide, 'auto'), 'window');
+    assert.is(convVariantFor('inputGrad', wide, 'auto'), 'window');
+    assert.is(convVariantFor('weightGrad', wide, 'auto'), 'subgroup', 'window has no weight-gradient of its own');
+    assert.is(convVariantFor('forward', narrow, 'auto'), 'window', 'a 1-channel output still reads each input once per window');
+    assert.is(convVariantFor('weightGrad', narrow, 'auto'), 'direct', 'a 1-channel output has nothing to share');
+    assert.is(convVariantFor('forward', short, 'auto'), 'direct', 'rows padded to whole workgroups more than double: neither window nor subgroup');
   }
   const had = info.hasSubgroups;
   try {
@@ -66,12 +70,12 @@ test("conv 'auto': subgroup where the device has subgroups and sharing pays, dir
 test('a conv variant named runs as named in every pass, where it pays or not; one the device lacks is refused with the reason', () => {
   const info = getGpu().info;
   const narrow = conv2dGeometry([1, 5, 5, 3], [3, 3, 3, 2], 1, 'same');
-  const named = info.hasSubgroups ? CONV_VARIANTS : CONV_VARIANTS.filter((v) => v !== 'subgroup');
+  const named = info.hasSubgroups ? CONV_VARIANTS : CONV_VARIANTS.filter((v) => v !== 'subgroup' && v !== 'window');
   for (const v of named) {
     for (const pass of PASSES) {
       assert.is(convVariantFor(pass, narrow, v), v);
-      // winograd has no weight-gradient of its own: direct's runs, and its name says so.
-      const runs = v === 'winograd' && pass === 'weightGrad' ? 'direct' : v;
+      // winograd and window have no weight-gradient of their own: direct's and subgroup's run, and the name says so.
+      const runs = pass !== 'weightGrad' ? v : v === 'winograd' ? 'direct' : v === 'window' ? 'subgroup' : v;
       assert.ok(programFor(pass, narrow, v).name.endsWith(`.${runs}`), `${pass} asked for ${v} ran ${programFor(pass, narrow, v).name}`);
     }
   }
@@ -79,6 +83,7 @@ test('a conv variant named runs as named in every pass, where it pays or not; on
   try {
     info.hasSubgroups = false;
     assert.throws(() => setConvVariant('subgroup'), /needs WebGPU's 'subgroups' feature/);
+    assert.throws(() => setConvVariant('window'), /variant 'window' needs WebGPU's 'subgroups' feature/);
     const x = tensor(randomArray([1, 3, 3, 1], 1), [1, 3, 3, 1]);
     const w = tensor(randomArray([1, 1, 1, 1], 2), [1, 1, 1, 1]);
     assert.throws(() => conv2d(x, w, { variant: 'subgroup' }), /conv2d: variant 'subgroup' needs WebGPU's 'subgroups'/);
@@ -101,7 +106,7 @@ test("setConvVariant makes every convolution run one variant; 'auto' restores th
     setConvVariant('auto');
   }
   assert.is(getConvVariant(), 'auto');
-  for (const pass of PASSES) assert.ok(['direct', 'subgroup'].includes(String(convVariantFor(pass, g))));
+  for (const pass of PASSES) assert.ok(['direct', 'subgroup', 'window'].includes(String(convVariantFor(pass, g))));
 });
 
 test.run();

@@ -76,7 +76,7 @@ test('every rung of the ladder matches its float64 reference in the browser', as
   });
   assert.equal(results.map((r) => `${r.op} ${r.variant}`), [
     'matmul naive', 'matmul tiled', 'matmul blocked', 'matmul vec4', 'matmul direct',
-    'conv2d naive', 'conv2d direct', 'conv2d subgroup', 'conv2d blocked', // 'subgroup' on SwiftShader's 4-lane subgroups
+    'conv2d naive', 'conv2d direct', 'conv2d subgroup', 'conv2d window', 'conv2d blocked', // 'subgroup' and 'window' on SwiftShader's 4-lane subgroups
   ]);
   for (const r of results) {
     assert.ok(r.ok, `${r.op} ${r.variant}: ${r.error ?? `max error ${r.maxError}`}`);

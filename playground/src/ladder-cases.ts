@@ -55,6 +55,7 @@ const CONV_IDEAS: Record<ConvVariant, string> = {
   naive: 'one invocation per output: every tap and channel loaded for each one',
   direct: '8×8 outputs per invocation (8 pixels × 8 channels), taps outside, channels inside, no barriers',
   subgroup: 'direct, but the 8 weights of a step loaded once per subgroup and handed round with subgroupBroadcast',
+  window: 'subgroup, with each block neighbouring pixels of one row: a kernel row\'s taps read one window of inputs, each loaded once',
   blocked: "the matmul's v3 over the im2col matrix: 64×64 tiles staged in workgroup memory, a 4×4 block per invocation",
   winograd: 'Winograd F(2×2, 3×3) and F(2×2, 5×5): 2×2 output tiles as 16 (36) products per channel pair instead of 36 (100), batched matmuls between transforms (stride 1 only)',
 };

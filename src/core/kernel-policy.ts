@@ -24,6 +24,7 @@ import {
   type ConvEpilogue, type ConvKernelChoice, type ConvPass, type ConvVariant,
 } from '../kernels/conv/conv2d.ts';
 import { MIN_SUBGROUP_SIZE, subgroupPays } from '../kernels/conv/conv2d-subgroup.ts';
+import { windowPays } from '../kernels/conv/conv2d-window.ts';
 import type { ConvGeometry } from '../kernels/conv/geometry.ts';
 
 // ---------------------------------------------------------------- matmul
@@ -93,9 +94,11 @@ export function checkConvVariant(op: string, v: ConvVariant): void {
 
 /**
  * The variant one pass of a convolution runs. Asked by name (`requested`, else setConvVariant's):
- * that one. 'auto': `subgroup` where the device has subgroups and sharing pays for this pass's
- * shape (blocks at least 8 channels wide, rows padded to whole workgroups at most doubling the
- * work), else `direct`. `blocked`, the GPU-shaped kernel, is never chosen by 'auto' yet: it has
+ * that one. 'auto' (the fixed rule, where the tuner has not measured the problem): on a device
+ * with subgroups, `window` for the forward and input-gradient passes where it pays (windowPays:
+ * subgroups at least a block wide, rows padded to whole workgroups at most doubling the work),
+ * `subgroup` where sharing pays for the pass's shape (blocks at least 8 channels wide, the same
+ * padding bound), else `direct`. `blocked`, the GPU-shaped kernel, is never chosen by 'auto' yet: it has
  * only been measured on a CPU driver, where it loses. Nor is `winograd` (stride-1 3×3 and 5×5
  * only: winogradFits; its builders refuse other shapes with a RangeError): it wins or loses by
  * the layer's channels (docs/kernels.md).
@@ -113,6 +116,7 @@ export function convVariantFor(pass: ConvPass, g: ConvGeometry, requested: ConvK
 
 /** The fixed rule's convolution variant (what 'auto' runs on a problem not tuned, and what tune 'off' runs). */
 export function autoConvVariant(pass: ConvPass, g: ConvGeometry, hasSubgroups: boolean, lanes = subgroupLanes()): ConvVariant {
+  if (hasSubgroups && windowPays(pass, g, lanes)) return 'window';
   return hasSubgroups && subgroupPays(pass, g, lanes) ? 'subgroup' : 'direct';
 }
 

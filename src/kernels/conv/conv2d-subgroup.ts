@@ -87,22 +87,24 @@ fn blockOf(tile: Tile, lid: u32, rows: u32) -> Block {
   return Block(m0, sharedColumn(tile, rows), rows, m0 < rows);
 }`;
 
-// The columns this lane loads for its subgroup: lane l, load r holds column n0 + (l + r·L) mod TN
-// (clamped to the last column), `cols` the GEMM's columns.
-function laneColumns(tn: number, lanes: number, cols: string): string {
+// The sharing of the column operand, also the window kernels' (conv2d-window.ts), written into the
+// WGSL of each kernel:
+// the columns this lane loads for its subgroup: lane l, load r holds column n0 + (l + r·L) mod TN
+// (clamped to the last column), `cols` the GEMM's columns, blk.n0 the block's first column.
+export function laneColumns(tn: number, lanes: number, cols: string): string {
   const { l, loads } = sharingLanes(tn, lanes);
   return Array.from({ length: loads }, (_, r) => `let lane${r} = min(blk.n0 + ${r === 0 ? 'sid' : `(sid + ${r * l}u)`} % TN, ${cols} - 1u);`).join('\n  ');
 }
 
 // The step's loads, `load` giving the address of a lane's column.
-function laneLoads(tn: number, lanes: number, load: (lane: string) => string): string {
+export function laneLoads(tn: number, lanes: number, load: (lane: string) => string): string {
   const { loads } = sharingLanes(tn, lanes);
   return Array.from({ length: loads }, (_, r) => `let mine${r} = ${load(`lane${r}`)};`).join(' ');
 }
 
 // The step's TN column values from the ones the lanes loaded: column j from lane j mod L, its
 // load j / L. subgroupBroadcast takes a constant lane, so the TN broadcasts are written out.
-function broadcasts(tn: number, lanes: number): string {
+export function broadcasts(tn: number, lanes: number): string {
   const { l } = sharingLanes(tn, lanes);
   return Array.from({ length: tn }, (_, j) => `subgroupBroadcast(mine${Math.floor(j / l)}, ${j % l}u)`).join(', ');
 }

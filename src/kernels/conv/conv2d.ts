@@ -32,6 +32,10 @@
 //   subgroup  direct with the 8 column values of a step loaded once per subgroup and handed
 //             round with subgroupBroadcast (conv2d-subgroup.ts): 8 + 1 loads per 64 FMAs. Needs
 //             WebGPU's 'subgroups' feature; pays only on some shapes (subgroupPays).
+//   window    subgroup with each block TM neighbouring pixels of one image row, so that the TM
+//             pixels and kW taps of a kernel row read one window of (TM − 1)·s + kW inputs
+//             instead of TM·kW (conv2d-window.ts): forward and input-gradient; its
+//             weight-gradient is subgroup's. Needs 'subgroups'.
 //   blocked   matmul.ts's v3 over the implicit GEMM (conv2d-blocked.ts): 64×64 output tiles
 //             staged through workgroup memory, a 4×4 register block per invocation. Shaped for a
 //             GPU; on a CPU driver the barriers and per-element im2col divisions cost more than
@@ -52,6 +56,7 @@ import { gemmSize, uniforms, type ConvPass } from './conv2d-common.ts';
 import { REGISTER_BLOCK } from '../unroll.ts';
 import { directBlock, directForwardWgsl, directInputGradWgsl, directTiles, directWeightGradWgsl } from './conv2d-direct.ts';
 import { MIN_SUBGROUP_SIZE, subgroupForwardWgsl, subgroupInputGradWgsl, subgroupTiles, subgroupWeightGradWgsl } from './conv2d-subgroup.ts';
+import { windowBlock, windowForwardWgsl, windowInputGradWgsl, windowRowsOf, windowTiles } from './conv2d-window.ts';
 import { blockedInvocations, blockedTiles, blockedWgsl } from './conv2d-blocked.ts';
 import {
   WINOGRAD_RULE, winogradGeometry, winogradGrid, winogradImagesPerChunk, winogradInputWgsl, winogradMatrices, winogradOutputWgsl,
@@ -64,15 +69,15 @@ export type { ConvPass };
  * A convolution kernel variant. A named variant covers the forward pass and the input-gradient;
  * 'winograd' has no weight-gradient of its own and runs direct's (named `….direct`).
  */
-export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'blocked' | 'winograd';
-export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'blocked', 'winograd'];
+export type ConvVariant = 'naive' | 'direct' | 'subgroup' | 'window' | 'blocked' | 'winograd';
+export const CONV_VARIANTS: ConvVariant[] = ['naive', 'direct', 'subgroup', 'window', 'blocked', 'winograd'];
 /** Variants whose WGSL needs the device's 'subgroups' feature (of any subgroup size: conv2d-subgroup.ts). */
-export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup'];
+export const SUBGROUP_CONV_VARIANTS: readonly ConvVariant[] = ['subgroup', 'window'];
 
 /**
- * A convolution kernel with its parameters: the variant, and for direct and subgroup the register
- * block (TM output rows × TN channels per invocation; default directBlock's, 8×8 or narrower
- * where the layer has fewer channels). The kernel policy's tuner (src/tune/) searches these; a
+ * A convolution kernel with its parameters: the variant, and for direct, subgroup and window the
+ * register block (TM output rows × TN channels per invocation; default directBlock's, 8×8 or
+ * narrower where the layer has fewer channels; window's windowBlock's, TM pixels of one row). The kernel policy's tuner (src/tune/) searches these; a
  * bare variant name means its default parameters.
  */
 export interface ConvKernel {
@@ -96,11 +101,11 @@ export function convKernelOf(choice: ConvKernelChoice): ConvKernel {
   return typeof choice === 'string' ? { variant: choice } : choice;
 }
 
-/** 'direct', or 'direct.4x8' for a block other than the default: the kernel's name in profiles. */
-export function convKernelName(choice: ConvKernelChoice, cols: number): string {
+/** 'direct', or 'direct.4x8' for a block other than the default (`fallback`, the variant's default block there): the kernel's name in profiles. */
+export function convKernelName(choice: ConvKernelChoice, cols: number, fallback = directBlock(cols)): string {
   const k = convKernelOf(choice);
   if (!k.block || k.variant === 'naive' || k.variant === 'blocked') return k.variant;
-  const d = directBlock(cols);
+  const d = fallback;
   return k.block.tm === d.tm && k.block.tn === d.tn ? k.variant : `${k.variant}.${k.block.tm}x${k.block.tn}`;
 }
 
@@ -143,6 +148,13 @@ export function convCandidates(pass: ConvPass, g: ConvGeometry, device: { subgro
   const out: ConvKernel[] = [{ variant: 'direct' }, ...blocks.map((block) => ({ variant: 'direct' as const, block }))];
   if (device.subgroups) {
     out.push({ variant: 'subgroup' }, ...blocks.filter((b) => b.tn <= 8).map((block) => ({ variant: 'subgroup' as const, block })));
+    if (pass !== 'weightGrad') {
+      // The window's default block, and rows of 4 and 8 pixels besides (and twice the default where the rows are that wide).
+      const w = windowRowsOf(pass, g);
+      const rule = windowBlock(w.width, cols);
+      const tms = [...new Set([4, 8, rule.tm * 2 <= Math.min(16, w.width) ? rule.tm * 2 : 0].filter((tm) => tm > 0 && tm !== rule.tm && tm <= Math.max(4, w.width)))];
+      out.push({ variant: 'window' }, ...tms.map((tm) => ({ variant: 'window' as const, block: { tm, tn: rule.tn } })));
+    }
   }
   out.push({ variant: 'blocked' });
   if (winogradFits(pass, g)) out.push({ variant: 'winograd' });
@@ -188,7 +200,7 @@ function checkVariant(name: string, choice: ConvKernelChoice): ConvKernel {
   }
   if (k.block) {
     const { tm, tn } = k.block;
-    const maxTn = k.variant === 'subgroup' ? 8 : 16;
+    const maxTn = k.variant === 'subgroup' || k.variant === 'window' ? 8 : 16;
     if (!(Number.isInteger(tm) && Number.isInteger(tn) && tm >= 1 && tn >= 1 && tm <= 16 && tn <= maxTn)) {
       throw new RangeError(`${name}: block ${tm}×${tn} of '${k.variant}' must be whole numbers, rows 1…16 and channels 1…${maxTn}`);
     }
@@ -201,18 +213,29 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
   epilogue: ConvEpilogue, choice: ConvKernelChoice, bytes: number): Program {
   const asked = checkVariant(name, choice);
   if (asked.variant === 'winograd') checkWinograd(name, g);
-  // Winograd has no weight-gradient: direct's runs, under its own name.
-  const kernel: ConvKernel = asked.variant === 'winograd' && pass === 'weightGrad' ? { ...asked, variant: 'direct' } : asked;
+  // Winograd has no weight-gradient: direct's runs, under its own name; window's is subgroup's (with its default block).
+  const kernel: ConvKernel = pass !== 'weightGrad' ? asked
+    : asked.variant === 'winograd' ? { ...asked, variant: 'direct' }
+    : asked.variant === 'window' ? { variant: 'subgroup', ...(asked.lanes ? { lanes: asked.lanes } : {}) }
+    : asked;
   const variant = kernel.variant;
   const { rows, cols } = gemmSize(pass, g);
   const withEpilogue = pass !== 'weightGrad';
   const overrides: Record<string, number> = withEpilogue ? { HAS_BIAS: epilogue.hasBias ? 1 : 0, ACT: activationCode(epilogue.activation) } : {};
-  const common = { name: `${name}.${convKernelName(kernel, cols)}`, overrides, inputs: withEpilogue ? 3 : 2, outputs: 1, flops: convFlops(g), bytes };
+  const windowed = variant === 'window' && pass !== 'weightGrad' ? windowRowsOf(pass, g) : undefined;
+  const common = { name: `${name}.${convKernelName(kernel, cols, windowed && windowBlock(windowed.width, cols))}`, overrides, inputs: withEpilogue ? 3 : 2, outputs: 1, flops: convFlops(g), bytes };
   if (variant === 'blocked') {
     const tiles = blockedTiles(rows, cols, z);
     return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha, tiles), grid: foldGrid(tiles) };
   }
   if (variant === 'winograd') return winogradPrograms(pass === 'forward' ? 'forward' : 'inputGrad', g, epilogue, name).chunks[0].output;
+  if (windowed && pass !== 'weightGrad') {
+    const { tm, tn } = kernel.block ?? windowBlock(windowed.width, cols);
+    const { tiles, colBlocks } = windowTiles(windowed.rows, windowed.width, cols, tm, tn, z);
+    const lanes = kernel.lanes ?? MIN_SUBGROUP_SIZE;
+    const wgsl = pass === 'forward' ? windowForwardWgsl(tm, tn, g.kW, g.strideW, lanes) : windowInputGradWgsl(tm, tn, g.kW, g.strideW, lanes);
+    return { ...common, wgsl, uniforms: uniforms(g, colBlocks, chunk, epilogue.alpha, tiles), grid: foldGrid(tiles) };
+  }
   const { tm, tn } = registerBlock(kernel, cols);
   if (pass === 'weightGrad') overrides.SHARED_TAP = g.inC % tm === 0 ? 1 : 0;
   const subgroup = variant === 'subgroup';
@@ -328,7 +351,8 @@ export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue =
 /** How many z-slices the weight-gradient's reduction over the batch's pixels is split into, in `variant`. */
 export function weightGradSplits(g: ConvGeometry, variant: ConvKernelChoice): number {
   const asked = checkVariant('weightGradSplits', variant);
-  const kernel: ConvKernel = asked.variant === 'winograd' ? { ...asked, variant: 'direct' } : asked; // winograd's weight-gradient is direct's
+  // winograd's weight-gradient is direct's, window's subgroup's (with its default block)
+  const kernel: ConvKernel = asked.variant === 'winograd' ? { ...asked, variant: 'direct' } : asked.variant === 'window' ? { variant: 'subgroup', ...(asked.splits ? { splits: asked.splits } : {}) } : asked;
   const pixels = g.batch * g.outH * g.outW;
   if (kernel.splits) return Math.min(kernel.splits, pixels);
   const { rows, cols } = gemmSize('weightGrad', g);
