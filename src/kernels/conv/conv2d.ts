@@ -134,7 +134,9 @@ export function parseConvKernel(key: string, hasSubgroups: boolean): ConvKernelC
 /**
  * The kernels the tuner tries on one pass of one convolution: `direct` with its default block
  * and with blocks of 4 and 16 rows (and 4 or 16 channels where the layer has them), `subgroup`
- * likewise where the device has subgroups, and `blocked`, the GPU-shaped one. `naive` is left
+ * likewise where the device has subgroups, and there `window` for the forward and input-gradient
+ * (its default block, 8 or 7 pixels, and twice the default where the rows are that wide), and
+ * `blocked`, the GPU-shaped one. `naive` is left
  * out: it is direct with a 1×1 block, the ladder's first rung, never the fastest (and on a large
  * layer of a CPU driver, seconds a run). `winograd` joins where it fits (winogradFits: stride 1,
  * 3×3 or 5×5, forward and input-gradient).
@@ -149,10 +151,10 @@ export function convCandidates(pass: ConvPass, g: ConvGeometry, device: { subgro
   if (device.subgroups) {
     out.push({ variant: 'subgroup' }, ...blocks.filter((b) => b.tn <= 8).map((block) => ({ variant: 'subgroup' as const, block })));
     if (pass !== 'weightGrad') {
-      // The window's default block, and rows of 4 and 8 pixels besides (and twice the default where the rows are that wide).
+      // The window's default block, and 8 pixels besides (7 where the default is 8), and twice the default where the rows are that wide.
       const w = windowRowsOf(pass, g);
       const rule = windowBlock(w.width, cols);
-      const tms = [...new Set([4, 8, rule.tm * 2 <= Math.min(16, w.width) ? rule.tm * 2 : 0].filter((tm) => tm > 0 && tm !== rule.tm && tm <= Math.max(4, w.width)))];
+      const tms = [...new Set([rule.tm === 8 ? 7 : 8, rule.tm * 2 <= Math.min(16, w.width) ? rule.tm * 2 : 0].filter((tm) => tm > 0 && tm !== rule.tm && tm <= Math.max(4, w.width)))];
       out.push({ variant: 'window' }, ...tms.map((tm) => ({ variant: 'window' as const, block: { tm, tn: rule.tn } })));
     }
   }
