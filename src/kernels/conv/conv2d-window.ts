@@ -1,6 +1,7 @@
 // The subgroup kernels (conv2d-subgroup.ts) with the row operand read once per window instead of
 // once per tap: forward and input-gradient, each one whole WGSL module of its block shape and its
-// kernel's width and stride. Its weight-gradient is the subgroup kernel's (conv2d.ts).
+// kernel's width and stride. Its weight-gradient is the subgroup kernel's (conv2d.ts). The
+// prologue and epilogue repeat the subgroup kernels' on purpose, so that each kernel reads whole.
 //
 // In the direct and subgroup kernels the TM rows of a block are any TM consecutive GEMM rows, and
 // every tap of every row loads its own input value: TM loads per tap and channel. Here the TM rows
