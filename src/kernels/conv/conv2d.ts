@@ -210,16 +210,20 @@ function checkVariant(name: string, choice: ConvKernelChoice): ConvKernel {
   return k;
 }
 
+// The kernel a variant's weight-gradient runs, under its own name: winograd has none (direct's
+// runs), nor has window (subgroup's, with its default block: window's block is pixels of a row).
+function weightGradKernel(k: ConvKernel): ConvKernel {
+  if (k.variant === 'winograd') return { ...k, variant: 'direct' };
+  if (k.variant === 'window') return { variant: 'subgroup', ...(k.lanes ? { lanes: k.lanes } : {}), ...(k.splits ? { splits: k.splits } : {}) };
+  return k;
+}
+
 // The Program of one pass in one variant: z slices (phases, or splits of `chunk` pixels each).
 function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: number,
   epilogue: ConvEpilogue, choice: ConvKernelChoice, bytes: number): Program {
   const asked = checkVariant(name, choice);
   if (asked.variant === 'winograd') checkWinograd(name, g);
-  // Winograd has no weight-gradient: direct's runs, under its own name; window's is subgroup's (with its default block).
-  const kernel: ConvKernel = pass !== 'weightGrad' ? asked
-    : asked.variant === 'winograd' ? { ...asked, variant: 'direct' }
-    : asked.variant === 'window' ? { variant: 'subgroup', ...(asked.lanes ? { lanes: asked.lanes } : {}) }
-    : asked;
+  const kernel = pass === 'weightGrad' ? weightGradKernel(asked) : asked;
   const variant = kernel.variant;
   const { rows, cols } = gemmSize(pass, g);
   const withEpilogue = pass !== 'weightGrad';
@@ -231,7 +235,7 @@ function build(pass: ConvPass, name: string, g: ConvGeometry, z: number, chunk: 
     return { ...common, wgsl: blockedWgsl(pass), uniforms: uniforms(g, 0, chunk, epilogue.alpha, tiles), grid: foldGrid(tiles) };
   }
   if (variant === 'winograd') return winogradPrograms(pass === 'forward' ? 'forward' : 'inputGrad', g, epilogue, name).chunks[0].output;
-  if (windowed && pass !== 'weightGrad') {
+  if (windowed) {
     const { tm, tn } = kernel.block ?? windowBlock(windowed.width, cols);
     const { tiles, colBlocks } = windowTiles(windowed.rows, windowed.width, cols, tm, tn, z);
     const lanes = kernel.lanes ?? MIN_SUBGROUP_SIZE;
@@ -352,9 +356,7 @@ export function conv2dInputGradProgram(g: ConvGeometry, epilogue: ConvEpilogue =
 
 /** How many z-slices the weight-gradient's reduction over the batch's pixels is split into, in `variant`. */
 export function weightGradSplits(g: ConvGeometry, variant: ConvKernelChoice): number {
-  const asked = checkVariant('weightGradSplits', variant);
-  // winograd's weight-gradient is direct's, window's subgroup's (with its default block)
-  const kernel: ConvKernel = asked.variant === 'winograd' ? { ...asked, variant: 'direct' } : asked.variant === 'window' ? { variant: 'subgroup', ...(asked.splits ? { splits: asked.splits } : {}) } : asked;
+  const kernel = weightGradKernel(checkVariant('weightGradSplits', variant));
   const pixels = g.batch * g.outH * g.outW;
   if (kernel.splits) return Math.min(kernel.splits, pixels);
   const { rows, cols } = gemmSize('weightGrad', g);
